@@ -1,0 +1,1 @@
+//! The Kubescape-style New Workload flow (filled by a later issue).

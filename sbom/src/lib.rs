@@ -1,0 +1,1 @@
+//! Catalogers, SBOM formats and the SBOM' filter (filled by a later issue).

@@ -1,0 +1,167 @@
+//! Types shared by the kernel programs (`sniffer-ebpf`) and the user side (`sniffer`).
+//!
+//! Everything here is `#[repr(C)]` and plain old data: the kernel writes these bytes and
+//! user space reads them back, so both sides must agree on every field and padding byte.
+#![no_std]
+
+/// Bytes of path data an event can carry. A longer path is sent truncated (leaf side kept)
+/// with [`FLAG_TRUNCATED`] set.
+pub const PATH_BUF: usize = 4096;
+
+/// Longest name of one path component (Linux `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// Deepest directory chain the kernel walks before giving up and flagging truncation.
+pub const MAX_DEPTH: u32 = 96;
+
+/// Length of a task's `comm` (Linux `TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+
+/// The event reports a successful open (open, openat, openat2, creat).
+pub const KIND_OPEN: u8 = 1;
+/// The event reports a successful exec: the new executable of the task.
+pub const KIND_EXEC: u8 = 2;
+
+/// The path is incomplete: only its leaf-side components are in the event.
+pub const FLAG_TRUNCATED: u8 = 1;
+
+/// Index of the per-CPU count of events sent, in the `STATS` array.
+pub const STAT_SENT: u32 = 0;
+/// Index of the per-CPU count of events lost because the ring buffer was full.
+pub const STAT_LOST: u32 = 1;
+/// Index of the per-CPU count of events dropped as repeats by the in-kernel LRU.
+pub const STAT_REPEAT: u32 = 2;
+/// Number of entries of the `STATS` array.
+pub const STAT_COUNT: u32 = 3;
+
+/// Byte offsets of the kernel structure fields the programs follow, read from the running
+/// kernel's BTF by user space and written into the programs' read-only data before load.
+///
+/// Tracepoint programs cannot use CO-RE relocations through aya-ebpf, so offsets are passed
+/// in; a kernel whose layout differs then needs no rebuild.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelOffsets {
+    /// `task_struct.files`
+    pub task_files: u32,
+    /// `task_struct.fs`
+    pub task_fs: u32,
+    /// `task_struct.mm`
+    pub task_mm: u32,
+    /// `task_struct.nsproxy`
+    pub task_nsproxy: u32,
+    /// `files_struct.fdt`
+    pub files_fdt: u32,
+    /// `fdtable.fd`
+    pub fdt_fd: u32,
+    /// `fdtable.max_fds`
+    pub fdt_max_fds: u32,
+    /// `file.f_path`
+    pub file_path: u32,
+    /// `path.mnt`
+    pub path_mnt: u32,
+    /// `path.dentry`
+    pub path_dentry: u32,
+    /// `fs_struct.root`
+    pub fs_root: u32,
+    /// `dentry.d_parent`
+    pub dentry_parent: u32,
+    /// `dentry.d_name` (a `struct qstr`; its first 8 bytes are `hash_len`)
+    pub dentry_name: u32,
+    /// `qstr.name`
+    pub qstr_name: u32,
+    /// `vfsmount.mnt_root`
+    pub vfsmount_root: u32,
+    /// `mount.mnt`: where the public `vfsmount` sits inside the private `struct mount`
+    pub mount_mnt: u32,
+    /// `mount.mnt_parent`
+    pub mount_parent: u32,
+    /// `mount.mnt_mountpoint`
+    pub mount_mountpoint: u32,
+    /// `mm_struct.exe_file`
+    pub mm_exe_file: u32,
+    /// `nsproxy.mnt_ns`
+    pub nsproxy_mnt_ns: u32,
+    /// `mnt_namespace.ns.inum`: the id `ls -l /proc/PID/ns/mnt` shows
+    pub mnt_ns_inum: u32,
+}
+
+/// Configuration the kernel programs read from their `.rodata`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Field offsets of the running kernel.
+    pub offsets: KernelOffsets,
+    /// Non-zero once user space has filled this in; the programs do nothing before.
+    pub ready: u32,
+    /// Reserved, keeps the size a multiple of 8.
+    pub _pad: u32,
+}
+
+/// Fixed part of an event; `path_len` bytes of path data follow it in the ring buffer.
+///
+/// The path data holds the components leaf first, each followed by `/`, as the kernel meets
+/// them walking from the file up to the task's root: `libc.so.6/x86_64-linux-gnu/lib/usr/`.
+/// Walking up and appending keeps the kernel loop simple for the verifier; user space
+/// reverses the components (a name cannot contain `/`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct EventHeader {
+    /// cgroup v2 id of the task (the inode number of its cgroup directory).
+    pub cgroup_id: u64,
+    /// Mount namespace id of the task.
+    pub mnt_ns: u64,
+    /// Thread id, as the initial pid namespace sees it.
+    pub pid: u32,
+    /// Process id, as the initial pid namespace sees it.
+    pub tgid: u32,
+    /// The task's `comm`, NUL padded.
+    pub comm: [u8; COMM_LEN],
+    /// [`KIND_OPEN`] or [`KIND_EXEC`].
+    pub kind: u8,
+    /// [`FLAG_TRUNCATED`] or 0.
+    pub flags: u8,
+    /// Reserved.
+    pub _pad: u16,
+    /// Bytes of path data after this header.
+    pub path_len: u32,
+}
+
+/// An event as the kernel assembles it in per-CPU scratch space before sending the used part.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Event {
+    /// The fixed part.
+    pub header: EventHeader,
+    /// Path data; twice [`PATH_BUF`] so a bounded copy at any offset below `PATH_BUF` stays
+    /// inside the buffer, which is what the verifier checks.
+    pub path: [u8; 2 * PATH_BUF],
+}
+
+/// Per watched cgroup state, the value of the `WATCHED` map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchState {
+    /// Events of this cgroup lost because the ring buffer was full.
+    pub lost: u64,
+}
+
+/// Key of the in-kernel LRU of paths already sent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeenKey {
+    /// cgroup the path was sent for.
+    pub cgroup_id: u64,
+    /// Hash of the path (the chain of the kernel's own component hashes) and the event kind.
+    pub path_hash: u64,
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: all of these are #[repr(C)], contain only integers and arrays of integers,
+    // and every bit pattern is a valid value.
+    unsafe impl aya::Pod for super::Config {}
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::WatchState {}
+    unsafe impl aya::Pod for super::SeenKey {}
+}

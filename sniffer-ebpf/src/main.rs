@@ -1,0 +1,351 @@
+//! Kernel programs: report each distinct file a watched cgroup opens or executes.
+//!
+//! Opens are seen at the exit of open, openat, openat2 and creat, where the syscall has
+//! succeeded and its fd names the very file opened: the path comes from walking that file's
+//! dentry chain up to the task's own root, so relative paths, dirfds, `..` and symlinks are
+//! already resolved, and a chrooted task or one in another mount namespace sees its own
+//! paths. Execs are seen at `sched_process_exec`, from the task's new `mm->exe_file`.
+//!
+//! Struct field offsets come from user space (read from the running kernel's BTF) through
+//! [`CONFIG`]; see DESIGN.md for why this and not fentry/LSM with `bpf_d_path`.
+#![no_std]
+#![no_main]
+// Atomic add: the BPF target exposes no `fetch_add`, but LLVM lowers the intrinsic to BPF's
+// atomic add.
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
+
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_task, bpf_probe_read_kernel, generated::bpf_probe_read_kernel as read_raw,
+    },
+    macros::{map, tracepoint},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    programs::TracePointContext,
+};
+use sniffer_common::{
+    Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX,
+    PATH_BUF, STAT_COUNT, STAT_LOST, STAT_REPEAT, STAT_SENT, SeenKey, WatchState,
+};
+
+/// Filled in by user space before load (`EbpfLoader::set_global`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = unsafe { core::mem::zeroed() };
+
+/// Watched cgroup ids: the gate every program passes first.
+#[map]
+static WATCHED: HashMap<u64, WatchState> = HashMap::with_max_entries(16384, 0);
+
+/// Paths already sent per cgroup; a repeat is dropped in the kernel.
+#[map]
+static SEEN: LruHashMap<SeenKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// Events to user space. Its size is set by user space at load.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Per-CPU scratch space where an event is assembled (too big for the 512-byte stack).
+#[map]
+static SCRATCH: PerCpuArray<Event> = PerCpuArray::with_max_entries(1, 0);
+
+/// Per-CPU counters, indexed by `STAT_*`.
+#[map]
+static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+
+/// Offset of `ret` in the `sys_exit_*` tracepoint records (after the 8-byte common header
+/// and the 4-byte syscall number, aligned).
+const SYS_EXIT_RET: usize = 16;
+
+macro_rules! off {
+    ($field:ident) => {{
+        // SAFETY: CONFIG is plain data in .rodata; volatile keeps the compiler from folding
+        // the zeroes it was declared with.
+        #[allow(unused_unsafe)]
+        let value = unsafe { core::ptr::read_volatile(&CONFIG.offsets.$field) as usize };
+        value
+    }};
+}
+
+#[tracepoint]
+pub fn sys_exit_open(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
+        return 0;
+    };
+    let _ = unsafe { report_exe(cgroup_id, state) };
+    0
+}
+
+/// Returns at once: attached instead of the real programs, it measures what merely enabling
+/// the tracepoints costs (the benchmark's baseline for "unwatched").
+#[tracepoint]
+pub fn noop(_ctx: TracePointContext) -> u32 {
+    0
+}
+
+#[inline(always)]
+fn on_open_exit(ctx: &TracePointContext) -> u32 {
+    let ret: i64 = match unsafe { ctx.read_at(SYS_EXIT_RET) } {
+        Ok(ret) => ret,
+        Err(_) => return 0,
+    };
+    if ret < 0 {
+        return 0;
+    }
+    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
+        return 0;
+    };
+    let _ = unsafe { report_fd(cgroup_id, state, ret as u64) };
+    0
+}
+
+#[inline(always)]
+unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
+    unsafe { bpf_probe_read_kernel(base.add(offset) as *const *const u8) }
+}
+
+#[inline(always)]
+unsafe fn read_u64(base: *const u8, offset: usize) -> Result<u64, i32> {
+    unsafe { bpf_probe_read_kernel(base.add(offset) as *const u64) }
+}
+
+/// `current->files->fdt->fd[fd]`, then report that file.
+#[inline(always)]
+unsafe fn report_fd(cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let files = unsafe { read_ptr(task, off!(task_files))? };
+    let fdt = unsafe { read_ptr(files, off!(files_fdt))? };
+    let max_fds: u32 = unsafe { bpf_probe_read_kernel(fdt.add(off!(fdt_max_fds)) as *const u32)? };
+    if fd >= max_fds as u64 {
+        return Ok(());
+    }
+    let fd_array = unsafe { read_ptr(fdt, off!(fdt_fd))? };
+    let file = unsafe { read_ptr(fd_array, (fd as usize) * 8)? };
+    if file.is_null() {
+        return Ok(());
+    }
+    unsafe { report_file(task, cgroup_id, state, file, KIND_OPEN) }
+}
+
+/// `current->mm->exe_file`, then report that file.
+#[inline(always)]
+unsafe fn report_exe(cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    let mm = unsafe { read_ptr(task, off!(task_mm))? };
+    if mm.is_null() {
+        return Ok(());
+    }
+    let file = unsafe { read_ptr(mm, off!(mm_exe_file))? };
+    if file.is_null() {
+        return Ok(());
+    }
+    unsafe { report_file(task, cgroup_id, state, file, KIND_EXEC) }
+}
+
+/// Where a walk up the dentry chain starts and where it must stop.
+struct Walk {
+    dentry: *const u8,
+    vfsmount: *const u8,
+    root_dentry: *const u8,
+    root_vfsmount: *const u8,
+}
+
+/// Sends one event for `file` unless this cgroup already sent its path with this kind.
+#[inline(always)]
+unsafe fn report_file(
+    task: *const u8,
+    cgroup_id: u64,
+    state: *mut WatchState,
+    file: *const u8,
+    kind: u8,
+) -> Result<(), i32> {
+    if unsafe { core::ptr::read_volatile(&CONFIG.ready) } == 0 {
+        return Ok(());
+    }
+    let f_path = off!(file_path);
+    let fs = unsafe { read_ptr(task, off!(task_fs))? };
+    let fs_root = off!(fs_root);
+    let walk = Walk {
+        dentry: unsafe { read_ptr(file, f_path + off!(path_dentry))? },
+        vfsmount: unsafe { read_ptr(file, f_path + off!(path_mnt))? },
+        root_dentry: unsafe { read_ptr(fs, fs_root + off!(path_dentry))? },
+        root_vfsmount: unsafe { read_ptr(fs, fs_root + off!(path_mnt))? },
+    };
+
+    // First pass: only the kernel's precomputed name hashes, no string copies, so a repeat
+    // costs a few pointer reads.
+    let (path_hash, _) = unsafe { walk_path(&walk, None) };
+    let key = SeenKey { cgroup_id, path_hash: path_hash ^ kind as u64 };
+    if unsafe { SEEN.get(&key) }.is_some() {
+        count(STAT_REPEAT);
+        return Ok(());
+    }
+
+    let Some(event) = SCRATCH.get_ptr_mut(0) else {
+        return Ok(());
+    };
+    let event = unsafe { &mut *event };
+    let (_, (len, truncated)) = unsafe { walk_path(&walk, Some(&mut event.path)) };
+    let pid_tgid = bpf_get_current_pid_tgid();
+    event.header = EventHeader {
+        cgroup_id,
+        mnt_ns: unsafe { mount_ns(task) },
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        kind,
+        flags: if truncated { FLAG_TRUNCATED } else { 0 },
+        _pad: 0,
+        path_len: len as u32,
+    };
+    let size = core::mem::size_of::<EventHeader>() + len;
+    if size > core::mem::size_of::<Event>() {
+        return Ok(());
+    }
+    // SAFETY: `size` is at most the size of `*event`.
+    let bytes = unsafe { core::slice::from_raw_parts(event as *const Event as *const u8, size) };
+    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+        count(STAT_LOST);
+        // SAFETY: `state` points into the WATCHED map value of this cgroup.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).lost, 1) };
+        // Not marked seen: a later open of the same path may still get through.
+        return Ok(());
+    }
+    let _ = SEEN.insert(&key, &1, 0);
+    count(STAT_SENT);
+    Ok(())
+}
+
+#[inline(always)]
+fn count(stat: u32) {
+    if let Some(counter) = STATS.get_ptr_mut(stat) {
+        // SAFETY: per-CPU slot, not shared with another CPU; programs do not nest here.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[inline(always)]
+unsafe fn mount_ns(task: *const u8) -> u64 {
+    let Ok(nsproxy) = (unsafe { read_ptr(task, off!(task_nsproxy)) }) else {
+        return 0;
+    };
+    let Ok(mnt_ns) = (unsafe { read_ptr(nsproxy, off!(nsproxy_mnt_ns)) }) else {
+        return 0;
+    };
+    unsafe { bpf_probe_read_kernel(mnt_ns.add(off!(mnt_ns_inum)) as *const u32) }.unwrap_or(0)
+        as u64
+}
+
+/// Walks from the file's dentry up to the task's root, crossing mount points, as the
+/// kernel's own `d_path` does. Returns the path hash and, when `out` is given, the number of
+/// bytes written there (components leaf first, each followed by `/`) and whether the path
+/// was cut short.
+#[inline(always)]
+unsafe fn walk_path(walk: &Walk, mut out: Option<&mut [u8; 2 * PATH_BUF]>) -> (u64, (usize, bool)) {
+    let mut dentry = walk.dentry;
+    let mut vfsmount = walk.vfsmount;
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut len: usize = 0;
+    let mut complete = false;
+    let mount_mnt = off!(mount_mnt);
+    for _ in 0..MAX_DEPTH {
+        if dentry == walk.root_dentry && vfsmount == walk.root_vfsmount {
+            complete = true;
+            break;
+        }
+        let Ok(mnt_root) = (unsafe { read_ptr(vfsmount, off!(vfsmount_root)) }) else {
+            break;
+        };
+        if dentry == mnt_root {
+            // At the root of this mount: continue from where it is mounted, in its parent.
+            let mount = unsafe { vfsmount.sub(mount_mnt) };
+            let Ok(parent) = (unsafe { read_ptr(mount, off!(mount_parent)) }) else {
+                break;
+            };
+            if parent == mount {
+                // The root of the mount tree: the task's root is not above this file
+                // (a file reached from outside a chroot); the path is from this root.
+                complete = true;
+                break;
+            }
+            let Ok(mountpoint) = (unsafe { read_ptr(mount, off!(mount_mountpoint)) }) else {
+                break;
+            };
+            dentry = mountpoint;
+            vfsmount = unsafe { parent.add(mount_mnt) };
+            continue;
+        }
+        let Ok(parent) = (unsafe { read_ptr(dentry, off!(dentry_parent)) }) else {
+            break;
+        };
+        if parent == dentry {
+            // Root of a filesystem that is not mounted here (detached): stop.
+            complete = true;
+            break;
+        }
+        let name_off = off!(dentry_name);
+        let Ok(hash_len) = (unsafe { read_u64(dentry, name_off) }) else {
+            break;
+        };
+        hash = (hash ^ hash_len).wrapping_mul(0x0000_0100_0000_01b3);
+        if let Some(buf) = out.as_deref_mut() {
+            let name_len = (hash_len >> 32) as usize;
+            if name_len > NAME_MAX || len + name_len + 1 > PATH_BUF {
+                break;
+            }
+            let Ok(name) = (unsafe { read_ptr(dentry, name_off + off!(qstr_name)) }) else {
+                break;
+            };
+            let at = len & (PATH_BUF - 1);
+            // SAFETY: at < PATH_BUF and name_len <= NAME_MAX, inside the 2 * PATH_BUF buffer.
+            let res = unsafe {
+                read_raw(
+                    buf.as_mut_ptr().add(at) as *mut _,
+                    name_len as u32,
+                    name as *const _,
+                )
+            };
+            if res != 0 {
+                break;
+            }
+            buf[(at + name_len) & (2 * PATH_BUF - 1)] = b'/';
+            len = at + name_len + 1;
+        }
+        dentry = parent;
+    }
+    (hash, (len, !complete))
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    // SAFETY: no code path above can panic; the verifier would reject one that loops.
+    unsafe { core::hint::unreachable_unchecked() }
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

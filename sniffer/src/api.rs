@@ -1,0 +1,103 @@
+//! The daemon's local API: one JSON request per connection, one JSON response, over a Unix
+//! socket (newline terminated).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::kernel::KernelStats;
+use crate::tracker::{ContainerSummary, FileRecord};
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/sniffer/sniffer.sock";
+
+/// A request to the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Programs, rates, losses, watched containers.
+    Status,
+    /// Every watched container.
+    Containers,
+    /// The files of one container (by name or cgroup id).
+    Files {
+        /// Name or cgroup id.
+        container: String,
+    },
+    /// Start watching a cgroup v2 directory under a name.
+    Watch {
+        /// The cgroup directory.
+        cgroup: PathBuf,
+        /// A name for it (the directory's name when absent).
+        name: Option<String>,
+    },
+    /// Stop watching a container; what was learned is kept until the daemon stops.
+    Unwatch {
+        /// Name or cgroup id.
+        container: String,
+    },
+}
+
+/// The daemon's status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    /// Daemon version.
+    pub version: String,
+    /// Programs attached, `program@category/tracepoint`.
+    pub programs: Vec<String>,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// Events received since start.
+    pub events: u64,
+    /// Events per second over the last ten seconds.
+    pub events_per_s: f64,
+    /// The kernel's counters (sent, lost per CPU, repeats dropped).
+    pub kernel: KernelStats,
+    /// Containers being watched now.
+    pub watched: usize,
+}
+
+/// A reply from the daemon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::Status`].
+    Status(Status),
+    /// Answer to [`Request::Containers`].
+    Containers {
+        /// The containers.
+        containers: Vec<ContainerSummary>,
+    },
+    /// Answer to [`Request::Files`].
+    Files {
+        /// The container.
+        container: ContainerSummary,
+        /// Its files, by path.
+        files: Vec<FileRecord>,
+    },
+    /// Answer to [`Request::Watch`] and [`Request::Unwatch`].
+    Container(ContainerSummary),
+    /// The request failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Sends one request and reads the response.
+pub async fn call(socket: &Path, request: &Request) -> anyhow::Result<Response> {
+    let stream = UnixStream::connect(socket).await.with_context(|| {
+        format!("connecting to the sniffer daemon at {} (is `sniffer run` running?)", socket.display())
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    write.shutdown().await?;
+    let mut reply = String::new();
+    BufReader::new(read).read_line(&mut reply).await.context("reading the daemon's reply")?;
+    serde_json::from_str(&reply).with_context(|| format!("malformed reply from the daemon: {reply:?}"))
+}

@@ -1,0 +1,214 @@
+//! `sniffer run`: the node daemon. Loads the programs, aggregates events per container and
+//! serves the local API.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::api::{Request, Response, Status};
+use crate::cgroup;
+use crate::kernel::{self, Kernel};
+use crate::tracker::Container;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Unix socket of the local API.
+    pub socket: PathBuf,
+    /// How to load the kernel programs.
+    pub kernel: kernel::Options,
+}
+
+/// Shared state: the kernel handle and every container.
+struct State {
+    kernel: Kernel,
+    containers: HashMap<u64, Container>,
+    started: Instant,
+    events: u64,
+    /// (when, events so far), one sample a second, ten seconds kept.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    // A panic while holding the lock leaves data that is still consistent enough to serve.
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Binds the socket, refusing one another daemon is serving; removes a stale one.
+async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).await.is_ok() {
+            bail!("socket {} is taken: another sniffer daemon is running", socket.display());
+        }
+        std::fs::remove_file(socket).with_context(|| format!("removing stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    let listener = bind(&options.socket).await?;
+    let mut kernel = Kernel::load(&options.kernel)?;
+    let mut reader = kernel.events()?;
+    tracing::info!(programs = ?kernel.attached(), socket = %options.socket.display(), "sniffer daemon started");
+    let state: Shared = Arc::new(Mutex::new(State {
+        kernel,
+        containers: HashMap::new(),
+        started: Instant::now(),
+        events: 0,
+        samples: VecDeque::new(),
+    }));
+
+    let events_state = state.clone();
+    let events_task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        loop {
+            if let Err(e) = reader.next_batch(&mut batch).await {
+                tracing::error!(error = %e, "reading the ring buffer");
+                return;
+            }
+            let mut s = lock(&events_state);
+            s.events += batch.len() as u64;
+            for event in batch.drain(..) {
+                if let Some(container) = s.containers.get_mut(&event.cgroup_id) {
+                    container.record(&event);
+                }
+            }
+        }
+    });
+
+    let tick_state = state.clone();
+    let tick_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            refresh(&mut lock(&tick_state));
+        }
+    });
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.context("accepting on the API socket")?;
+                let state = state.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve(stream, state).await {
+                        tracing::warn!(error = %e, "API connection");
+                    }
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    events_task.abort();
+    tick_task.abort();
+    let _ = std::fs::remove_file(&options.socket);
+    tracing::info!("sniffer daemon stopped");
+    Ok(())
+}
+
+/// Once a second: rate samples and per-container losses from the kernel.
+fn refresh(s: &mut State) {
+    let now = Instant::now();
+    let events = s.events;
+    s.samples.push_back((now, events));
+    while s.samples.len() > 11 {
+        s.samples.pop_front();
+    }
+    let State { kernel, containers, .. } = s;
+    for container in containers.values_mut().filter(|c| c.watching) {
+        if let Ok(lost) = kernel.lost_for(container.cgroup_id) {
+            container.lost = container.lost.max(lost);
+        }
+    }
+}
+
+fn events_per_s(s: &State) -> f64 {
+    match (s.samples.front(), s.samples.back()) {
+        (Some(&(t0, e0)), Some(&(t1, e1))) if t1 > t0 => (e1 - e0) as f64 / (t1 - t0).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
+fn find<'a>(s: &'a mut State, key: &str) -> Option<&'a mut Container> {
+    let by_id = key.parse::<u64>().ok();
+    s.containers.values_mut().find(|c| c.name == key || Some(c.cgroup_id) == by_id)
+}
+
+async fn serve(stream: UnixStream, state: Shared) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let response = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => handle(&state, request),
+        Err(e) => Response::Error { message: format!("malformed request: {e}") },
+    };
+    let mut reply = serde_json::to_vec(&response)?;
+    reply.push(b'\n');
+    write.write_all(&reply).await?;
+    Ok(())
+}
+
+fn handle(state: &Shared, request: Request) -> Response {
+    let mut s = lock(state);
+    let result = match request {
+        Request::Status => status(&mut s),
+        Request::Containers => {
+            let mut containers: Vec<_> = s.containers.values().map(Container::summary).collect();
+            containers.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(Response::Containers { containers })
+        }
+        Request::Files { container } => match find(&mut s, &container) {
+            Some(c) => Ok(Response::Files { container: c.summary(), files: c.files().cloned().collect() }),
+            None => Err(format!("no container {container:?} is watched")),
+        },
+        Request::Watch { cgroup, name } => watch(&mut s, &cgroup, name),
+        Request::Unwatch { container } => unwatch(&mut s, &container),
+    };
+    result.unwrap_or_else(|message| Response::Error { message })
+}
+
+fn status(s: &mut State) -> Result<Response, String> {
+    Ok(Response::Status(Status {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        programs: s.kernel.attached().to_vec(),
+        uptime_s: s.started.elapsed().as_secs(),
+        events: s.events,
+        events_per_s: events_per_s(s),
+        kernel: s.kernel.stats().map_err(|e| e.to_string())?,
+        watched: s.containers.values().filter(|c| c.watching).count(),
+    }))
+}
+
+fn watch(s: &mut State, dir: &Path, name: Option<String>) -> Result<Response, String> {
+    let id = cgroup::id_of(dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+    let name = name.unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    s.kernel.watch(id).map_err(|e| e.to_string())?;
+    let container = s.containers.entry(id).or_insert_with(|| Container::new(name, id));
+    container.watching = true;
+    Ok(Response::Container(container.summary()))
+}
+
+fn unwatch(s: &mut State, key: &str) -> Result<Response, String> {
+    let id = find(s, key).map(|c| c.cgroup_id).ok_or_else(|| format!("no container {key:?} is watched"))?;
+    let lost = s.kernel.unwatch(id).map_err(|e| e.to_string())?;
+    let container = s.containers.get_mut(&id).expect("found above");
+    container.lost = container.lost.max(lost);
+    container.watching = false;
+    Ok(Response::Container(container.summary()))
+}

@@ -1,0 +1,293 @@
+//! Loading and attaching the kernel programs, and the maps user space drives.
+
+use std::path::Path;
+
+use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::TracePoint;
+use aya::{Ebpf, EbpfLoader};
+use sniffer_common::{Config, STAT_COUNT, STAT_LOST, STAT_REPEAT, STAT_SENT, WatchState};
+use tokio::io::unix::AsyncFd;
+
+use crate::btf::{Btf, BtfError};
+use crate::event::FileEvent;
+
+/// The kernel object, built by `build.rs` from `sniffer-ebpf` and embedded in the binary.
+static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sniffer-ebpf.o"));
+
+/// Tracepoints the programs attach to: (program, category, tracepoint, required).
+/// `open` and `creat` do not exist on every architecture, so they are optional.
+const ATTACHMENTS: &[(&str, &str, &str, bool)] = &[
+    ("sys_exit_openat", "syscalls", "sys_exit_openat", true),
+    ("sys_exit_openat2", "syscalls", "sys_exit_openat2", true),
+    ("sys_exit_open", "syscalls", "sys_exit_open", false),
+    ("sys_exit_creat", "syscalls", "sys_exit_creat", false),
+    ("sched_process_exec", "sched", "sched_process_exec", true),
+];
+
+/// Errors loading or driving the kernel programs.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// Loading BPF programs needs root (CAP_BPF and CAP_PERFMON at least).
+    #[error("loading eBPF programs needs root (CAP_BPF, CAP_PERFMON); run as root")]
+    NotRoot,
+    /// The kernel's BTF could not be used.
+    #[error(transparent)]
+    Btf(#[from] BtfError),
+    /// tracefs is not mounted and could not be mounted.
+    #[error("tracefs is not mounted at /sys/kernel/tracing and mounting it failed: {0}")]
+    Tracefs(std::io::Error),
+    /// The object could not be loaded.
+    #[error("loading the eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    /// A program could not be loaded or attached.
+    #[error("{what} {program} ({category}/{tracepoint}): {source}")]
+    Program {
+        /// "loading" or "attaching".
+        what: &'static str,
+        /// Program name.
+        program: &'static str,
+        /// Tracepoint category.
+        category: &'static str,
+        /// Tracepoint name.
+        tracepoint: &'static str,
+        /// The cause.
+        source: aya::programs::ProgramError,
+    },
+    /// A map operation failed.
+    #[error("eBPF map {map}: {source}")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// The cause.
+        source: aya::maps::MapError,
+    },
+    /// An expected map or program is missing from the object (a build problem).
+    #[error("the embedded eBPF object has no {0}")]
+    Missing(&'static str),
+    /// Setting up the ring buffer reader failed.
+    #[error("ring buffer: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How to load the programs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Ring buffer size in bytes: a power of two, at least one page.
+    pub ring_bytes: u32,
+    /// Entries of the in-kernel LRU of paths already sent.
+    pub seen_entries: u32,
+    /// Most cgroups watched at once.
+    pub max_watched: u32,
+    /// Attach the do-nothing program instead of the real ones (benchmark baseline).
+    pub noop: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, noop: false }
+    }
+}
+
+/// Counters the kernel programs keep, summed over CPUs unless said otherwise.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct KernelStats {
+    /// Events sent to user space.
+    pub sent: u64,
+    /// Events lost because the ring buffer was full.
+    pub lost: u64,
+    /// Lost events per CPU.
+    pub lost_per_cpu: Vec<u64>,
+    /// Opens dropped in the kernel as repeats of a path already sent.
+    pub repeats: u64,
+}
+
+/// The loaded and attached programs.
+pub struct Kernel {
+    ebpf: Ebpf,
+    attached: Vec<String>,
+}
+
+fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
+    move |source| KernelError::Map { map, source }
+}
+
+/// Mounts tracefs where aya looks for it, if nothing is there yet.
+fn ensure_tracefs() -> Result<(), KernelError> {
+    let tracing = Path::new("/sys/kernel/tracing");
+    if tracing.join("events").exists() || Path::new("/sys/kernel/debug/tracing/events").exists() {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("tracefs"),
+        tracing,
+        Some("tracefs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| KernelError::Tracefs(e.into()))
+}
+
+impl Kernel {
+    /// Reads the kernel's BTF, loads the programs with its offsets and attaches them.
+    pub fn load(options: &Options) -> Result<Self, KernelError> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(KernelError::NotRoot);
+        }
+        let offsets = Btf::from_kernel()?.kernel_offsets()?;
+        ensure_tracefs()?;
+        let config = Config { offsets, ready: 1, _pad: 0 };
+        let mut ebpf = EbpfLoader::new()
+            .override_global("CONFIG", &config, true)
+            .map_max_entries("EVENTS", options.ring_bytes)
+            .map_max_entries("SEEN", options.seen_entries)
+            .map_max_entries("WATCHED", options.max_watched)
+            .load(EBPF_OBJECT)?;
+        let mut attached = Vec::new();
+        if options.noop {
+            let tp = tracepoint(&mut ebpf, "noop")?;
+            load_program(tp, "noop", ATTACHMENTS[0])?;
+            for &(_, category, tracepoint, required) in ATTACHMENTS {
+                if attach(tp, "noop", category, tracepoint, required)? {
+                    attached.push(format!("noop@{category}/{tracepoint}"));
+                }
+            }
+        } else {
+            for &spec @ (program, category, tracepoint, required) in ATTACHMENTS {
+                let tp = self::tracepoint(&mut ebpf, program)?;
+                load_program(tp, program, spec)?;
+                if attach(tp, program, category, tracepoint, required)? {
+                    attached.push(format!("{program}@{category}/{tracepoint}"));
+                }
+            }
+        }
+        Ok(Kernel { ebpf, attached })
+    }
+
+    /// Programs attached, as `program@category/tracepoint`.
+    pub fn attached(&self) -> &[String] {
+        &self.attached
+    }
+
+    fn watched(&mut self) -> Result<HashMap<&mut MapData, u64, WatchState>, KernelError> {
+        let map = self.ebpf.map_mut("WATCHED").ok_or(KernelError::Missing("map WATCHED"))?;
+        HashMap::try_from(map).map_err(map_err("WATCHED"))
+    }
+
+    /// Starts reporting opens and execs of tasks in this cgroup.
+    pub fn watch(&mut self, cgroup_id: u64) -> Result<(), KernelError> {
+        let mut watched = self.watched()?;
+        if watched.get(&cgroup_id, 0).is_ok() {
+            return Ok(());
+        }
+        watched.insert(cgroup_id, WatchState::default(), 0).map_err(map_err("WATCHED"))
+    }
+
+    /// Stops reporting this cgroup; returns how many of its events were lost.
+    pub fn unwatch(&mut self, cgroup_id: u64) -> Result<u64, KernelError> {
+        let mut watched = self.watched()?;
+        let lost = watched.get(&cgroup_id, 0).map(|s| s.lost).unwrap_or(0);
+        match watched.remove(&cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(lost),
+            Err(e) => Err(map_err("WATCHED")(e)),
+        }
+    }
+
+    /// Events of this cgroup lost because the ring buffer was full.
+    pub fn lost_for(&mut self, cgroup_id: u64) -> Result<u64, KernelError> {
+        Ok(self.watched()?.get(&cgroup_id, 0).map(|s| s.lost).unwrap_or(0))
+    }
+
+    /// The kernel programs' counters.
+    pub fn stats(&self) -> Result<KernelStats, KernelError> {
+        let map = self.ebpf.map("STATS").ok_or(KernelError::Missing("map STATS"))?;
+        let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(map_err("STATS"))?;
+        let mut per_stat = Vec::with_capacity(STAT_COUNT as usize);
+        for index in 0..STAT_COUNT {
+            per_stat.push(stats.get(&index, 0).map_err(map_err("STATS"))?.to_vec());
+        }
+        let sum = |i: u32| per_stat[i as usize].iter().sum::<u64>();
+        Ok(KernelStats {
+            sent: sum(STAT_SENT),
+            lost: sum(STAT_LOST),
+            lost_per_cpu: per_stat[STAT_LOST as usize].clone(),
+            repeats: sum(STAT_REPEAT),
+        })
+    }
+
+    /// Takes the ring buffer out, for a reader task of its own. Only once.
+    pub fn events(&mut self) -> Result<EventReader, KernelError> {
+        let map = self.ebpf.take_map("EVENTS").ok_or(KernelError::Missing("map EVENTS"))?;
+        let ring = RingBuf::try_from(map).map_err(map_err("EVENTS"))?;
+        // SAFETY: the ring buffer owns its fd and keeps it open, unchanged, while it lives,
+        // and the AsyncFd owns the ring buffer.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(EventReader { ring })
+    }
+}
+
+fn tracepoint<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, KernelError> {
+    ebpf.program_mut(program)
+        .ok_or(KernelError::Missing(program))?
+        .try_into()
+        .map_err(|_| KernelError::Missing(program))
+}
+
+fn load_program(
+    tp: &mut TracePoint,
+    program: &'static str,
+    (_, category, tracepoint, _): (&str, &'static str, &'static str, bool),
+) -> Result<(), KernelError> {
+    tp.load().map_err(|source| KernelError::Program { what: "loading", program, category, tracepoint, source })
+}
+
+/// Attaches; a missing optional tracepoint is skipped (returns false).
+fn attach(
+    tp: &mut TracePoint,
+    program: &'static str,
+    category: &'static str,
+    tracepoint: &'static str,
+    required: bool,
+) -> Result<bool, KernelError> {
+    match tp.attach(category, tracepoint) {
+        Ok(_) => Ok(true),
+        Err(_) if !required && !tracepoint_exists(category, tracepoint) => Ok(false),
+        Err(source) => Err(KernelError::Program { what: "attaching", program, category, tracepoint, source }),
+    }
+}
+
+fn tracepoint_exists(category: &str, name: &str) -> bool {
+    ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
+        .iter()
+        .any(|root| Path::new(root).join(category).join(name).exists())
+}
+
+/// Reads events from the ring buffer.
+pub struct EventReader {
+    ring: AsyncFd<RingBuf<MapData>>,
+}
+
+impl EventReader {
+    /// Waits until events are ready, then appends every one ready to `out`.
+    pub async fn next_batch(&mut self, out: &mut Vec<FileEvent>) -> std::io::Result<()> {
+        let mut guard = self.ring.readable_mut().await?;
+        drain_into(guard.get_inner_mut(), out);
+        guard.clear_ready();
+        Ok(())
+    }
+
+    /// Appends every event ready now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<FileEvent>) {
+        drain_into(self.ring.get_mut(), out);
+    }
+
+}
+
+fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>) {
+    while let Some(item) = ring.next() {
+        match FileEvent::decode(&item) {
+            Some(event) => out.push(event),
+            None => tracing::warn!(len = item.len(), "malformed event from the kernel"),
+        }
+    }
+}

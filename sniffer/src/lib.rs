@@ -1,0 +1,15 @@
+//! The node agent: kernel programs loaded with aya, per-container file tracking, the daemon
+//! and its CLI.
+//!
+//! `kernel` loads and attaches the programs and drives their maps; `event` decodes what
+//! they send; `tracker` aggregates it per container; `daemon` and `api` serve it on a Unix
+//! socket; `trace` runs one command under watch.
+
+pub mod api;
+pub mod btf;
+pub mod cgroup;
+pub mod daemon;
+pub mod event;
+pub mod kernel;
+pub mod trace;
+pub mod tracker;

@@ -1,0 +1,119 @@
+//! `sniffer trace -- CMD`: run one command in a fresh cgroup and list the files it used.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::cgroup::{ScratchCgroup, join_in_child};
+use crate::event::{FileEvent, Kind, display_path};
+use crate::kernel::{self, Kernel};
+
+/// What to trace and how to print it.
+#[derive(Debug, Clone)]
+pub struct TraceOptions {
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+    /// One JSON object per line instead of `kind path`.
+    pub json: bool,
+    /// Where to print (standard output when `None`).
+    pub output: Option<PathBuf>,
+    /// How to load the kernel programs.
+    pub kernel: kernel::Options,
+}
+
+/// One line of `--json` output.
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    path: String,
+    kind: Kind,
+    pid: u32,
+    comm: &'a str,
+    truncated: bool,
+}
+
+/// What a finished trace saw, besides what it printed.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceResult {
+    /// The command's exit status, as a shell reports it (128 + signal when killed).
+    pub exit_code: i32,
+    /// Events the kernel lost for the command's cgroup.
+    pub lost: u64,
+}
+
+/// Runs the command under watch, printing each distinct (kind, path) once as it arrives.
+pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
+    let Some((program, args)) = options.command.split_first() else {
+        bail!("no command given: sniffer trace -- CMD [ARGS...]");
+    };
+    let mut out: Box<dyn Write + Send> = match &options.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut kernel = Kernel::load(&options.kernel)?;
+    let mut reader = kernel.events()?;
+    let cgroup = ScratchCgroup::create(&format!("sniffer-trace-{}", std::process::id()))
+        .context("creating a cgroup for the command")?;
+    kernel.watch(cgroup.id())?;
+    let procs = cgroup.procs_file().with_context(|| format!("opening {}/cgroup.procs", cgroup.dir().display()))?;
+    let procs_fd = procs.as_raw_fd();
+
+    let mut command = tokio::process::Command::new(program);
+    command.args(args);
+    // SAFETY: join_in_child only calls write(2).
+    unsafe { command.pre_exec(move || join_in_child(procs_fd)) };
+    let mut child = command.spawn().with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    drop(procs);
+
+    let mut seen = HashSet::new();
+    let mut batch = Vec::new();
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.context("waiting for the command")?,
+            read = reader.next_batch(&mut batch) => {
+                read.context("reading events")?;
+                print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
+            }
+        }
+    };
+    // Every syscall of the command has returned, so all its events are in the ring buffer.
+    reader.drain(&mut batch);
+    print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
+    out.flush()?;
+    let lost = kernel.unwatch(cgroup.id())?;
+    if lost > 0 {
+        eprintln!("sniffer: {lost} events were lost (ring buffer full): this list is incomplete");
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Ok(TraceResult { exit_code, lost })
+}
+
+fn print_new(
+    out: &mut impl Write,
+    json: bool,
+    seen: &mut HashSet<(Kind, PathBuf)>,
+    events: impl Iterator<Item = FileEvent>,
+) -> anyhow::Result<()> {
+    for event in events {
+        if !seen.insert((event.kind, event.path.clone())) {
+            continue;
+        }
+        let path = display_path(&event.path);
+        if json {
+            let line = JsonLine { path, kind: event.kind, pid: event.pid, comm: &event.comm, truncated: event.truncated };
+            serde_json::to_writer(&mut *out, &line)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{} {path}", event.kind.as_str())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Offline OSV database and matching (filled by a later issue).
