@@ -14,6 +14,7 @@ use tokio::net::{UnixListener, UnixStream};
 use crate::api::{Request, Response, Status};
 use crate::cgroup;
 use crate::kernel::{self, Kernel};
+use crate::loader::LoaderResolver;
 use crate::tracker::Container;
 
 /// How the daemon runs.
@@ -75,11 +76,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let events_state = state.clone();
     let events_task = tokio::spawn(async move {
         let mut batch = Vec::new();
+        let mut loaders = LoaderResolver::new();
         loop {
             if let Err(e) = reader.next_batch(&mut batch).await {
                 tracing::error!(error = %e, "reading the ring buffer");
                 return;
             }
+            loaders.add_loaders(&mut batch);
             let mut s = lock(&events_state);
             s.events += batch.len() as u64;
             for event in batch.drain(..) {

@@ -50,6 +50,9 @@ pub struct FileEvent {
     pub path: PathBuf,
     /// The path was too long or too deep to send whole.
     pub truncated: bool,
+    /// Set on the exec of a dynamic loader: the executable whose `PT_INTERP` named it. The
+    /// kernel opens loaders itself, unseen by tracepoints; see `loader`.
+    pub loader_of: Option<PathBuf>,
 }
 
 impl FileEvent {
@@ -79,6 +82,7 @@ impl FileEvent {
             kind,
             path: path_from_leaf_first(data, truncated),
             truncated,
+            loader_of: None,
         })
     }
 }

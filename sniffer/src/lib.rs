@@ -11,5 +11,6 @@ pub mod cgroup;
 pub mod daemon;
 pub mod event;
 pub mod kernel;
+pub mod loader;
 pub mod trace;
 pub mod tracker;

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cgroup::{ScratchCgroup, join_in_child};
 use crate::event::{FileEvent, Kind, display_path};
 use crate::kernel::{self, Kernel};
+use crate::loader::LoaderResolver;
 
 /// What to trace and how to print it.
 #[derive(Debug, Clone)]
@@ -34,6 +35,8 @@ struct JsonLine<'a> {
     pid: u32,
     comm: &'a str,
     truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loader_of: Option<String>,
 }
 
 /// What a finished trace saw, besides what it printed.
@@ -72,18 +75,21 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     drop(procs);
 
     let mut seen = HashSet::new();
+    let mut loaders = LoaderResolver::new();
     let mut batch = Vec::new();
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.context("waiting for the command")?,
             read = reader.next_batch(&mut batch) => {
                 read.context("reading events")?;
+                loaders.add_loaders(&mut batch);
                 print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
             }
         }
     };
     // Every syscall of the command has returned, so all its events are in the ring buffer.
     reader.drain(&mut batch);
+    loaders.add_loaders(&mut batch);
     print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
     out.flush()?;
     let lost = kernel.unwatch(cgroup.id())?;
@@ -107,7 +113,14 @@ fn print_new(
         }
         let path = display_path(&event.path);
         if json {
-            let line = JsonLine { path, kind: event.kind, pid: event.pid, comm: &event.comm, truncated: event.truncated };
+            let line = JsonLine {
+                path,
+                kind: event.kind,
+                pid: event.pid,
+                comm: &event.comm,
+                truncated: event.truncated,
+                loader_of: event.loader_of.as_deref().map(display_path),
+            };
             serde_json::to_writer(&mut *out, &line)?;
             writeln!(out)?;
         } else {

@@ -158,6 +158,7 @@ mod tests {
             kind,
             path: path.into(),
             truncated: false,
+            loader_of: None,
         }
     }
 

@@ -1,0 +1,251 @@
+//! The real kernel programs, loaded and attached, against real processes in real cgroups.
+//! Run as root on a kernel with BTF (`cargo xtask test` does).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sniffer::cgroup::ScratchCgroup;
+use sniffer::event::{FileEvent, Kind};
+use sniffer::kernel::{EventReader, Kernel, Options};
+use sniffer::loader::LoaderResolver;
+use sniffer::tracker::Container;
+
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Programs loaded, one scratch cgroup watched.
+struct Harness {
+    kernel: Kernel,
+    reader: EventReader,
+    cgroup: ScratchCgroup,
+}
+
+impl Harness {
+    fn new(name: &str, options: Options) -> Harness {
+        let mut kernel = Kernel::load(&options).expect("loading the eBPF programs (run as root)");
+        let reader = kernel.events().unwrap();
+        let cgroup = ScratchCgroup::create(&format!("sniffer-test-{name}-{}", std::process::id())).unwrap();
+        kernel.watch(cgroup.id()).unwrap();
+        Harness { kernel, reader, cgroup }
+    }
+
+    /// Runs the command inside the watched cgroup, waits, and returns every event read, with
+    /// loaders added as the daemon adds them.
+    fn run(&mut self, command: &mut Command) -> Vec<FileEvent> {
+        let status = run_in(&self.cgroup, command);
+        assert!(status.success() || status.code().is_some(), "{command:?} was killed");
+        let mut events = Vec::new();
+        self.reader.drain(&mut events);
+        LoaderResolver::new().add_loaders(&mut events);
+        events
+    }
+}
+
+fn run_in(cgroup: &ScratchCgroup, command: &mut Command) -> std::process::ExitStatus {
+    let procs = cgroup.procs_file().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+    // SAFETY: join_in_child only calls write(2).
+    unsafe { command.pre_exec(move || sniffer::cgroup::join_in_child(fd)) };
+    command.status().expect("spawning the test command")
+}
+
+fn paths(events: &[FileEvent], kind: Kind) -> Vec<PathBuf> {
+    events.iter().filter(|e| e.kind == kind).map(|e| e.path.clone()).collect()
+}
+
+fn opened(events: &[FileEvent], path: &Path) -> usize {
+    events.iter().filter(|e| e.kind == Kind::Open && e.path == path).count()
+}
+
+fn canonical(path: impl AsRef<Path>) -> PathBuf {
+    std::fs::canonicalize(path).unwrap()
+}
+
+fn tempdir() -> tempfile::TempDir {
+    // Under /var/tmp, a plain directory on the root filesystem here.
+    tempfile::tempdir_in("/var/tmp").unwrap()
+}
+
+#[tokio::test]
+async fn absolute_open_is_reported_with_its_task() {
+    let dir = tempdir();
+    let file = canonical(dir.path()).join("absolute.txt");
+    std::fs::write(&file, "x").unwrap();
+    let mut h = Harness::new("abs", Options::default());
+    let events = h.run(Command::new("/bin/cat").arg(&file));
+    assert_eq!(opened(&events, &file), 1, "{events:#?}");
+    let ev = events.iter().find(|e| e.path == file).unwrap();
+    assert_eq!(ev.comm, "cat");
+    assert_eq!(ev.cgroup_id, h.cgroup.id());
+    assert!(ev.mnt_ns > 0 && ev.pid > 0 && !ev.truncated);
+}
+
+#[tokio::test]
+async fn relative_open_after_chdir_is_absolute() {
+    let dir = tempdir();
+    let base = canonical(dir.path());
+    std::fs::create_dir(base.join("sub")).unwrap();
+    std::fs::write(base.join("sub/rel.txt"), "x").unwrap();
+    let mut h = Harness::new("rel", Options::default());
+    let events = h.run(Command::new("/bin/sh").arg("-c").arg("cd sub && cat ./rel.txt ../sub/rel.txt").current_dir(&base));
+    assert_eq!(opened(&events, &base.join("sub/rel.txt")), 1, "{events:#?}");
+    assert!(events.iter().all(|e| e.path.is_absolute()));
+}
+
+#[tokio::test]
+async fn openat_with_a_directory_fd_is_resolved() {
+    let dir = tempdir();
+    let base = canonical(dir.path());
+    std::fs::write(base.join("viafd.txt"), "x").unwrap();
+    let script = format!(
+        "import os\nd = os.open({:?}, os.O_RDONLY | os.O_DIRECTORY)\nos.close(os.open('viafd.txt', os.O_RDONLY, dir_fd=d))\n",
+        base.to_str().unwrap()
+    );
+    let mut h = Harness::new("dirfd", Options::default());
+    let events = h.run(Command::new(PYTHON).arg("-c").arg(script).current_dir("/"));
+    assert_eq!(opened(&events, &base.join("viafd.txt")), 1, "{events:#?}");
+    assert_eq!(opened(&events, Path::new("/viafd.txt")), 0);
+}
+
+#[tokio::test]
+async fn open_through_a_symlink_reports_the_target() {
+    let dir = tempdir();
+    let base = canonical(dir.path());
+    std::fs::create_dir(base.join("real")).unwrap();
+    std::fs::write(base.join("real/target.txt"), "x").unwrap();
+    std::os::unix::fs::symlink("real/target.txt", base.join("link.txt")).unwrap();
+    let mut h = Harness::new("symlink", Options::default());
+    let events = h.run(Command::new("/bin/cat").arg(base.join("link.txt")));
+    assert_eq!(opened(&events, &base.join("real/target.txt")), 1, "{events:#?}");
+    assert_eq!(opened(&events, &base.join("link.txt")), 0);
+}
+
+#[tokio::test]
+async fn failed_open_is_not_reported() {
+    let dir = tempdir();
+    let missing = canonical(dir.path()).join("missing.txt");
+    let mut h = Harness::new("missing", Options::default());
+    let events = h.run(Command::new("/bin/cat").arg(&missing));
+    assert!(events.iter().all(|e| !e.path.ends_with("missing.txt")), "{events:#?}");
+    // The command itself ran and was seen.
+    assert!(paths(&events, Kind::Exec).contains(&canonical("/bin/cat")));
+}
+
+#[tokio::test]
+async fn python_import_json_reports_its_sources_and_the_interpreter() {
+    // An empty bytecode cache prefix: Python must open json's .py sources, not cached .pyc.
+    let cache = tempdir();
+    let mut h = Harness::new("python", Options::default());
+    let events = h.run(Command::new(PYTHON).arg("-c").arg("import json").env("PYTHONPYCACHEPREFIX", cache.path()));
+    let json_dir = canonical("/usr/lib/python3.11/json");
+    for source in ["__init__.py", "decoder.py", "scanner.py", "encoder.py"] {
+        assert_eq!(opened(&events, &json_dir.join(source)), 1, "json/{source} in {events:#?}");
+    }
+    assert!(paths(&events, Kind::Exec).contains(&canonical(PYTHON)), "{events:#?}");
+}
+
+#[tokio::test]
+async fn exec_reports_binary_loader_and_libraries() {
+    let mut h = Harness::new("exec", Options::default());
+    let events = h.run(Command::new("/bin/ls").arg("/"));
+    let execs = paths(&events, Kind::Exec);
+    assert!(execs.contains(&canonical("/bin/ls")), "{execs:?}");
+    let loader = canonical("/lib64/ld-linux-x86-64.so.2");
+    let loader_event = events.iter().find(|e| e.kind == Kind::Exec && e.path == loader).expect("loader reported");
+    assert_eq!(loader_event.loader_of.as_deref(), Some(canonical("/bin/ls").as_path()));
+    assert_eq!(opened(&events, &canonical("/lib/x86_64-linux-gnu/libc.so.6")), 1, "{events:#?}");
+    assert_eq!(opened(&events, &canonical("/lib/x86_64-linux-gnu/libselinux.so.1")), 1);
+}
+
+#[tokio::test]
+async fn chrooted_task_in_its_own_mount_namespace_reports_paths_inside_its_root() {
+    let dir = tempdir();
+    let root = canonical(dir.path());
+    for d in ["usr", "data"] {
+        std::fs::create_dir(root.join(d)).unwrap();
+    }
+    for (link, target) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+        std::os::unix::fs::symlink(target, root.join(link)).unwrap();
+    }
+    std::fs::write(root.join("data/hello.txt"), "hello").unwrap();
+    let script = format!("mount --bind /usr {0}/usr && exec chroot {0} /usr/bin/cat /data/hello.txt", root.display());
+    let mut h = Harness::new("chroot", Options::default());
+    let events = h.run(Command::new("/usr/bin/unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", &script]));
+    assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
+    assert_eq!(opened(&events, &root.join("data/hello.txt")), 0);
+    let cat = events.iter().find(|e| e.kind == Kind::Exec && e.comm == "cat").expect("cat exec");
+    assert_eq!(cat.path, Path::new("/usr/bin/cat"));
+    let host_ns = std::fs::metadata("/proc/self/ns/mnt").map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    assert_ne!(cat.mnt_ns, host_ns, "cat ran in its own mount namespace");
+}
+
+#[tokio::test]
+async fn unwatched_cgroup_sends_nothing() {
+    let dir = tempdir();
+    let file = canonical(dir.path()).join("unwatched.txt");
+    std::fs::write(&file, "x").unwrap();
+    let mut h = Harness::new("watched", Options::default());
+    let other = ScratchCgroup::create(&format!("sniffer-test-unwatched-{}", std::process::id())).unwrap();
+    run_in(&other, Command::new("/bin/cat").arg(&file));
+    let mut events = Vec::new();
+    h.reader.drain(&mut events);
+    assert!(events.is_empty(), "{events:#?}");
+    // The same command in the watched cgroup is seen: the test can fail.
+    let events = h.run(Command::new("/bin/cat").arg(&file));
+    assert_eq!(opened(&events, &file), 1);
+}
+
+#[tokio::test]
+async fn ten_thousand_opens_of_one_path_send_one_event() {
+    let dir = tempdir();
+    let file = canonical(dir.path()).join("hot.txt");
+    std::fs::write(&file, "x").unwrap();
+    let script = format!("for _ in range(10000):\n    open({:?}).close()\n", file.to_str().unwrap());
+    let mut h = Harness::new("repeat", Options::default());
+    let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
+    assert_eq!(opened(&events, &file), 1, "{} events", events.len());
+    assert!(h.kernel.stats().unwrap().repeats >= 9999);
+}
+
+#[tokio::test]
+async fn flooded_tiny_ring_buffer_counts_losses_and_marks_the_container_incomplete() {
+    let dir = tempdir();
+    let base = canonical(dir.path());
+    for i in 0..2000 {
+        std::fs::write(base.join(format!("f{i}")), "").unwrap();
+    }
+    let script = format!("import os\nfor i in range(2000):\n    open(os.path.join({:?}, 'f%d' % i)).close()\n", base.to_str().unwrap());
+    let mut h = Harness::new("flood", Options { ring_bytes: 4096, ..Options::default() });
+    // Nothing is read while the command runs, so the one-page ring fills up.
+    let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
+    let lost = h.kernel.lost_for(h.cgroup.id()).unwrap();
+    let stats = h.kernel.stats().unwrap();
+    assert!(lost > 0, "lost {lost}, received {}", events.len());
+    assert_eq!(stats.lost, lost, "every loss is attributed to the only watched cgroup");
+    assert_eq!(stats.lost_per_cpu.iter().sum::<u64>(), stats.lost);
+    assert!((events.len() as u64) < 2000);
+
+    let mut container = Container::new("flood", h.cgroup.id());
+    for e in &events {
+        container.record(e);
+    }
+    assert!(container.summary().complete, "nothing lost known yet");
+    container.lost = lost;
+    assert!(!container.summary().complete);
+}
+
+#[tokio::test]
+async fn deep_paths_are_flagged_truncated_not_cut_silently() {
+    let dir = tempdir();
+    let mut deep = canonical(dir.path());
+    for i in 0..120 {
+        deep.push(format!("d{i}"));
+    }
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("leaf.txt"), "x").unwrap();
+    let mut h = Harness::new("deep", Options::default());
+    let events = h.run(Command::new("/bin/cat").arg("leaf.txt").current_dir(&deep));
+    let leaf = events.iter().find(|e| e.path.ends_with("d119/leaf.txt")).expect("leaf reported");
+    assert!(leaf.truncated, "{leaf:?}");
+    assert!(leaf.path.to_string_lossy().starts_with(sniffer::event::TRUNCATED_PREFIX));
+}
