@@ -87,7 +87,8 @@ impl Container {
     pub fn record(&mut self, event: &FileEvent) -> Option<&FileRecord> {
         self.events += 1;
         let path_text = display_path(&event.path);
-        if event.kind == Kind::Exec {
+        // A loader's exec (derived from its binary's PT_INTERP) does not change what runs.
+        if event.kind == Kind::Exec && event.loader_of.is_none() {
             self.exe_by_tgid.insert(event.tgid, path_text.clone());
         }
         let exe = self.exe_by_tgid.get(&event.tgid).cloned().unwrap_or_else(|| event.comm.clone());
@@ -166,6 +167,8 @@ mod tests {
     fn aggregates_per_path_and_attributes_executables() {
         let mut c = Container::new("c1", 1);
         assert!(c.record(&ev(Kind::Exec, 5, "/usr/bin/python3.11")).is_some());
+        let loader = FileEvent { loader_of: Some("/usr/bin/python3.11".into()), ..ev(Kind::Exec, 5, "/usr/lib/ld.so") };
+        assert!(c.record(&loader).is_some());
         assert!(c.record(&ev(Kind::Open, 5, "/usr/lib/python3.11/json/__init__.py")).is_some());
         assert!(c.record(&ev(Kind::Open, 5, "/usr/bin/python3.11")).is_none());
         assert!(c.record(&ev(Kind::Open, 6, "/etc/passwd")).is_some());
@@ -174,7 +177,7 @@ mod tests {
         assert_eq!(c.file(Path::new("/usr/lib/python3.11/json/__init__.py")).unwrap().exe, "/usr/bin/python3.11");
         assert_eq!(c.file(Path::new("/etc/passwd")).unwrap().exe, "sh");
         let s = c.summary();
-        assert_eq!((s.files, s.events, s.complete), (3, 4, true));
+        assert_eq!((s.files, s.events, s.complete), (4, 5, true));
         c.lost = 1;
         assert!(!c.summary().complete);
     }

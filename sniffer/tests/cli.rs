@@ -1,0 +1,170 @@
+//! The `sniffer` binary as a user runs it: `trace`, and the daemon with its CLI.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const SNIFFER: &str = env!("CARGO_BIN_EXE_sniffer");
+
+fn sniffer(args: &[&str]) -> Output {
+    Command::new(SNIFFER).args(args).output().expect("running sniffer")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn trace_lists_each_file_once_and_exits_with_the_command_status() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::write(base.join("t.txt"), "x").unwrap();
+    let list = base.join("list");
+    let script = format!("cat {0}/t.txt {0}/t.txt >/dev/null; exit 7", base.display());
+    let out = Command::new(SNIFFER)
+        .args(["trace", "-o"])
+        .arg(&list)
+        .args(["--", "/bin/sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", text(&out.stderr));
+    let lines = std::fs::read_to_string(&list).unwrap();
+    let wanted = format!("open {}/t.txt", base.display());
+    assert_eq!(lines.lines().filter(|l| *l == wanted).count(), 1, "{lines}");
+    assert!(lines.lines().any(|l| l == "exec /usr/bin/cat"), "{lines}");
+
+    let out = sniffer(&["trace", "--json", "--", "/bin/cat", base.join("t.txt").to_str().unwrap()]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let objects: Vec<serde_json::Value> =
+        stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let t = objects.iter().find(|o| o["path"] == base.join("t.txt").to_str().unwrap()).expect("t.txt listed");
+    assert_eq!(t["kind"], "open");
+    assert_eq!(t["comm"], "cat");
+    assert!(t["pid"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn clear_errors_for_non_root_and_bad_flags() {
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", SNIFFER, "trace", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("needs root"), "{}", text(&out.stderr));
+
+    let out = sniffer(&["trace", "--ring-bytes", "1000", "--", "/bin/true"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("power of two"), "{}", text(&out.stderr));
+}
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("sniffer.sock");
+        let child = Command::new(SNIFFER)
+            .args(["run", "--socket"])
+            .arg(&socket)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !socket.exists() || !Self::ctl(&socket, &["status"]).status.success() {
+            assert!(Instant::now() < deadline, "daemon did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Daemon { child, socket, _dir: dir }
+    }
+
+    fn ctl(socket: &Path, args: &[&str]) -> Output {
+        Command::new(SNIFFER).args(args).arg("--socket").arg(socket).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = Self::ctl(&self.socket, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn daemon_watches_a_cgroup_and_serves_its_files() {
+    let daemon = Daemon::start();
+    let cgroup = sniffer::cgroup::ScratchCgroup::create(&format!("sniffer-test-daemon-{}", std::process::id())).unwrap();
+    let watched = daemon.json(&["watch", cgroup.dir().to_str().unwrap(), "--name", "web"]);
+    assert_eq!(watched["name"], "web");
+    assert_eq!(watched["cgroup_id"], cgroup.id());
+
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let file = std::fs::canonicalize(dir.path()).unwrap().join("served.txt");
+    std::fs::write(&file, "x").unwrap();
+    let procs = cgroup.procs_file().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
+    let mut cat = Command::new("/bin/cat");
+    cat.arg(&file).stdout(Stdio::null());
+    // SAFETY: join_in_child only calls write(2).
+    unsafe { cat.pre_exec(move || sniffer::cgroup::join_in_child(fd)) };
+    assert!(cat.status().unwrap().success());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let files = loop {
+        let reply = daemon.json(&["files", "web"]);
+        let files = reply["files"].as_array().unwrap().clone();
+        if files.iter().any(|f| f["path"] == file.to_str().unwrap()) {
+            break files;
+        }
+        assert!(Instant::now() < deadline, "served.txt never listed: {reply}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let served = files.iter().find(|f| f["path"] == file.to_str().unwrap()).unwrap();
+    assert_eq!(served["exe"], "/usr/bin/cat");
+    assert_eq!(served["opened"], true);
+    assert!(files.iter().any(|f| f["path"] == "/usr/bin/cat" && f["executed"] == true));
+
+    let status = daemon.json(&["status"]);
+    assert!(status["programs"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("sys_exit_openat@")));
+    assert_eq!(status["watched"], 1);
+    assert!(status["events"].as_u64().unwrap() >= 3);
+    let containers = daemon.json(&["containers"]);
+    assert_eq!(containers[0]["complete"], true);
+
+    // Tables by default.
+    let table = text(&Daemon::ctl(&daemon.socket, &["files", "web"]).stdout);
+    assert!(table.contains("PATH") && table.contains("served.txt"), "{table}");
+
+    // A second daemon on the same socket is refused, naming it.
+    let second = Command::new(SNIFFER).args(["run", "--socket"]).arg(&daemon.socket).output().unwrap();
+    assert!(!second.status.success());
+    assert!(text(&second.stderr).contains("is taken"), "{}", text(&second.stderr));
+
+    // Unknown container: a clear error.
+    let out = Daemon::ctl(&daemon.socket, &["files", "nope"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no container \"nope\""));
+
+    let unwatched = daemon.json(&["unwatch", "web"]);
+    assert_eq!(unwatched["watching"], false);
+    assert_eq!(daemon.json(&["status"])["watched"], 0);
+}
+
+#[test]
+fn client_without_daemon_says_so() {
+    let out = sniffer(&["status", "--socket", "/nonexistent/sniffer.sock"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("is `sniffer run` running?"), "{}", text(&out.stderr));
+}
