@@ -29,10 +29,8 @@ pub const FLAG_TRUNCATED: u8 = 1;
 pub const STAT_SENT: u32 = 0;
 /// Index of the per-CPU count of events lost because the ring buffer was full.
 pub const STAT_LOST: u32 = 1;
-/// Index of the per-CPU count of events dropped as repeats by the in-kernel LRU.
-pub const STAT_REPEAT: u32 = 2;
 /// Number of entries of the `STATS` array.
-pub const STAT_COUNT: u32 = 3;
+pub const STAT_COUNT: u32 = 2;
 
 /// Byte offsets of the kernel structure fields the programs follow, read from the running
 /// kernel's BTF by user space and written into the programs' read-only data before load.
@@ -144,6 +142,9 @@ pub struct Event {
 pub struct WatchState {
     /// Events of this cgroup lost because the ring buffer was full.
     pub lost: u64,
+    /// Opens and execs of this cgroup dropped in the kernel as repeats of a path already sent
+    /// (counted here, in the value the gate already found, as the cheapest place).
+    pub repeats: u64,
 }
 
 /// Key of the in-kernel LRU of paths already sent.

@@ -18,6 +18,7 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_get_current_task, bpf_probe_read_kernel, generated::bpf_probe_read_kernel as read_raw,
@@ -28,7 +29,7 @@ use aya_ebpf::{
 };
 use sniffer_common::{
     Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX,
-    PATH_BUF, STAT_COUNT, STAT_LOST, STAT_REPEAT, STAT_SENT, SeenKey, WatchState,
+    PATH_BUF, STAT_COUNT, STAT_LOST, STAT_SENT, SeenKey, WatchState,
 };
 
 /// Filled in by user space before load (`EbpfLoader::set_global`).
@@ -128,22 +129,18 @@ unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const *const u8) }
 }
 
-#[inline(always)]
-unsafe fn read_u64(base: *const u8, offset: usize) -> Result<u64, i32> {
-    unsafe { bpf_probe_read_kernel(base.add(offset) as *const u64) }
-}
-
 /// `current->files->fdt->fd[fd]`, then report that file.
 #[inline(always)]
 unsafe fn report_fd(cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
     let task = unsafe { bpf_get_current_task() } as *const u8;
     let files = unsafe { read_ptr(task, off!(task_files))? };
     let fdt = unsafe { read_ptr(files, off!(files_fdt))? };
-    let max_fds: u32 = unsafe { bpf_probe_read_kernel(fdt.add(off!(fdt_max_fds)) as *const u32)? };
-    if fd >= max_fds as u64 {
+    // struct fdtable starts { unsigned int max_fds; struct file **fd; } (checked in user space).
+    let table = unsafe { read_pair(fdt, off!(fdt_max_fds))? };
+    if fd >= table.first as u32 as u64 {
         return Ok(());
     }
-    let fd_array = unsafe { read_ptr(fdt, off!(fdt_fd))? };
+    let fd_array = table.second as *const u8;
     let file = unsafe { read_ptr(fd_array, (fd as usize) * 8)? };
     if file.is_null() {
         return Ok(());
@@ -174,7 +171,30 @@ struct Walk {
     root_vfsmount: *const u8,
 }
 
-/// Sends one event for `file` unless this cgroup already sent its path with this kind.
+/// Two adjacent pointer-sized fields, read in one go.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Pair {
+    first: u64,
+    second: u64,
+}
+
+#[inline(always)]
+unsafe fn read_pair(base: *const u8, offset: usize) -> Result<Pair, i32> {
+    unsafe { bpf_probe_read_kernel(base.add(offset) as *const Pair) }
+}
+
+/// Pending bytes in the ring buffer past which the reader is woken at once (or half the
+/// ring, if smaller); below it, the reader's own short tick collects events, so a busy
+/// container does not pay a wakeup per event.
+const WAKEUP_BYTES: u64 = 64 * 1024;
+
+/// Sends one event for `file` unless this cgroup already sent it with this kind.
+///
+/// A repeat is recognised without walking the path: the key hashes what fixes the path as
+/// this task sees it: the file's dentry, its parent and its name hash (the kernel's own,
+/// salted by the parent), its mount, and the task's root. Same key, same path; a renamed or
+/// re-created file gets a new key and is sent again.
 #[inline(always)]
 unsafe fn report_file(
     task: *const u8,
@@ -186,22 +206,22 @@ unsafe fn report_file(
     if unsafe { core::ptr::read_volatile(&CONFIG.ready) } == 0 {
         return Ok(());
     }
-    let f_path = off!(file_path);
+    // struct path is { mnt, dentry }: one read each for the file's and the root's.
+    let f_path = unsafe { read_pair(file, off!(file_path))? };
     let fs = unsafe { read_ptr(task, off!(task_fs))? };
-    let fs_root = off!(fs_root);
-    let walk = Walk {
-        dentry: unsafe { read_ptr(file, f_path + off!(path_dentry))? },
-        vfsmount: unsafe { read_ptr(file, f_path + off!(path_mnt))? },
-        root_dentry: unsafe { read_ptr(fs, fs_root + off!(path_dentry))? },
-        root_vfsmount: unsafe { read_ptr(fs, fs_root + off!(path_mnt))? },
-    };
+    let root = unsafe { read_pair(fs, off!(fs_root))? };
+    let dentry = f_path.second as *const u8;
+    // d_parent then d_name.hash_len (user space checks they are adjacent).
+    let leaf = unsafe { read_pair(dentry, off!(dentry_parent))? };
 
-    // First pass: only the kernel's precomputed name hashes, no string copies, so a repeat
-    // costs a few pointer reads.
-    let (path_hash, _) = unsafe { walk_path(&walk, None) };
-    let key = SeenKey { cgroup_id, path_hash: path_hash ^ kind as u64 };
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ kind as u64;
+    for word in [f_path.first, f_path.second, leaf.first, leaf.second, root.first, root.second] {
+        hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let key = SeenKey { cgroup_id, path_hash: hash };
     if unsafe { SEEN.get(&key) }.is_some() {
-        count(STAT_REPEAT);
+        // SAFETY: `state` points into the WATCHED map value of this cgroup.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).repeats, 1) };
         return Ok(());
     }
 
@@ -209,7 +229,13 @@ unsafe fn report_file(
         return Ok(());
     };
     let event = unsafe { &mut *event };
-    let (_, (len, truncated)) = unsafe { walk_path(&walk, Some(&mut event.path)) };
+    let walk = Walk {
+        dentry,
+        vfsmount: f_path.first as *const u8,
+        root_dentry: root.second as *const u8,
+        root_vfsmount: root.first as *const u8,
+    };
+    let (len, truncated) = unsafe { walk_path(&walk, &mut event.path) };
     let pid_tgid = bpf_get_current_pid_tgid();
     event.header = EventHeader {
         cgroup_id,
@@ -228,7 +254,13 @@ unsafe fn report_file(
     }
     // SAFETY: `size` is at most the size of `*event`.
     let bytes = unsafe { core::slice::from_raw_parts(event as *const Event as *const u8, size) };
-    if EVENTS.output::<[u8]>(bytes, 0).is_err() {
+    let pending = EVENTS.query(BPF_RB_AVAIL_DATA as u64);
+    let wakeup = if pending >= WAKEUP_BYTES || pending * 2 >= EVENTS.query(BPF_RB_RING_SIZE as u64) {
+        BPF_RB_FORCE_WAKEUP as u64
+    } else {
+        BPF_RB_NO_WAKEUP as u64
+    };
+    if EVENTS.output::<[u8]>(bytes, wakeup).is_err() {
         count(STAT_LOST);
         // SAFETY: `state` points into the WATCHED map value of this cgroup.
         unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).lost, 1) };
@@ -261,14 +293,12 @@ unsafe fn mount_ns(task: *const u8) -> u64 {
 }
 
 /// Walks from the file's dentry up to the task's root, crossing mount points, as the
-/// kernel's own `d_path` does. Returns the path hash and, when `out` is given, the number of
-/// bytes written there (components leaf first, each followed by `/`) and whether the path
-/// was cut short.
+/// kernel's own `d_path` does, writing the components leaf first, each followed by `/`.
+/// Returns the bytes written and whether the path was cut short.
 #[inline(always)]
-unsafe fn walk_path(walk: &Walk, mut out: Option<&mut [u8; 2 * PATH_BUF]>) -> (u64, (usize, bool)) {
+unsafe fn walk_path(walk: &Walk, buf: &mut [u8; 2 * PATH_BUF]) -> (usize, bool) {
     let mut dentry = walk.dentry;
     let mut vfsmount = walk.vfsmount;
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut len: usize = 0;
     let mut complete = false;
     let mount_mnt = off!(mount_mnt);
@@ -299,45 +329,34 @@ unsafe fn walk_path(walk: &Walk, mut out: Option<&mut [u8; 2 * PATH_BUF]>) -> (u
             vfsmount = unsafe { parent.add(mount_mnt) };
             continue;
         }
-        let Ok(parent) = (unsafe { read_ptr(dentry, off!(dentry_parent)) }) else {
+        // d_parent, then d_name.hash_len right after it.
+        let Ok(pair) = (unsafe { read_pair(dentry, off!(dentry_parent)) }) else {
             break;
         };
+        let parent = pair.first as *const u8;
         if parent == dentry {
             // Root of a filesystem that is not mounted here (detached): stop.
             complete = true;
             break;
         }
-        let name_off = off!(dentry_name);
-        let Ok(hash_len) = (unsafe { read_u64(dentry, name_off) }) else {
+        let name_len = (pair.second >> 32) as usize;
+        if name_len > NAME_MAX || len + name_len + 1 > PATH_BUF {
+            break;
+        }
+        let Ok(name) = (unsafe { read_ptr(dentry, off!(dentry_name) + off!(qstr_name)) }) else {
             break;
         };
-        hash = (hash ^ hash_len).wrapping_mul(0x0000_0100_0000_01b3);
-        if let Some(buf) = out.as_deref_mut() {
-            let name_len = (hash_len >> 32) as usize;
-            if name_len > NAME_MAX || len + name_len + 1 > PATH_BUF {
-                break;
-            }
-            let Ok(name) = (unsafe { read_ptr(dentry, name_off + off!(qstr_name)) }) else {
-                break;
-            };
-            let at = len & (PATH_BUF - 1);
-            // SAFETY: at < PATH_BUF and name_len <= NAME_MAX, inside the 2 * PATH_BUF buffer.
-            let res = unsafe {
-                read_raw(
-                    buf.as_mut_ptr().add(at) as *mut _,
-                    name_len as u32,
-                    name as *const _,
-                )
-            };
-            if res != 0 {
-                break;
-            }
-            buf[(at + name_len) & (2 * PATH_BUF - 1)] = b'/';
-            len = at + name_len + 1;
+        let at = len & (PATH_BUF - 1);
+        // SAFETY: at < PATH_BUF and name_len <= NAME_MAX, inside the 2 * PATH_BUF buffer.
+        let res = unsafe { read_raw(buf.as_mut_ptr().add(at) as *mut _, name_len as u32, name as *const _) };
+        if res != 0 {
+            break;
         }
+        buf[(at + name_len) & (2 * PATH_BUF - 1)] = b'/';
+        len = at + name_len + 1;
         dentry = parent;
     }
-    (hash, (len, !complete))
+    (len, !complete)
 }
 
 #[panic_handler]

@@ -135,8 +135,8 @@ fn refresh(s: &mut State) {
     }
     let State { kernel, containers, .. } = s;
     for container in containers.values_mut().filter(|c| c.watching) {
-        if let Ok(lost) = kernel.lost_for(container.cgroup_id) {
-            container.lost = container.lost.max(lost);
+        if let Ok(counts) = kernel.counts_for(container.cgroup_id) {
+            container.lost = container.lost.max(counts.lost);
         }
     }
 }

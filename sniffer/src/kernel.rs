@@ -5,7 +5,7 @@ use std::path::Path;
 use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Ebpf, EbpfLoader};
-use sniffer_common::{Config, STAT_COUNT, STAT_LOST, STAT_REPEAT, STAT_SENT, WatchState};
+use sniffer_common::{Config, STAT_COUNT, STAT_LOST, STAT_SENT, WatchState};
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
@@ -64,6 +64,9 @@ pub enum KernelError {
     /// An expected map or program is missing from the object (a build problem).
     #[error("the embedded eBPF object has no {0}")]
     Missing(&'static str),
+    /// The kernel lays out a structure differently from what the programs read in one go.
+    #[error("unsupported kernel structure layout: {0}")]
+    Layout(&'static str),
     /// Setting up the ring buffer reader failed.
     #[error("ring buffer: {0}")]
     Io(#[from] std::io::Error),
@@ -97,7 +100,7 @@ pub struct KernelStats {
     pub lost: u64,
     /// Lost events per CPU.
     pub lost_per_cpu: Vec<u64>,
-    /// Opens dropped in the kernel as repeats of a path already sent.
+    /// Opens dropped in the kernel as repeats of a path already sent, by cgroups watched now.
     pub repeats: u64,
 }
 
@@ -134,6 +137,7 @@ impl Kernel {
             return Err(KernelError::NotRoot);
         }
         let offsets = Btf::from_kernel()?.kernel_offsets()?;
+        check_layout(&offsets)?;
         ensure_tracefs()?;
         let config = Config { offsets, ready: 1, _pad: 0 };
         let mut ebpf = EbpfLoader::new()
@@ -192,13 +196,16 @@ impl Kernel {
         }
     }
 
-    /// Events of this cgroup lost because the ring buffer was full.
-    pub fn lost_for(&mut self, cgroup_id: u64) -> Result<u64, KernelError> {
-        Ok(self.watched()?.get(&cgroup_id, 0).map(|s| s.lost).unwrap_or(0))
+    /// What the kernel counted for this cgroup: events lost, and repeats dropped.
+    pub fn counts_for(&mut self, cgroup_id: u64) -> Result<WatchState, KernelError> {
+        Ok(self.watched()?.get(&cgroup_id, 0).unwrap_or_default())
     }
 
     /// The kernel programs' counters.
     pub fn stats(&self) -> Result<KernelStats, KernelError> {
+        let map = self.ebpf.map("WATCHED").ok_or(KernelError::Missing("map WATCHED"))?;
+        let watched: HashMap<&MapData, u64, WatchState> = HashMap::try_from(map).map_err(map_err("WATCHED"))?;
+        let repeats = watched.iter().filter_map(Result::ok).map(|(_, state)| state.repeats).sum();
         let map = self.ebpf.map("STATS").ok_or(KernelError::Missing("map STATS"))?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(map_err("STATS"))?;
         let mut per_stat = Vec::with_capacity(STAT_COUNT as usize);
@@ -210,7 +217,7 @@ impl Kernel {
             sent: sum(STAT_SENT),
             lost: sum(STAT_LOST),
             lost_per_cpu: per_stat[STAT_LOST as usize].clone(),
-            repeats: sum(STAT_REPEAT),
+            repeats,
         })
     }
 
@@ -224,6 +231,20 @@ impl Kernel {
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
         Ok(EventReader { ring })
     }
+}
+
+/// The programs read some field pairs with one 16-byte read; make sure they are adjacent.
+fn check_layout(o: &sniffer_common::KernelOffsets) -> Result<(), KernelError> {
+    if o.path_dentry != o.path_mnt + 8 {
+        return Err(KernelError::Layout("struct path is not { mnt; dentry }"));
+    }
+    if o.dentry_name != o.dentry_parent + 8 {
+        return Err(KernelError::Layout("dentry.d_name does not follow dentry.d_parent"));
+    }
+    if o.fdt_fd != o.fdt_max_fds + 8 {
+        return Err(KernelError::Layout("fdtable.fd is not 8 bytes after fdtable.max_fds"));
+    }
+    Ok(())
 }
 
 fn tracepoint<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, KernelError> {
@@ -262,17 +283,31 @@ fn tracepoint_exists(category: &str, name: &str) -> bool {
         .any(|root| Path::new(root).join(category).join(name).exists())
 }
 
+/// Longest wait for events below the kernel's wakeup threshold.
+pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Pending bytes past which the kernel wakes the reader, or half the ring if smaller
+/// (mirrors `sniffer-ebpf`).
+pub const WAKEUP_BYTES: usize = 64 * 1024;
+
 /// Reads events from the ring buffer.
 pub struct EventReader {
     ring: AsyncFd<RingBuf<MapData>>,
 }
 
 impl EventReader {
-    /// Waits until events are ready, then appends every one ready to `out`.
+    /// Waits until events are ready, or [`POLL_INTERVAL`] at most, then appends every event
+    /// ready to `out`. The kernel wakes the reader only once [`WAKEUP_BYTES`] are pending,
+    /// so a quiet container's events are collected by the interval.
     pub async fn next_batch(&mut self, out: &mut Vec<FileEvent>) -> std::io::Result<()> {
-        let mut guard = self.ring.readable_mut().await?;
-        drain_into(guard.get_inner_mut(), out);
-        guard.clear_ready();
+        match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
+            Ok(guard) => {
+                let mut guard = guard?;
+                drain_into(guard.get_inner_mut(), out);
+                guard.clear_ready();
+            }
+            Err(_) => drain_into(self.ring.get_mut(), out),
+        }
         Ok(())
     }
 

@@ -1,1 +1,179 @@
-fn main() {}
+//! `cargo xtask`: set-up, build, run, test and benchmark the project on a fresh machine.
+//!
+//! Every command installs what it needs first (idempotently) and says what it installs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+/// bpf-linker version the eBPF build is known to work with (LLVM 22).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Debian packages bpf-linker builds against.
+const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
+/// Debian packages the tests use: python3 (real interpreter opens), util-linux (unshare,
+/// setpriv), coreutils (cat, ls, chroot), bpftrace (the benchmark's peer).
+const TEST_PACKAGES: &[&str] = &["python3", "util-linux", "coreutils", "bpftrace"];
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what building and testing need (rust-src, bpf-linker, Debian packages).
+    Setup,
+    /// Build the kernel programs (nightly, bpfel-unknown-none).
+    BuildEbpf,
+    /// Build and run the node agent with embedded defaults (as root).
+    Run {
+        /// Extra arguments for `sniffer run`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, then run every test (as root).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run a benchmark: `sniffer` (more come with the other crates).
+    Bench {
+        /// Which benchmark.
+        #[arg(default_value = "sniffer")]
+        which: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Setup => setup(true),
+        Cmd::BuildEbpf => {
+            setup(false)?;
+            build_ebpf()
+        }
+        Cmd::Run { args } => {
+            setup(false)?;
+            require_root("sniffer run")?;
+            let mut cmd = cargo();
+            cmd.args(["run", "--release", "-p", "sniffer", "--", "run"]).args(args);
+            run(&mut cmd)
+        }
+        Cmd::Test { args } => {
+            setup(true)?;
+            require_root("the tests (they load eBPF programs and make cgroups)")?;
+            let mut cmd = cargo();
+            cmd.args(["test", "--workspace", "--no-fail-fast"]).args(args);
+            run(&mut cmd)
+        }
+        Cmd::Bench { which } => {
+            setup(true)?;
+            require_root("the benchmarks")?;
+            match which.as_str() {
+                "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
+                other => bail!("no benchmark {other:?}; there is: sniffer"),
+            }
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed ({status})");
+    }
+    Ok(())
+}
+
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn require_root(what: &str) -> anyhow::Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        bail!("{what} must run as root");
+    }
+    Ok(())
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}
+
+/// Installs what is missing. `with_test_packages` adds the Debian packages tests need.
+fn setup(with_test_packages: bool) -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .output()
+        .context("running rustup (the preinstalled nightly toolchain is needed)")?;
+    if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.starts_with("rust-src")) {
+        eprintln!("xtask: installing rust-src for the nightly toolchain (eBPF build-std)");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+
+    let mut apt = Vec::new();
+    let linker_ok = Command::new("bpf-linker")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(BPF_LINKER_VERSION))
+        .unwrap_or(false);
+    if !linker_ok {
+        apt.extend_from_slice(LLVM_PACKAGES);
+    }
+    if with_test_packages {
+        apt.extend_from_slice(TEST_PACKAGES);
+    }
+    let missing: Vec<&str> =
+        apt.into_iter().filter(|p| !succeeds(Command::new("dpkg").args(["-s", p]))).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+        run(Command::new("apt-get").args(["update", "-q"]))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !linker_ok {
+        eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
+        let path = format!("/usr/lib/llvm-22/bin:{}", std::env::var("PATH").unwrap_or_default());
+        run(Command::new("cargo")
+            .args(["install", "bpf-linker", "--locked", "--version", BPF_LINKER_VERSION])
+            .args(["--no-default-features", "--features", "llvm-22"])
+            .env("PATH", path))?;
+    }
+    Ok(())
+}
+
+/// The same build `sniffer/build.rs` runs, into the same target directory.
+fn build_ebpf() -> anyhow::Result<()> {
+    let root = workspace_root();
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root.join("sniffer-ebpf"))
+        .args(["build", "--release", "--target-dir"])
+        .arg(root.join("target/ebpf"))
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO");
+    run(&mut cmd)?;
+    eprintln!("xtask: {}", root.join("target/ebpf/bpfel-unknown-none/release/sniffer-ebpf").display());
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! `cargo xtask bench sniffer`: what the kernel programs cost an open, against a baseline
+//! measured in the same run, and against bpftrace doing a comparable job.
+//!
+//! Each figure is ns per open+close of an existing file, over 1,000,000 of them, timed in a
+//! child process (so it can be put in a cgroup), best of three runs.
+
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use sniffer::cgroup::{ScratchCgroup, join_in_child};
+use sniffer::kernel::{Kernel, Options};
+
+const OPENS: u64 = 1_000_000;
+const RUNS: usize = 3;
+const DISTINCT_FILES: usize = 100_000;
+const BENCH_DIR: &str = "/dev/shm/sniffer-bench";
+const BPFTRACE_PROGRAM: &str = "tracepoint:syscalls:sys_enter_openat { @[cgroup, str(args->filename)] = count(); }";
+
+fn main() -> anyhow::Result<()> {
+    // The child side: `sniffer-bench --open DIR COUNT FILES [RATE]`.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--open") {
+        return opener(&args[2..]);
+    }
+    if args.iter().any(|a| a == "--list" || a == "--test") {
+        return Ok(()); // `cargo test --benches` and `--list` must not run the benchmark.
+    }
+    let dir = Path::new(BENCH_DIR);
+    prepare_files(dir)?;
+
+    println!("sniffer benchmark: {OPENS} open+close per figure, best of {RUNS}, ns/open");
+    let baseline = best(|| measure(None, 1, None))?;
+    let noop = {
+        let _kernel = Kernel::load(&Options { noop: true, ..Options::default() })?;
+        best(|| measure(None, 1, None))?
+    };
+    let mut kernel = Kernel::load(&Options::default())?;
+    let unwatched = best(|| measure(None, 1, None))?;
+    let cgroup = ScratchCgroup::create(&format!("sniffer-bench-{}", std::process::id()))?;
+    kernel.watch(cgroup.id())?;
+    let consumer = Consumer::start(&mut kernel)?;
+    let repeat = best(|| measure(Some(&cgroup), 1, None))?;
+    let distinct = best(|| measure(Some(&cgroup), DISTINCT_FILES, None))?;
+    let lost_before = kernel.stats()?.lost;
+    let received_before = consumer.received();
+    let paced = measure(Some(&cgroup), DISTINCT_FILES, Some(100_000))?;
+    std::thread::sleep(Duration::from_millis(200));
+    let lost_paced = kernel.stats()?.lost - lost_before;
+    let received_paced = consumer.received() - received_before;
+    let stats = kernel.stats()?;
+    consumer.stop();
+    kernel.unwatch(cgroup.id())?;
+    drop(kernel);
+    let bpftrace = bpftrace_figure()?;
+
+    let row = |name: &str, ns: f64| println!("{name:<44} {ns:>8.1} ns  {:>6.3}x", ns / baseline);
+    row("no programs loaded (baseline)", baseline);
+    row("do-nothing programs attached", noop);
+    row("programs loaded, caller unwatched", unwatched);
+    row("watched, same path repeated", repeat);
+    row("watched, distinct paths (LRU misses)", distinct);
+    match bpftrace {
+        Some(ns) => row("bpftrace: @[cgroup, str(filename)] = count()", ns),
+        None => println!("bpftrace: not run (not installed or failed to attach)"),
+    }
+    println!();
+    println!("kernel counters: sent {} repeats {} lost {}", stats.sent, stats.repeats, stats.lost);
+    println!(
+        "paced 100,000 distinct opens/s for {DISTINCT_FILES} opens: {received_paced} events received, {lost_paced} lost ({paced:.0} ns/open)"
+    );
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    println!();
+    println!("targets:");
+    println!("  unwatched within 1.10x of do-nothing programs: {:.3}x, {}", unwatched / noop, verdict(unwatched / noop <= 1.10));
+    if let Some(bt) = bpftrace {
+        let ours = repeat - baseline;
+        let theirs = bt - baseline;
+        println!(
+            "  watched-repeat overhead at most half of bpftrace's: {ours:.1} ns vs {theirs:.1} ns ({:.2} of it), {}",
+            ours / theirs,
+            verdict(ours <= theirs / 2.0)
+        );
+    }
+    println!("  no lost events at 100,000 distinct opens/s: {lost_paced} lost, {}", verdict(lost_paced == 0));
+    Ok(())
+}
+
+fn prepare_files(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for i in 0..DISTINCT_FILES {
+        let path = dir.join(format!("f{i}"));
+        if !path.exists() {
+            std::fs::write(&path, "")?;
+        }
+    }
+    Ok(())
+}
+
+fn best(mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
+    let mut best = f64::MAX;
+    for _ in 0..RUNS {
+        best = best.min(f()?);
+    }
+    Ok(best)
+}
+
+/// Runs the opener child (in `cgroup` when given) and returns its ns/open.
+fn measure(cgroup: Option<&ScratchCgroup>, files: usize, rate: Option<u64>) -> anyhow::Result<f64> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--open", BENCH_DIR, &OPENS.to_string(), &files.to_string()]);
+    if let Some(rate) = rate {
+        cmd.args(["--rate", &rate.to_string()]);
+        cmd.args(["--count", &files.to_string()]);
+    }
+    let procs = cgroup.map(ScratchCgroup::procs_file).transpose()?;
+    if let Some(procs) = &procs {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(procs);
+        // SAFETY: join_in_child only calls write(2).
+        unsafe { cmd.pre_exec(move || join_in_child(fd)) };
+    }
+    let out = cmd.output()?;
+    anyhow::ensure!(out.status.success(), "opener failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+/// Child: open+close files in a loop, print ns per open.
+fn opener(args: &[String]) -> anyhow::Result<()> {
+    let dir = PathBuf::from(&args[0]);
+    let mut count: u64 = args[1].parse()?;
+    let files: usize = args[2].parse()?;
+    let mut rate = None;
+    let mut rest = args[3..].iter();
+    while let Some(flag) = rest.next() {
+        let value: u64 = rest.next().ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?.parse()?;
+        match flag.as_str() {
+            "--rate" => rate = Some(value),
+            "--count" => count = value,
+            _ => anyhow::bail!("unknown flag {flag}"),
+        }
+    }
+    let paths: Vec<CString> = (0..files)
+        .map(|i| CString::new(dir.join(format!("f{i}")).into_os_string().into_encoded_bytes()).unwrap())
+        .collect();
+    let start = Instant::now();
+    for i in 0..count {
+        if let Some(rate) = rate {
+            // Paced: never ahead of `rate` opens per second.
+            let due = Duration::from_nanos(i * 1_000_000_000 / rate);
+            while start.elapsed() < due {
+                std::hint::spin_loop();
+            }
+        }
+        let path = &paths[(i as usize) % files];
+        // SAFETY: a valid C string; the fd is closed at once.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        anyhow::ensure!(fd >= 0, "open failed: {}", std::io::Error::last_os_error());
+        // SAFETY: fd was just opened here.
+        unsafe { libc::close(fd) };
+    }
+    println!("{:.2}", start.elapsed().as_nanos() as f64 / count as f64);
+    Ok(())
+}
+
+/// Reads the ring buffer on a thread of its own, as the daemon does.
+struct Consumer {
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Consumer {
+    fn start(kernel: &mut Kernel) -> anyhow::Result<Consumer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(AtomicU64::new(0));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let mut reader = runtime.block_on(async { kernel.events() })?;
+        let (s, r) = (stop.clone(), received.clone());
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                let mut batch = Vec::new();
+                while !s.load(Ordering::Relaxed) {
+                    let read = tokio::time::timeout(Duration::from_millis(100), reader.next_batch(&mut batch)).await;
+                    if let Ok(Err(_)) = read {
+                        return;
+                    }
+                    r.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    batch.clear();
+                }
+            })
+        });
+        Ok(Consumer { stop, received, thread })
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// The opener's figure with bpftrace running the peer program; `None` if bpftrace is absent.
+fn bpftrace_figure() -> anyhow::Result<Option<f64>> {
+    let Ok(mut child) = Command::new("bpftrace")
+        .args(["-e", BPFTRACE_PROGRAM])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return Ok(None);
+    };
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let attached = lines.next().and_then(Result::ok).is_some_and(|l| l.starts_with("Attaching"));
+    // Keep draining its output so it never blocks on a full pipe.
+    let drain = std::thread::spawn(move || for _ in lines {});
+    let figure = if attached {
+        std::thread::sleep(Duration::from_millis(500));
+        Some(best(|| measure(None, 1, None))?)
+    } else {
+        None
+    };
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT);
+    let _ = child.wait();
+    let _ = drain.join();
+    Ok(figure)
+}
