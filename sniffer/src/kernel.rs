@@ -14,14 +14,26 @@ use crate::event::FileEvent;
 /// The kernel object, built by `build.rs` from `sniffer-ebpf` and embedded in the binary.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sniffer-ebpf.o"));
 
-/// Tracepoints the programs attach to: (program, category, tracepoint, required).
-/// `open` and `creat` do not exist on every architecture, so they are optional.
-const ATTACHMENTS: &[(&str, &str, &str, bool)] = &[
-    ("sys_exit_openat", "syscalls", "sys_exit_openat", true),
-    ("sys_exit_openat2", "syscalls", "sys_exit_openat2", true),
-    ("sys_exit_open", "syscalls", "sys_exit_open", false),
-    ("sys_exit_creat", "syscalls", "sys_exit_creat", false),
-    ("sched_process_exec", "sched", "sched_process_exec", true),
+/// A program and the tracepoint it attaches to.
+struct Attachment {
+    program: &'static str,
+    category: &'static str,
+    tracepoint: &'static str,
+    /// `open` and `creat` do not exist on every architecture, so they are optional.
+    required: bool,
+}
+
+const fn attachment(program: &'static str, category: &'static str, required: bool) -> Attachment {
+    Attachment { program, category, tracepoint: program, required }
+}
+
+/// Every program and its tracepoint (each program is named after its tracepoint).
+const ATTACHMENTS: &[Attachment] = &[
+    attachment("sys_exit_openat", "syscalls", true),
+    attachment("sys_exit_openat2", "syscalls", true),
+    attachment("sys_exit_open", "syscalls", false),
+    attachment("sys_exit_creat", "syscalls", false),
+    attachment("sched_process_exec", "sched", true),
 ];
 
 /// Errors loading or driving the kernel programs.
@@ -147,21 +159,21 @@ impl Kernel {
             .map_max_entries("WATCHED", options.max_watched)
             .load(EBPF_OBJECT)?;
         let mut attached = Vec::new();
-        if options.noop {
-            let tp = tracepoint(&mut ebpf, "noop")?;
-            load_program(tp, "noop", ATTACHMENTS[0])?;
-            for &(_, category, tracepoint, required) in ATTACHMENTS {
-                if attach(tp, "noop", category, tracepoint, required)? {
-                    attached.push(format!("noop@{category}/{tracepoint}"));
-                }
+        for a in ATTACHMENTS {
+            // The baseline variant attaches one do-nothing program everywhere instead.
+            let program = if options.noop { "noop" } else { a.program };
+            let tp: &mut TracePoint = ebpf
+                .program_mut(program)
+                .and_then(|p| p.try_into().ok())
+                .ok_or(KernelError::Missing(program))?;
+            let error = |what| move |source| KernelError::Program { what, program, category: a.category, tracepoint: a.tracepoint, source };
+            if tp.fd().is_err() {
+                tp.load().map_err(error("loading"))?;
             }
-        } else {
-            for &spec @ (program, category, tracepoint, required) in ATTACHMENTS {
-                let tp = self::tracepoint(&mut ebpf, program)?;
-                load_program(tp, program, spec)?;
-                if attach(tp, program, category, tracepoint, required)? {
-                    attached.push(format!("{program}@{category}/{tracepoint}"));
-                }
+            match tp.attach(a.category, a.tracepoint) {
+                Ok(_) => attached.push(format!("{program}@{}/{}", a.category, a.tracepoint)),
+                Err(_) if !a.required && !tracepoint_exists(a.category, a.tracepoint) => {}
+                Err(source) => return Err(error("attaching")(source)),
             }
         }
         Ok(Kernel { ebpf, attached })
@@ -245,36 +257,6 @@ fn check_layout(o: &sniffer_common::KernelOffsets) -> Result<(), KernelError> {
         return Err(KernelError::Layout("fdtable.fd is not 8 bytes after fdtable.max_fds"));
     }
     Ok(())
-}
-
-fn tracepoint<'a>(ebpf: &'a mut Ebpf, program: &'static str) -> Result<&'a mut TracePoint, KernelError> {
-    ebpf.program_mut(program)
-        .ok_or(KernelError::Missing(program))?
-        .try_into()
-        .map_err(|_| KernelError::Missing(program))
-}
-
-fn load_program(
-    tp: &mut TracePoint,
-    program: &'static str,
-    (_, category, tracepoint, _): (&str, &'static str, &'static str, bool),
-) -> Result<(), KernelError> {
-    tp.load().map_err(|source| KernelError::Program { what: "loading", program, category, tracepoint, source })
-}
-
-/// Attaches; a missing optional tracepoint is skipped (returns false).
-fn attach(
-    tp: &mut TracePoint,
-    program: &'static str,
-    category: &'static str,
-    tracepoint: &'static str,
-    required: bool,
-) -> Result<bool, KernelError> {
-    match tp.attach(category, tracepoint) {
-        Ok(_) => Ok(true),
-        Err(_) if !required && !tracepoint_exists(category, tracepoint) => Ok(false),
-        Err(source) => Err(KernelError::Program { what: "attaching", program, category, tracepoint, source }),
-    }
 }
 
 fn tracepoint_exists(category: &str, name: &str) -> bool {
