@@ -1,6 +1,14 @@
-//! Everything about what is installed in a root filesystem: reading it safely, the
-//! executables' loaders, and (in a later change) catalogers, SBOM formats, the file
-//! ownership index and the SBOM' filter. Knows nothing of eBPF or Kubernetes.
+//! Everything about what is installed in a root filesystem: reading it safely, the packages
+//! in it (catalogers), package URLs, and the executables' loaders. Knows nothing of eBPF or
+//! Kubernetes.
 
+pub mod catalog;
+pub mod distro;
 pub mod elf;
+pub mod model;
+pub mod purl;
 pub mod rootfs;
+pub mod scan;
+
+pub use model::{Kind, Package, Sbom};
+pub use scan::{ScanError, scan};

@@ -1,0 +1,47 @@
+//! Catalogers: each finds one kind of package in a root and never stops the others.
+
+pub mod dpkg;
+pub mod npm;
+pub mod python;
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::model::{Package, Warning};
+use crate::rootfs::Root;
+
+/// What the catalogers found so far.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Packages found.
+    pub packages: Vec<Package>,
+    /// Problems met.
+    pub warnings: Vec<Warning>,
+}
+
+impl Catalog {
+    /// Records a problem with a file; the cataloger skips it and carries on.
+    pub fn warn(&mut self, cataloger: &str, path: &Path, message: impl ToString) {
+        self.warnings.push(Warning {
+            cataloger: cataloger.to_string(),
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        });
+    }
+}
+
+/// Reads a text file inside the root. `Ok(None)` when it does not exist; an error when it
+/// is larger than `limit` or not UTF-8 (a database that is garbage, not text).
+pub fn read_limited(root: &Root, path: &Path, limit: u64) -> Result<Option<String>, String> {
+    let file = match root.open_file(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than {limit} bytes; not read"));
+    }
+    String::from_utf8(bytes).map(Some).map_err(|e| format!("not UTF-8 text at byte {}", e.utf8_error().valid_up_to()))
+}

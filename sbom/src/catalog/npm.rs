@@ -1,0 +1,114 @@
+//! npm packages: every `node_modules/<name>/package.json` and
+//! `node_modules/@scope/<name>/package.json`, nested ones included. A package owns its
+//! directory.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::catalog::{Catalog, read_limited};
+use crate::model::{Kind, Package};
+use crate::purl;
+use crate::rootfs::Root;
+
+const CATALOGER: &str = "npm";
+const MAX_MANIFEST: u64 = 4 << 20;
+
+#[derive(Deserialize)]
+struct Manifest {
+    name: Option<String>,
+    version: Option<String>,
+    license: Option<License>,
+    licenses: Option<Vec<License>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum License {
+    Spdx(String),
+    Object { r#type: Option<String> },
+}
+
+impl License {
+    fn text(self) -> Option<String> {
+        match self {
+            License::Spdx(s) => Some(s),
+            License::Object { r#type } => r#type,
+        }
+    }
+}
+
+/// Is this `package.json` the manifest of an installed package (directly under
+/// `node_modules/`, or under `node_modules/@scope/`)?
+pub fn is_package_manifest(path: &Path) -> bool {
+    let Some(dir) = path.parent() else {
+        return false;
+    };
+    let Some(parent) = dir.parent() else {
+        return false;
+    };
+    let parent_name = parent.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    if parent_name == "node_modules" {
+        return true;
+    }
+    parent_name.starts_with('@')
+        && parent.parent().and_then(Path::file_name).is_some_and(|n| n == "node_modules")
+}
+
+/// Parses a package.json into (name, version, licences).
+pub fn parse_manifest(text: &str) -> Result<(String, String, Vec<String>), String> {
+    let m: Manifest = serde_json::from_str(text).map_err(|e| format!("not valid package.json: {e}"))?;
+    let (Some(name), Some(version)) = (m.name, m.version) else {
+        return Err("no name or no version".into());
+    };
+    let mut licenses: Vec<String> = m.license.and_then(License::text).into_iter().collect();
+    licenses.extend(m.licenses.unwrap_or_default().into_iter().filter_map(License::text));
+    Ok((name, version, licenses))
+}
+
+/// Catalogs one installed package's `package.json` (path inside the root).
+pub fn catalog_manifest(root: &Root, manifest: &Path, catalog: &mut Catalog) {
+    let (name, version, licenses) = match read_limited(root, manifest, MAX_MANIFEST) {
+        Ok(Some(text)) => match parse_manifest(&text) {
+            Ok(parsed) => parsed,
+            Err(e) => return catalog.warn(CATALOGER, manifest, e),
+        },
+        Ok(None) => return,
+        Err(e) => return catalog.warn(CATALOGER, manifest, e),
+    };
+    let dir = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
+    catalog.packages.push(Package {
+        purl: purl::npm(&name, &version),
+        name,
+        version,
+        kind: Kind::Npm,
+        source: None,
+        licenses,
+        found_at: manifest.to_path_buf(),
+        files: vec![dir],
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_installed_package_manifests() {
+        assert!(is_package_manifest(Path::new("/app/node_modules/lodash/package.json")));
+        assert!(is_package_manifest(Path::new("/app/node_modules/@babel/core/package.json")));
+        assert!(is_package_manifest(Path::new("/app/node_modules/a/node_modules/b/package.json")));
+        assert!(!is_package_manifest(Path::new("/app/package.json")));
+        assert!(!is_package_manifest(Path::new("/app/node_modules/lodash/fp/package.json")));
+    }
+
+    #[test]
+    fn parses_manifests_and_rejects_garbage() {
+        let (n, v, l) = parse_manifest(r#"{"name":"lodash","version":"4.17.15","license":"MIT"}"#).unwrap();
+        assert_eq!((n.as_str(), v.as_str(), l), ("lodash", "4.17.15", vec!["MIT".to_string()]));
+        let (_, _, l) = parse_manifest(r#"{"name":"x","version":"1","licenses":[{"type":"BSD"}]}"#).unwrap();
+        assert_eq!(l, vec!["BSD".to_string()]);
+        assert!(parse_manifest("{not json").is_err());
+        assert!(parse_manifest(r#"{"name":"x"}"#).is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! Package URLs (<https://github.com/package-url/purl-spec>).
+
+use packageurl::PackageUrl;
+
+use crate::model::{Distro, Source};
+
+fn render(ty: &'static str, namespace: Option<&str>, name: &str, version: &str, qualifiers: &[(&str, &str)]) -> String {
+    let build = || -> Result<String, packageurl::Error> {
+        let mut purl = PackageUrl::new(ty, name)?;
+        if let Some(ns) = namespace {
+            purl.with_namespace(ns)?;
+        }
+        purl.with_version(version)?;
+        for (k, v) in qualifiers {
+            purl.add_qualifier(*k, *v)?;
+        }
+        Ok(purl.to_string())
+    };
+    // A name the spec's encoder refuses is kept readable rather than dropped.
+    build().unwrap_or_else(|_| format!("pkg:{ty}/{name}@{version}"))
+}
+
+/// `pkg:deb/debian/curl@7.88.1-10?arch=amd64&distro=debian-12`, with `upstream` naming the
+/// source package when it differs.
+pub fn deb(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>, source: Option<&Source>) -> String {
+    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("debian");
+    let distro_q = distro.map(|d| match &d.version_id {
+        Some(v) => format!("{}-{v}", d.id),
+        None => d.id.clone(),
+    });
+    let upstream = source.filter(|s| s.name != name).map(|s| format!("{}@{}", s.name, s.version));
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if let Some(a) = arch {
+        q.push(("arch", a));
+    }
+    if let Some(d) = &distro_q {
+        q.push(("distro", d));
+    }
+    if let Some(u) = &upstream {
+        q.push(("upstream", u));
+    }
+    render("deb", Some(namespace), name, version, &q)
+}
+
+/// `pkg:pypi/requests@2.25.0`: names normalised as PEP 503 says (lower case, `-`).
+pub fn pypi(name: &str, version: &str) -> String {
+    render("pypi", None, &normalize_python(name), version, &[])
+}
+
+/// PEP 503 normalisation: runs of `-`, `_`, `.` become `-`, lower case.
+pub fn normalize_python(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// `pkg:npm/%40babel/core@7.0.0` for scoped names, `pkg:npm/lodash@4.17.15` otherwise.
+pub fn npm(name: &str, version: &str) -> String {
+    match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
+        Some((scope, bare)) => render("npm", Some(&format!("@{scope}")), bare, version, &[]),
+        None => render("npm", None, name, version, &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purls_follow_the_spec() {
+        let d = Distro { id: "debian".into(), version_id: Some("12".into()), pretty_name: None };
+        let src = Source { name: "glibc".into(), version: "2.36-9".into() };
+        assert_eq!(
+            deb(Some(&d), "libc6", "2.36-9", Some("amd64"), Some(&src)),
+            "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12&upstream=glibc%402.36-9"
+        );
+        assert_eq!(pypi("Jinja2", "2.11.2"), "pkg:pypi/jinja2@2.11.2");
+        assert_eq!(normalize_python("zope.interface__x"), "zope-interface-x");
+        assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");
+        assert_eq!(npm("@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
+    }
+}

@@ -1,0 +1,73 @@
+//! The SBOM of a root: every cataloger over one walk of the tree.
+
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::catalog::{self, Catalog};
+use crate::distro;
+use crate::model::Sbom;
+use crate::rootfs::Root;
+
+/// Top-level directories that hold no installed software (kernel and device views).
+const SKIP: &[&str] = &["proc", "sys", "dev"];
+
+/// Errors that stop a scan (a problem inside the root only makes a warning).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The root could not be opened.
+    #[error("cannot open root {path}: {source}")]
+    Root {
+        /// The root.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Computes the SBOM of the root filesystem at `root_path`.
+pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
+    let root = Root::open(root_path).map_err(|source| ScanError::Root { path: root_path.to_path_buf(), source })?;
+    let distro = distro::detect(&root);
+    let mut catalog = Catalog::default();
+    catalog::dpkg::catalog(&root, distro.as_ref(), &mut catalog);
+    walk(&root, &mut catalog);
+    let Catalog { mut packages, warnings } = catalog;
+    packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
+    Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings })
+}
+
+/// One walk for the catalogers that look everywhere. Symlinks are never followed (a
+/// hostile image cannot steer the walk out of the root), and every read goes through
+/// [`Root`].
+fn walk(root: &Root, catalog: &mut Catalog) {
+    let base = root.path().to_path_buf();
+    let walker = WalkDir::new(&base).follow_links(false).into_iter().filter_entry(|e| {
+        !(e.depth() == 1 && SKIP.iter().any(|s| e.file_name() == *s))
+    });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e.path().map(|p| inside(&base, p)).unwrap_or_default();
+                catalog.warn("walk", &path, e);
+                continue;
+            }
+        };
+        let name = entry.file_name().to_string_lossy();
+        let file_type = entry.file_type();
+        if file_type.is_dir() && (name.ends_with(".dist-info") || name.ends_with(".egg-info")) {
+            catalog::python::catalog_dir(root, &inside(&base, entry.path()), catalog);
+        } else if file_type.is_file() && name == "package.json" {
+            let path = inside(&base, entry.path());
+            if catalog::npm::is_package_manifest(&path) {
+                catalog::npm::catalog_manifest(root, &path, catalog);
+            }
+        }
+    }
+}
+
+/// The path as the root sees it: `/<relative part>`.
+fn inside(base: &Path, path: &Path) -> PathBuf {
+    Path::new("/").join(path.strip_prefix(base).unwrap_or(path))
+}

@@ -1,0 +1,155 @@
+//! Catalogers against real package databases on this machine, checked against the package
+//! managers' own tools.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sbom::{Kind, Sbom};
+
+fn set(sbom: &Sbom, kind: Kind) -> BTreeSet<(String, String)> {
+    sbom.packages.iter().filter(|p| p.kind == kind).map(|p| (p.name.clone(), p.version.clone())).collect()
+}
+
+fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A root holding only this host's dpkg database (and os-release), so the scan is quick.
+fn dpkg_only_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir_all(r.join("var/lib")).unwrap();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    let status = Command::new("cp").arg("-a").arg("/var/lib/dpkg").arg(r.join("var/lib/")).status().unwrap();
+    assert!(status.success());
+    std::fs::copy("/etc/os-release", r.join("etc/os-release")).unwrap();
+    dir
+}
+
+#[test]
+fn dpkg_packages_equal_dpkg_query_and_files_match_dpkg_s() {
+    let root = dpkg_only_root();
+    let sbom = sbom::scan(root.path()).unwrap();
+    assert!(sbom.warnings.is_empty(), "{:#?}", sbom.warnings);
+    let admindir = root.path().join("var/lib/dpkg");
+    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args(["-W", "-f", "${Package}\t${Version}\n"]));
+    let expected: BTreeSet<(String, String)> =
+        listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    assert_eq!(set(&sbom, Kind::Deb), expected);
+    assert!(expected.len() > 50);
+
+    let distro = sbom.distro.as_ref().expect("os-release read");
+    let libc = sbom.packages.iter().find(|p| p.name == "libc6").unwrap();
+    assert_eq!(libc.source.as_ref().unwrap().name, "glibc");
+    assert!(libc.purl.starts_with(&format!("pkg:deb/{}/libc6@", distro.id)), "{}", libc.purl);
+    assert!(libc.purl.contains("upstream=glibc"), "{}", libc.purl);
+
+    // Ownership against dpkg -S, for a sample of files, merged-/usr paths included: dpkg
+    // lists /bin/ls, which on this host is /usr/bin/ls through the /bin link.
+    let mut sample: Vec<PathBuf> = vec!["/bin/ls".into(), "/lib/x86_64-linux-gnu/libc.so.6".into()];
+    for p in sbom.packages.iter().filter(|p| p.kind == Kind::Deb).step_by(40) {
+        if let Some(f) = p.files.iter().rev().find(|f| Path::new(f).is_file()) {
+            sample.push(f.clone());
+        }
+    }
+    for file in sample {
+        let out = stdout(Command::new("dpkg").arg(format!("--admindir={}", admindir.display())).arg("-S").arg(&file));
+        let owners: BTreeSet<String> = out
+            .lines()
+            .filter(|l| !l.starts_with("diversion"))
+            .filter_map(|l| l.rsplit_once(": ").map(|(pkgs, _)| pkgs))
+            .flat_map(|pkgs| pkgs.split(", ").map(|p| p.split(':').next().unwrap_or(p).to_string()))
+            .collect();
+        let ours: BTreeSet<String> =
+            sbom.packages.iter().filter(|p| p.files.contains(&file)).map(|p| p.name.clone()).collect();
+        assert_eq!(ours, owners, "owners of {}", file.display());
+    }
+}
+
+#[test]
+fn python_packages_equal_pip_list() {
+    // Real installed distributions: this machine's Python (its site-packages).
+    let prefix = stdout(Command::new("python3").args(["-c", "import sys; print(sys.prefix)"]));
+    let prefix = PathBuf::from(prefix.trim());
+    let site = stdout(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]));
+    let site = PathBuf::from(site.trim());
+    let sbom = sbom::scan(&prefix).unwrap();
+    let listed = stdout(Command::new("python3").args(["-m", "pip", "list", "--format", "json", "--path"]).arg(&site));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    let expected: BTreeSet<(String, String)> = listed
+        .iter()
+        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
+        .collect();
+    let site_inside = Path::new("/").join(site.strip_prefix(&prefix).unwrap());
+    let ours: BTreeSet<(String, String)> = sbom
+        .packages
+        .iter()
+        .filter(|p| p.kind == Kind::Python && p.found_at.starts_with(&site_inside))
+        .map(|p| (sbom::purl::normalize_python(&p.name), p.version.clone()))
+        .collect();
+    assert_eq!(ours, expected);
+    let pip = sbom.packages.iter().find(|p| p.name == "pip").expect("pip itself is installed");
+    assert!(pip.files.iter().any(|f| f.ends_with("pip/__init__.py")), "RECORD read: {:?}", &pip.files[..3]);
+}
+
+#[test]
+fn npm_packages_equal_npm_ls() {
+    // npm's own installation: a real node_modules tree with nested packages.
+    let npm_dir = PathBuf::from("/usr/lib/node_modules/npm");
+    let sbom = sbom::scan(&npm_dir).unwrap();
+    let out = Command::new("npm").args(["ls", "--all", "--json"]).current_dir(&npm_dir).output().unwrap();
+    let tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    fn walk(node: &serde_json::Value, acc: &mut BTreeSet<(String, String)>) {
+        if let Some(deps) = node["dependencies"].as_object() {
+            for (name, dep) in deps {
+                if let Some(v) = dep["version"].as_str() {
+                    acc.insert((name.clone(), v.to_string()));
+                }
+                walk(dep, acc);
+            }
+        }
+    }
+    let mut expected = BTreeSet::new();
+    walk(&tree, &mut expected);
+    assert!(expected.len() > 50);
+    assert_eq!(set(&sbom, Kind::Npm), expected);
+}
+
+#[test]
+fn hostile_symlinks_never_read_host_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    // Inside the root, /etc/shadow is a harmless status file; outside it is the host's.
+    std::fs::write(r.join("etc/shadow"), "Package: inside-root\nStatus: install ok installed\nVersion: 1.0\n").unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", r.join("var/lib/dpkg/status")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc/passwd", r.join("var/lib/dpkg/info/inside-root.list")).unwrap();
+    std::fs::write(r.join("etc/passwd"), "/usr/bin/inside\n").unwrap();
+    let sbom = sbom::scan(r).unwrap();
+    let names: Vec<&str> = sbom.packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["inside-root"]);
+    assert_eq!(sbom.packages[0].files, [PathBuf::from("/usr/bin/inside")]);
+}
+
+#[test]
+fn malformed_database_is_a_warning_naming_it_and_others_carry_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir_all(r.join("var/lib/dpkg")).unwrap();
+    std::fs::write(r.join("var/lib/dpkg/status"), b"\x00\xff\xfe binary garbage \x01").unwrap();
+    let dist = r.join("usr/lib/python3/dist-packages/six-1.16.0.dist-info");
+    std::fs::create_dir_all(&dist).unwrap();
+    std::fs::write(dist.join("METADATA"), "Name: six\nVersion: 1.16.0\n").unwrap();
+    std::fs::create_dir_all(r.join("app/node_modules/broken")).unwrap();
+    std::fs::write(r.join("app/node_modules/broken/package.json"), "{ nope").unwrap();
+    let sbom = sbom::scan(r).unwrap();
+    assert_eq!(sbom.packages.len(), 1, "{:#?}", sbom.packages);
+    assert_eq!(sbom.packages[0].name, "six");
+    let paths: Vec<&Path> = sbom.warnings.iter().map(|w| w.path.as_path()).collect();
+    assert!(paths.contains(&Path::new("/var/lib/dpkg/status")), "{:#?}", sbom.warnings);
+    assert!(paths.contains(&Path::new("/app/node_modules/broken/package.json")), "{:#?}", sbom.warnings);
+}
