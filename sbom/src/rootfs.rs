@@ -25,9 +25,9 @@ pub struct Root {
 }
 
 impl Root {
-    /// Opens `path` as a root.
+    /// Opens `path` as a root (errors do not repeat the path: callers name it).
     pub fn open(path: &Path) -> io::Result<Root> {
-        let dir = File::open(path).map_err(|e| annotate(e, path))?;
+        let dir = File::open(path)?;
         if !dir.metadata()?.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, format!("{} is not a directory", path.display())));
         }

@@ -16,11 +16,12 @@ const SKIP: &[&str] = &["proc", "sys", "dev"];
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// The root could not be opened.
-    #[error("cannot open root {path}: {source}")]
+    #[error("cannot open root {path}")]
     Root {
         /// The root.
         path: PathBuf,
         /// The cause.
+        #[source]
         source: std::io::Error,
     },
 }

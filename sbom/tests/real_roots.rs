@@ -153,3 +153,26 @@ fn malformed_database_is_a_warning_naming_it_and_others_carry_on() {
     assert!(paths.contains(&Path::new("/var/lib/dpkg/status")), "{:#?}", sbom.warnings);
     assert!(paths.contains(&Path::new("/app/node_modules/broken/package.json")), "{:#?}", sbom.warnings);
 }
+
+#[test]
+fn sbom_prime_keeps_owners_of_opened_files_through_merged_usr() {
+    // This host is merged-/usr: dpkg lists /bin/ls and /lib/.../libc.so.6, the kernel
+    // reports /usr/bin/ls and /usr/lib/.../libc.so.6. The index must join them.
+    let root = sbom::rootfs::Root::open(Path::new("/")).unwrap();
+    let copy = dpkg_only_root();
+    let mut sbom = sbom::scan(copy.path()).unwrap();
+    sbom.root = PathBuf::from("/");
+    let index = sbom::index::FileIndex::build(&root, &sbom);
+    assert!(index.len() > 1000);
+    let ls = std::fs::canonicalize("/bin/ls").unwrap();
+    let libc = std::fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+    assert!(ls.starts_with("/usr"), "merged-/usr host");
+    let opened = [ls.clone(), libc.clone(), PathBuf::from("/proc/self/status"), PathBuf::from("/usr/lib")];
+    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    assert_eq!(names, ["coreutils", "libc6"]);
+    assert_eq!(prime.packages[0].evidence, [ls]);
+    assert_eq!(prime.packages[1].evidence, [libc]);
+    // /proc/self/status is no package's; /usr/lib is a directory, owned by none.
+    assert_eq!(prime.unmatched, 2);
+}

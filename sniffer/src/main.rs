@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use sniffer::api::{self, Request, Response};
 use sniffer::kernel;
@@ -52,6 +52,12 @@ struct ClientArgs {
     json: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SbomFormat {
+    /// Native JSON: every package with its files.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run CMD in a fresh cgroup and print each distinct file it opened or executed.
@@ -96,6 +102,18 @@ enum Command {
         name: Option<String>,
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Compute the SBOM of a root filesystem (a directory), with the files each package owns.
+    Sbom {
+        /// The root filesystem.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Output format (CycloneDX and SPDX come next).
+        #[arg(long, value_enum, default_value = "json")]
+        format: SbomFormat,
+        /// Write the SBOM here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Stop watching a container (what it used stays listed).
     Unwatch {
@@ -155,6 +173,33 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => show(&client, Request::Unwatch { container }).await,
+        Command::Sbom { dir, format: SbomFormat::Json, output } => {
+            let sbom = sbom::scan(&dir)?;
+            let json = serde_json::to_vec_pretty(&sbom)?;
+            match &output {
+                Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{}", String::from_utf8_lossy(&json)),
+            }
+            sbom_summary(&sbom);
+            Ok(0)
+        }
+    }
+}
+
+/// Packages by kind, and warnings, on standard error (standard output may hold the SBOM).
+fn sbom_summary(sbom: &sbom::Sbom) {
+    let mut by_kind = std::collections::BTreeMap::new();
+    for p in &sbom.packages {
+        *by_kind.entry(p.kind.as_str()).or_insert(0usize) += 1;
+    }
+    let distro = sbom.distro.as_ref().and_then(|d| d.pretty_name.clone()).unwrap_or_else(|| "unknown".into());
+    eprintln!("{}: {distro}", sbom.root.display());
+    for (kind, n) in &by_kind {
+        eprintln!("  {kind:<8} {n:>6}");
+    }
+    eprintln!("  {:<8} {:>6}", "total", sbom.packages.len());
+    for w in &sbom.warnings {
+        eprintln!("warning: {} {}: {}", w.cataloger, w.path.display(), w.message);
     }
 }
 

@@ -168,3 +168,20 @@ fn client_without_daemon_says_so() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("is `sniffer run` running?"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn sbom_of_a_directory_lists_packages_with_their_files() {
+    let out = sniffer(&["sbom", "--dir", "/usr/lib/node_modules/npm"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let packages = sbom["packages"].as_array().unwrap();
+    let semver = packages.iter().find(|p| p["name"] == "semver").expect("npm depends on semver");
+    assert_eq!(semver["kind"], "npm");
+    assert!(semver["purl"].as_str().unwrap().starts_with("pkg:npm/semver@"));
+    assert!(text(&out.stderr).contains("npm"), "summary by kind: {}", text(&out.stderr));
+
+    let out = sniffer(&["sbom", "--dir", "/nonexistent-root"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("/nonexistent-root").count(), 1, "{err}");
+}
