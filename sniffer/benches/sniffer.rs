@@ -6,14 +6,13 @@
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sniffer::cgroup::{ScratchCgroup, join_in_child};
+use sniffer::cgroup::ScratchCgroup;
 use sniffer::kernel::{Kernel, Options};
 
 const OPENS: u64 = 1_000_000;
@@ -88,6 +87,8 @@ fn main() -> anyhow::Result<()> {
         );
     }
     println!("  no lost events at 100,000 distinct opens/s: {lost_paced} lost, {}", verdict(lost_paced == 0));
+    // The scratch files live in memory (tmpfs).
+    std::fs::remove_dir_all(dir)?;
     Ok(())
 }
 
@@ -118,12 +119,7 @@ fn measure(cgroup: Option<&ScratchCgroup>, files: usize, rate: Option<u64>) -> a
         cmd.args(["--rate", &rate.to_string()]);
         cmd.args(["--count", &files.to_string()]);
     }
-    let procs = cgroup.map(ScratchCgroup::procs_file).transpose()?;
-    if let Some(procs) = &procs {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(procs);
-        // SAFETY: join_in_child only calls write(2).
-        unsafe { cmd.pre_exec(move || join_in_child(fd)) };
-    }
+    let _procs = cgroup.map(|c| c.join_on_spawn(&mut cmd)).transpose()?;
     let out = cmd.output()?;
     anyhow::ensure!(out.status.success(), "opener failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(String::from_utf8(out.stdout)?.trim().parse()?)

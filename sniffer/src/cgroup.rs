@@ -5,7 +5,9 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 /// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on a pure v2 host,
@@ -68,10 +70,18 @@ impl ScratchCgroup {
         &self.dir
     }
 
-    /// `cgroup.procs`, opened for writing: a child writes `0` to it to join (see
-    /// [`join_in_child`]).
-    pub fn procs_file(&self) -> io::Result<fs::File> {
-        fs::OpenOptions::new().write(true).open(self.dir.join("cgroup.procs"))
+    /// Makes `command` join this cgroup between fork and exec, so it is watched from its
+    /// first instruction. Keep the returned file open until the command is spawned.
+    /// (For a `tokio::process::Command`, pass `as_std_mut()`.)
+    pub fn join_on_spawn(&self, command: &mut std::process::Command) -> io::Result<fs::File> {
+        let procs = fs::OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("cgroup.procs"))
+            .map_err(|e| io::Error::new(e.kind(), format!("opening {}/cgroup.procs: {e}", self.dir.display())))?;
+        let fd = procs.as_raw_fd();
+        // SAFETY: the closure only calls write(2), which is async-signal-safe.
+        unsafe { command.pre_exec(move || join_in_child(fd)) };
+        Ok(procs)
     }
 
     /// Moves a process in.
@@ -82,7 +92,7 @@ impl ScratchCgroup {
 
 /// For `pre_exec`: moves the calling process into the cgroup whose `cgroup.procs` is open
 /// as `fd`. Async-signal-safe: one `write`, no allocation.
-pub fn join_in_child(fd: i32) -> io::Result<()> {
+fn join_in_child(fd: i32) -> io::Result<()> {
     // SAFETY: writing two bytes from a static buffer to an open fd.
     let n = unsafe { libc::write(fd, b"0\n".as_ptr().cast(), 2) };
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }

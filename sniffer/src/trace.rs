@@ -3,13 +3,12 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::cgroup::{ScratchCgroup, join_in_child};
+use crate::cgroup::ScratchCgroup;
 use crate::event::{FileEvent, Kind, display_path};
 use crate::kernel::{self, Kernel};
 use crate::loader::LoaderResolver;
@@ -64,13 +63,9 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     let cgroup = ScratchCgroup::create(&format!("sniffer-trace-{}", std::process::id()))
         .context("creating a cgroup for the command")?;
     kernel.watch(cgroup.id())?;
-    let procs = cgroup.procs_file().with_context(|| format!("opening {}/cgroup.procs", cgroup.dir().display()))?;
-    let procs_fd = procs.as_raw_fd();
-
     let mut command = tokio::process::Command::new(program);
     command.args(args);
-    // SAFETY: join_in_child only calls write(2).
-    unsafe { command.pre_exec(move || join_in_child(procs_fd)) };
+    let procs = cgroup.join_on_spawn(command.as_std_mut())?;
     let mut child = command.spawn().with_context(|| format!("starting {}", program.to_string_lossy()))?;
     drop(procs);
 

@@ -1,6 +1,5 @@
 //! The `sniffer` binary as a user runs it: `trace`, and the daemon with its CLI.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -114,12 +113,9 @@ fn daemon_watches_a_cgroup_and_serves_its_files() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let file = std::fs::canonicalize(dir.path()).unwrap().join("served.txt");
     std::fs::write(&file, "x").unwrap();
-    let procs = cgroup.procs_file().unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
     let mut cat = Command::new("/bin/cat");
     cat.arg(&file).stdout(Stdio::null());
-    // SAFETY: join_in_child only calls write(2).
-    unsafe { cat.pre_exec(move || sniffer::cgroup::join_in_child(fd)) };
+    let _procs = cgroup.join_on_spawn(&mut cat).unwrap();
     assert!(cat.status().unwrap().success());
 
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,7 +1,6 @@
 //! The real kernel programs, loaded and attached, against real processes in real cgroups.
 //! Run as root on a kernel with BTF (`cargo xtask test` does).
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,10 +41,7 @@ impl Harness {
 }
 
 fn run_in(cgroup: &ScratchCgroup, command: &mut Command) -> std::process::ExitStatus {
-    let procs = cgroup.procs_file().unwrap();
-    let fd = std::os::fd::AsRawFd::as_raw_fd(&procs);
-    // SAFETY: join_in_child only calls write(2).
-    unsafe { command.pre_exec(move || sniffer::cgroup::join_in_child(fd)) };
+    let _procs = cgroup.join_on_spawn(command).unwrap();
     command.status().expect("spawning the test command")
 }
 
