@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -91,7 +92,6 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     if lost > 0 {
         eprintln!("sniffer: {lost} events were lost (ring buffer full): this list is incomplete");
     }
-    use std::os::unix::process::ExitStatusExt;
     let exit_code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
     Ok(TraceResult { exit_code, lost })
 }
