@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{FileEvent, Kind, display_path};
 
+/// Most processes whose executable a container remembers at once.
+const MAX_PROCESSES: usize = 16384;
+
 /// One distinct file of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -89,6 +92,11 @@ impl Container {
         let path_text = display_path(&event.path);
         // A loader's exec (derived from its binary's PT_INTERP) does not change what runs.
         if event.kind == Kind::Exec && event.loader_of.is_none() {
+            // Process exits are not traced: bound the map rather than let it grow forever
+            // (forgotten processes fall back to their command name).
+            if self.exe_by_tgid.len() >= MAX_PROCESSES {
+                self.exe_by_tgid.clear();
+            }
             self.exe_by_tgid.insert(event.tgid, path_text.clone());
         }
         let exe = self.exe_by_tgid.get(&event.tgid).cloned().unwrap_or_else(|| event.comm.clone());
@@ -111,11 +119,6 @@ impl Container {
             Kind::Exec => record.executed = true,
         }
         fresh.then_some(&*record)
-    }
-
-    /// Forgets the executable of a process that is gone.
-    pub fn forget_process(&mut self, tgid: u32) {
-        self.exe_by_tgid.remove(&tgid);
     }
 
     /// Every file, by path.

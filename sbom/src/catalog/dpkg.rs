@@ -2,7 +2,6 @@
 //! `var/lib/dpkg/status.d/` layout of distroless images (one control file per package, its
 //! files in `<pkg>.md5sums`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, read_limited};
@@ -32,8 +31,6 @@ pub struct Stanza {
     pub source: Option<(String, Option<String>)>,
     /// `Status`
     pub status: Option<String>,
-    /// `Multi-Arch`
-    pub multi_arch: Option<String>,
 }
 
 impl Stanza {
@@ -82,7 +79,6 @@ pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
             "Version" => current.version = value,
             "Architecture" => current.architecture = Some(value),
             "Status" => current.status = Some(value),
-            "Multi-Arch" => current.multi_arch = Some(value),
             "Source" => {
                 let mut parts = value.splitn(2, ' ');
                 let name = parts.next().unwrap_or_default().to_string();
@@ -196,13 +192,6 @@ fn package(stanza: Stanza, distro: Option<&Distro>, found_at: &Path, files: Vec<
         found_at: found_at.to_path_buf(),
         files,
     }
-}
-
-/// Parses raw bytes as a status file (what a fuzz target feeds).
-pub fn parse_bytes(bytes: &[u8]) -> Result<Vec<Stanza>, String> {
-    let mut text = String::new();
-    bytes.take(MAX_STATUS).read_to_string(&mut text).map_err(|e| e.to_string())?;
-    parse_control(&text)
 }
 
 #[cfg(test)]
