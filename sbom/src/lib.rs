@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod distro;
 pub mod elf;
+pub mod formats;
 pub mod index;
 pub mod model;
 pub mod purl;

@@ -56,6 +56,10 @@ struct ClientArgs {
 enum SbomFormat {
     /// Native JSON: every package with its files.
     Json,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 #[derive(Subcommand)]
@@ -108,7 +112,7 @@ enum Command {
         /// The root filesystem.
         #[arg(long)]
         dir: PathBuf,
-        /// Output format (CycloneDX and SPDX come next).
+        /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: SbomFormat,
         /// Write the SBOM here instead of standard output.
@@ -173,9 +177,13 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => show(&client, Request::Unwatch { container }).await,
-        Command::Sbom { dir, format: SbomFormat::Json, output } => {
+        Command::Sbom { dir, format, output } => {
             let sbom = sbom::scan(&dir)?;
-            let json = serde_json::to_vec_pretty(&sbom)?;
+            let json = match format {
+                SbomFormat::Json => serde_json::to_vec_pretty(&sbom)?,
+                SbomFormat::Cyclonedx => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
+                SbomFormat::Spdx => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
+            };
             match &output {
                 Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{}", String::from_utf8_lossy(&json)),

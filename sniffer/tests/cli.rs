@@ -176,6 +176,13 @@ fn sbom_of_a_directory_lists_packages_with_their_files() {
     assert!(semver["purl"].as_str().unwrap().starts_with("pkg:npm/semver@"));
     assert!(text(&out.stderr).contains("npm"), "summary by kind: {}", text(&out.stderr));
 
+    for (format, key, value) in [("cyclonedx", "specVersion", "1.6"), ("spdx", "spdxVersion", "SPDX-2.3")] {
+        let out = sniffer(&["sbom", "--dir", "/usr/lib/node_modules/npm", "--format", format]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc[key], value);
+    }
+
     let out = sniffer(&["sbom", "--dir", "/nonexistent-root"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);

@@ -12,9 +12,13 @@ use clap::{Parser, Subcommand};
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Debian packages bpf-linker builds against.
 const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"];
-/// Debian packages the tests use: python3 (real interpreter opens), util-linux (unshare,
-/// setpriv), coreutils (cat, ls, chroot), bpftrace (the benchmark's peer).
-const TEST_PACKAGES: &[&str] = &["python3", "util-linux", "coreutils", "bpftrace"];
+/// Debian packages the tests use: python3 (real interpreter opens), python3-venv (the
+/// validators' virtualenv), util-linux (unshare, setpriv), coreutils (cat, ls, chroot),
+/// bpftrace (the benchmark's peer).
+const TEST_PACKAGES: &[&str] = &["python3", "python3-venv", "util-linux", "coreutils", "bpftrace"];
+/// The official validators the format tests run: CycloneDX's JSON schema validator and the
+/// SPDX tools, pinned, in a virtualenv under target/.
+const VALIDATORS: &[&str] = &["cyclonedx-python-lib[json-validation]==11.12.0", "spdx-tools==0.8.5"];
 
 #[derive(Parser)]
 #[command(name = "xtask")]
@@ -153,6 +157,9 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
+    if with_test_packages {
+        validators()?;
+    }
     if !linker_ok {
         eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
         let path = format!("/usr/lib/llvm-22/bin:{}", std::env::var("PATH").unwrap_or_default());
@@ -162,6 +169,17 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
             .env("PATH", path))?;
     }
     Ok(())
+}
+
+/// The SBOM format validators, in `target/validators` (a virtualenv of Debian's python3).
+fn validators() -> anyhow::Result<()> {
+    let venv = workspace_root().join("target/validators");
+    if venv.join("bin/pyspdxtools").exists() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing SBOM validators in {}: {}", venv.display(), VALIDATORS.join(" "));
+    run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
+    run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(VALIDATORS))
 }
 
 /// The same build `sniffer/build.rs` runs, into the same target directory.

@@ -1,0 +1,71 @@
+//! CycloneDX and SPDX output, checked by the official validators (`cargo xtask setup`
+//! installs them in target/validators).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn validators() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/validators/bin");
+    assert!(venv.join("pyspdxtools").exists(), "validators missing: run `cargo xtask setup`");
+    venv
+}
+
+/// A real SBOM with every kind of package: this host's dpkg database, its Python, npm's tree.
+fn real_sbom() -> sbom::Sbom {
+    let mut sbom = sbom::scan(Path::new("/usr/lib/node_modules/npm")).unwrap();
+    let python = sbom::scan(Path::new("/usr/lib/python3/dist-packages")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("var/lib")).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    assert!(Command::new("cp").arg("-a").arg("/var/lib/dpkg").arg(dir.path().join("var/lib/")).status().unwrap().success());
+    std::fs::copy("/etc/os-release", dir.path().join("etc/os-release")).unwrap();
+    let deb = sbom::scan(dir.path()).unwrap();
+    sbom.distro = deb.distro;
+    sbom.packages.extend(deb.packages);
+    sbom.packages.extend(python.packages);
+    assert!(sbom.packages.iter().any(|p| p.kind == sbom::Kind::Python));
+    sbom
+}
+
+fn write(value: &serde_json::Value) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec_pretty(value).unwrap()).unwrap();
+    file
+}
+
+#[test]
+fn cyclonedx_validates_against_the_official_1_6_schema() {
+    let sbom = real_sbom();
+    let doc = sbom::formats::cyclonedx(&sbom);
+    assert_eq!(doc["components"].as_array().unwrap().len(), sbom.packages.len());
+    let libc = doc["components"].as_array().unwrap().iter().find(|c| c["name"] == "libc6").unwrap();
+    assert!(libc["purl"].as_str().unwrap().starts_with("pkg:deb/"));
+    let file = write(&doc);
+    let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                  err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nprint(err or 'valid')\nsys.exit(1 if err else 0)\n";
+    let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    // The validator does reject a broken document, so this test can fail.
+    let mut broken = doc.clone();
+    broken["components"][0]["type"] = "nonsense".into();
+    let file = write(&broken);
+    let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn spdx_validates_with_the_official_spdx_tools() {
+    let sbom = real_sbom();
+    let doc = sbom::formats::spdx(&sbom);
+    assert_eq!(doc["packages"].as_array().unwrap().len(), sbom.packages.len());
+    let file = write(&doc);
+    let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+
+    let mut broken = doc.clone();
+    broken["relationships"][0]["relatedSpdxElement"] = "SPDXRef-Nope".into();
+    let file = write(&broken);
+    let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
+    assert!(!out.status.success());
+}
