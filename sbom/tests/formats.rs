@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn validators() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/validators/bin");
     assert!(venv.join("pyspdxtools").exists(), "validators missing: run `cargo xtask setup`");
@@ -14,11 +16,7 @@ fn validators() -> PathBuf {
 fn real_sbom() -> sbom::Sbom {
     let mut sbom = sbom::scan(Path::new("/usr/lib/node_modules/npm")).unwrap();
     let python = sbom::scan(Path::new("/usr/lib/python3/dist-packages")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("var/lib")).unwrap();
-    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-    assert!(Command::new("cp").arg("-a").arg("/var/lib/dpkg").arg(dir.path().join("var/lib/")).status().unwrap().success());
-    std::fs::copy("/etc/os-release", dir.path().join("etc/os-release")).unwrap();
+    let dir = common::dpkg_only_root();
     let deb = sbom::scan(dir.path()).unwrap();
     sbom.distro = deb.distro;
     sbom.packages.extend(deb.packages);

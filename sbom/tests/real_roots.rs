@@ -7,6 +7,9 @@ use std::process::Command;
 
 use sbom::{Kind, Sbom};
 
+mod common;
+use common::dpkg_only_root;
+
 fn set(sbom: &Sbom, kind: Kind) -> BTreeSet<(String, String)> {
     sbom.packages.iter().filter(|p| p.kind == kind).map(|p| (p.name.clone(), p.version.clone())).collect()
 }
@@ -15,18 +18,6 @@ fn stdout(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// A root holding only this host's dpkg database (and os-release), so the scan is quick.
-fn dpkg_only_root() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    std::fs::create_dir_all(r.join("var/lib")).unwrap();
-    std::fs::create_dir_all(r.join("etc")).unwrap();
-    let status = Command::new("cp").arg("-a").arg("/var/lib/dpkg").arg(r.join("var/lib/")).status().unwrap();
-    assert!(status.success());
-    std::fs::copy("/etc/os-release", r.join("etc/os-release")).unwrap();
-    dir
 }
 
 #[test]
