@@ -39,12 +39,11 @@ impl LoaderResolver {
             let loader = (event.kind == Kind::Exec && event.loader_of.is_none() && !event.truncated)
                 .then(|| self.loader(&event))
                 .flatten();
-            let exe = event.path.clone();
-            let template = event.clone();
+            // Copies only for the rare exec that has a loader.
+            let loader_event = loader
+                .map(|path| FileEvent { path, loader_of: Some(event.path.clone()), truncated: false, ..event.clone() });
             out.push(event);
-            if let Some(path) = loader {
-                out.push(FileEvent { path, loader_of: Some(exe), truncated: false, ..template });
-            }
+            out.extend(loader_event);
         }
         *events = out;
     }
