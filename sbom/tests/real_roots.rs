@@ -8,7 +8,7 @@ use std::process::Command;
 use sbom::{Kind, Sbom};
 
 mod common;
-use common::dpkg_only_root;
+use common::{bookworm_root, dpkg_only_root};
 
 fn set(sbom: &Sbom, kind: Kind) -> BTreeSet<(String, String)> {
     sbom.packages.iter().filter(|p| p.kind == kind).map(|p| (p.name.clone(), p.version.clone())).collect()
@@ -166,4 +166,72 @@ fn sbom_prime_keeps_owners_of_opened_files_through_merged_usr() {
     assert_eq!(prime.packages[1].evidence, [libc]);
     // /proc/self/status is no package's; /usr/lib is a directory, owned by none.
     assert_eq!(prime.unmatched, 2);
+}
+
+#[test]
+fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
+    let root = bookworm_root();
+    let sbom = sbom::scan(&root).unwrap();
+    assert!(sbom.warnings.is_empty(), "{:#?}", sbom.warnings);
+    let distro = sbom.distro.as_ref().unwrap();
+    assert_eq!((distro.id.as_str(), distro.version_id.as_deref()), ("debian", Some("12")));
+
+    let admindir = root.join("var/lib/dpkg");
+    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args(["-W", "-f", "${Package}\t${Version}\n"]));
+    let expected: BTreeSet<(String, String)> =
+        listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    assert_eq!(set(&sbom, Kind::Deb), expected);
+    assert!(expected.iter().any(|(n, _)| n == "python3.11"));
+
+    let site = root.join("usr/local/lib/python3.11/dist-packages");
+    let listed = stdout(Command::new("python3").args(["-m", "pip", "list", "--format", "json", "--path"]).arg(&site));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    let expected: BTreeSet<(String, String)> = listed
+        .iter()
+        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
+        .collect();
+    let ours: BTreeSet<(String, String)> = sbom
+        .packages
+        .iter()
+        .filter(|p| p.kind == Kind::Python && p.found_at.starts_with("/usr/local"))
+        .map(|p| (sbom::purl::normalize_python(&p.name), p.version.clone()))
+        .collect();
+    assert_eq!(ours, expected);
+    assert!(expected.contains(&("requests".into(), "2.25.0".into())));
+
+    let out = Command::new("npm").args(["ls", "--all", "--json"]).current_dir(root.join("srv/app")).output().unwrap();
+    let tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected: BTreeSet<(String, String)> = tree["dependencies"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(n, d)| (n.clone(), d["version"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(set(&sbom, Kind::Npm), expected);
+
+    // Ownership in the root against dpkg -S, merged-/usr paths included.
+    for file in ["/bin/ls", "/usr/bin/python3.11", "/lib/x86_64-linux-gnu/libc.so.6"] {
+        let out = stdout(Command::new("dpkg").arg(format!("--admindir={}", admindir.display())).args(["-S", file]));
+        let owner = out.lines().next().and_then(|l| l.split(':').next()).unwrap().to_string();
+        let ours: Vec<&str> =
+            sbom.packages.iter().filter(|p| p.files.iter().any(|f| f == Path::new(file))).map(|p| p.name.as_str()).collect();
+        assert_eq!(ours, [owner.as_str()], "owner of {file}");
+    }
+
+    // SBOM' from what `import requests` opens: requests and urllib3 are in, jinja2 is not.
+    let r = sbom::rootfs::Root::open(&root).unwrap();
+    let index = sbom::index::FileIndex::build(&r, &sbom);
+    let opened: Vec<PathBuf> = [
+        "/usr/local/lib/python3.11/dist-packages/requests/__init__.py",
+        "/usr/local/lib/python3.11/dist-packages/urllib3/__init__.py",
+        "/usr/bin/python3.11",
+        "/srv/app/node_modules/lodash/lodash.js",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    let names: BTreeSet<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    // python3-minimal owns the /usr/bin/python3 link to the interpreter that ran, so it is in.
+    assert_eq!(names, BTreeSet::from(["requests", "urllib3", "python3.11-minimal", "python3-minimal", "lodash"]));
 }

@@ -15,7 +15,19 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"
 /// Debian packages the tests use: python3 (real interpreter opens), python3-venv (the
 /// validators' virtualenv), util-linux (unshare, setpriv), coreutils (cat, ls, chroot),
 /// bpftrace (the benchmark's peer).
-const TEST_PACKAGES: &[&str] = &["python3", "python3-venv", "util-linux", "coreutils", "bpftrace"];
+/// debootstrap and nodejs (npm) build the Debian fixture root; containerd and runc run the
+/// end-to-end containers.
+const TEST_PACKAGES: &[&str] = &[
+    "python3",
+    "python3-venv",
+    "util-linux",
+    "coreutils",
+    "bpftrace",
+    "debootstrap",
+    "nodejs",
+    "containerd",
+    "runc",
+];
 /// The official validators the format tests run: CycloneDX's JSON schema validator and the
 /// SPDX tools, pinned, in a virtualenv under target/.
 const VALIDATORS: &[&str] = &["cyclonedx-python-lib[json-validation]==11.12.0", "spdx-tools==0.8.5"];
@@ -159,6 +171,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
     }
     if with_test_packages {
         validators()?;
+        bookworm_root()?;
     }
     if !linker_ok {
         eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
@@ -180,6 +193,61 @@ fn validators() -> anyhow::Result<()> {
     eprintln!("xtask: installing SBOM validators in {}: {}", venv.display(), VALIDATORS.join(" "));
     run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
     run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(VALIDATORS))
+}
+
+/// Where the cached Debian fixture root lives; tests read `SNIFFER_BOOKWORM_ROOT` or this.
+const BOOKWORM_ROOT: &str = "/var/cache/sniffer-fixtures/bookworm";
+/// Bump when the recipe below changes, so cached roots are rebuilt.
+const BOOKWORM_RECIPE: &str = "bookworm-minbase+python3; pip 7; npm 2; v1";
+/// Python packages with known advisories (and their pinned dependencies), installed where
+/// Debian's python3 looks for site packages.
+const BOOKWORM_PIP: &[&str] = &[
+    "requests==2.25.0",
+    "urllib3==1.26.4",
+    "jinja2==2.11.2",
+    "markupsafe==2.0.1",
+    "certifi==2024.8.30",
+    "chardet==3.0.4",
+    "idna==2.10",
+];
+/// An npm project with known advisories, in `/srv/app`.
+const BOOKWORM_NPM: &[&str] = &["lodash@4.17.15", "minimist@1.2.0"];
+
+/// Builds, once and cached, a real Debian bookworm root (debootstrap minbase with python3)
+/// holding pip and npm packages with known advisories. About a minute; the stamp file
+/// records the recipe, and a root is swapped in only when complete.
+fn bookworm_root() -> anyhow::Result<()> {
+    let root = PathBuf::from(BOOKWORM_ROOT);
+    let stamp = root.with_extension("stamp");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == BOOKWORM_RECIPE) && root.is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: building the Debian fixture root {} (debootstrap, pip, npm; about a minute)", root.display());
+    let tmp = root.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(root.parent().expect("absolute path"))?;
+    run(Command::new("debootstrap")
+        .args(["--variant=minbase", "--include=python3", "bookworm"])
+        .arg(&tmp)
+        .arg("http://deb.debian.org/debian")
+        .stdout(std::process::Stdio::null()))?;
+    let site = tmp.join("usr/local/lib/python3.11/dist-packages");
+    std::fs::create_dir_all(&site)?;
+    run(Command::new(workspace_root().join("target/validators/bin/pip"))
+        .args(["install", "-q", "--no-deps", "--disable-pip-version-check", "--target"])
+        .arg(&site)
+        .args(BOOKWORM_PIP))?;
+    let app = tmp.join("srv/app");
+    std::fs::create_dir_all(&app)?;
+    std::fs::write(app.join("package.json"), "{\"name\":\"app\",\"version\":\"1.0.0\",\"private\":true}\n")?;
+    run(Command::new("npm")
+        .args(["install", "-q", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&app)
+        .args(BOOKWORM_NPM))?;
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::rename(&tmp, &root)?;
+    std::fs::write(&stamp, BOOKWORM_RECIPE)?;
+    Ok(())
 }
 
 /// The same build `sniffer/build.rs` runs, into the same target directory.
