@@ -5,7 +5,21 @@
 
 use serde_json::{Value, json};
 
+use std::path::PathBuf;
+
+use crate::index::FilteredSbom;
 use crate::model::{Package, Sbom};
+
+/// A package to write, with the opened files that put it in SBOM' when writing one.
+type Entry<'a> = (&'a Package, Option<&'a [PathBuf]>);
+
+fn entries(sbom: &Sbom) -> Vec<Entry<'_>> {
+    sbom.packages.iter().map(|p| (p, None)).collect()
+}
+
+fn filtered_entries(f: &FilteredSbom) -> Vec<Entry<'_>> {
+    f.packages.iter().map(|r| (&r.package, Some(r.evidence.as_slice()))).collect()
+}
 
 const TOOL: &str = "sniffer";
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -20,11 +34,20 @@ fn bom_ref(i: usize, p: &Package) -> String {
 
 /// CycloneDX 1.6 JSON.
 pub fn cyclonedx(sbom: &Sbom) -> Value {
-    let components: Vec<Value> = sbom
-        .packages
+    cyclonedx_doc(sbom, &entries(sbom), None)
+}
+
+/// CycloneDX 1.6 JSON of SBOM': each component carries the files the workload opened as
+/// `evidence.occurrences`; `sniffer:complete` says whether events were lost.
+pub fn cyclonedx_filtered(sbom: &Sbom, filtered: &FilteredSbom) -> Value {
+    cyclonedx_doc(sbom, &filtered_entries(filtered), Some(filtered))
+}
+
+fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], filtered: Option<&FilteredSbom>) -> Value {
+    let components: Vec<Value> = packages
         .iter()
         .enumerate()
-        .map(|(i, p)| {
+        .map(|(i, (p, evidence))| {
             let mut c = json!({
                 "type": "library",
                 "bom-ref": bom_ref(i, p),
@@ -37,6 +60,11 @@ pub fn cyclonedx(sbom: &Sbom) -> Value {
                 // Free text as recorded: `name`, not `id` (an SPDX id would have to be valid).
                 c["licenses"] = p.licenses.iter().map(|l| json!({ "license": { "name": l } })).collect();
             }
+            if let Some(files) = evidence {
+                let occurrences: Vec<Value> =
+                    files.iter().map(|f| json!({ "location": f.display().to_string() })).collect();
+                c["evidence"] = json!({ "occurrences": occurrences });
+            }
             c
         })
         .collect();
@@ -45,8 +73,16 @@ pub fn cyclonedx(sbom: &Sbom) -> Value {
         "tools": { "components": [{ "type": "application", "name": TOOL, "version": TOOL_VERSION }] },
         "component": { "type": "container", "bom-ref": "root", "name": sbom.root.display().to_string() },
     });
+    let mut props = Vec::new();
     if let Some(d) = &sbom.distro {
-        metadata["properties"] = json!([{ "name": "sniffer:distro", "value": distro_name(d) }]);
+        props.push(json!({ "name": "sniffer:distro", "value": distro_name(d) }));
+    }
+    if let Some(f) = filtered {
+        props.push(json!({ "name": "sniffer:complete", "value": f.complete.to_string() }));
+        props.push(json!({ "name": "sniffer:unmatched-paths", "value": f.unmatched.to_string() }));
+    }
+    if !props.is_empty() {
+        metadata["properties"] = json!(props);
     }
     json!({
         "bomFormat": "CycloneDX",
@@ -79,11 +115,24 @@ fn properties(p: &Package) -> Vec<Value> {
 
 /// SPDX 2.3 JSON.
 pub fn spdx(sbom: &Sbom) -> Value {
-    let packages: Vec<Value> = sbom
-        .packages
+    spdx_doc(sbom, &entries(sbom))
+}
+
+/// SPDX 2.3 JSON of SBOM': each package carries the opened files as an annotation whose
+/// comment starts with [`SPDX_EVIDENCE`].
+pub fn spdx_filtered(sbom: &Sbom, filtered: &FilteredSbom) -> Value {
+    spdx_doc(sbom, &filtered_entries(filtered))
+}
+
+/// How SPDX SBOM' annotations start; the rest of the comment is one opened path per line.
+pub const SPDX_EVIDENCE: &str = "sniffer evidence: opened by the workload:";
+
+fn spdx_doc(sbom: &Sbom, packages: &[Entry<'_>]) -> Value {
+    let created = now();
+    let packages_json: Vec<Value> = packages
         .iter()
         .enumerate()
-        .map(|(i, p)| {
+        .map(|(i, (p, evidence))| {
             let mut pkg = json!({
                 "SPDXID": format!("SPDXRef-Package-{i}"),
                 "name": p.name,
@@ -104,10 +153,19 @@ pub fn spdx(sbom: &Sbom) -> Value {
                 // Recorded licences are free text, not always valid SPDX expressions.
                 pkg["licenseComments"] = json!(format!("as recorded by the package: {}", p.licenses.join("; ")));
             }
+            if let Some(files) = evidence {
+                let list: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                pkg["annotations"] = json!([{
+                    "annotationType": "OTHER",
+                    "annotator": format!("Tool: {TOOL}-{TOOL_VERSION}"),
+                    "annotationDate": created,
+                    "comment": format!("{SPDX_EVIDENCE}\n{}", list.join("\n")),
+                }]);
+            }
             pkg
         })
         .collect();
-    let relationships: Vec<Value> = (0..sbom.packages.len())
+    let relationships: Vec<Value> = (0..packages.len())
         .map(|i| {
             json!({
                 "spdxElementId": "SPDXRef-DOCUMENT",
@@ -123,8 +181,8 @@ pub fn spdx(sbom: &Sbom) -> Value {
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": name,
         "documentNamespace": format!("https://sniffer.dev/spdx/{}", uuid::Uuid::new_v4()),
-        "creationInfo": { "created": now(), "creators": [format!("Tool: {TOOL}-{TOOL_VERSION}")] },
-        "packages": packages,
+        "creationInfo": { "created": created, "creators": [format!("Tool: {TOOL}-{TOOL_VERSION}")] },
+        "packages": packages_json,
         "relationships": relationships,
     })
 }

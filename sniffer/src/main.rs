@@ -118,6 +118,36 @@ enum Command {
         /// Write the SBOM here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Paths the workload opened (one per line, or `sniffer trace` output, plain or
+        /// --json): write SBOM', the packages owning them, with that evidence.
+        #[arg(long)]
+        opened: Option<PathBuf>,
+    },
+    /// Scan an SBOM (ours, CycloneDX or SPDX JSON) against the offline vulnerability database.
+    Scan {
+        /// The SBOM.
+        #[arg(long)]
+        sbom: PathBuf,
+        /// SBOM' (packages the workload used): findings outside it are marked not relevant.
+        #[arg(long)]
+        filtered: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        /// Output format: table, json, cyclonedx-vex, openvex, sarif.
+        #[arg(long, default_value = "table")]
+        format: vuln::report::Format,
+        /// Exit with status 3 when a finding is at least this severe (low, medium, high,
+        /// critical); with SBOM', findings it shows never ran do not count.
+        #[arg(long)]
+        fail_on: Option<vuln::severity::Rating>,
+        /// Write the report here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// The offline vulnerability database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// Stop watching a container (what it used stays listed).
     Unwatch {
@@ -125,6 +155,48 @@ enum Command {
         container: String,
         #[command(flatten)]
         client: ClientArgs,
+    },
+}
+
+#[derive(Args)]
+struct DbArg {
+    /// The vulnerability database file.
+    #[arg(long = "db", default_value = vuln::DEFAULT_DB, env = "SNIFFER_DB")]
+    path: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Import OSV records: a directory of JSON files, one JSON file, or an osv.dev all.zip.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Fetch <MIRROR>/<Ecosystem>/all.zip for each ecosystem and swap in the new database
+    /// only when every download and import succeeded.
+    Update {
+        /// Base URL of an osv.dev export mirror.
+        #[arg(long, default_value = vuln::update::DEFAULT_MIRROR, env = "SNIFFER_OSV_MIRROR")]
+        mirror: String,
+        /// Ecosystems to fetch (repeat the flag).
+        #[arg(long = "ecosystem", default_values = ["Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go", "Maven", "crates.io"])]
+        ecosystems: Vec<String>,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ecosystems, record counts, age and sources.
+    Status {
+        #[command(flatten)]
+        db: DbArg,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -177,13 +249,28 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => show(&client, Request::Unwatch { container }).await,
-        Command::Sbom { dir, format, output } => {
+        Command::Sbom { dir, format, output, opened } => {
             let sbom = sbom::scan(&dir)?;
-            let json = match format {
-                SbomFormat::Json => serde_json::to_vec_pretty(&sbom)?,
-                SbomFormat::Cyclonedx => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
-                SbomFormat::Spdx => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
+            let filtered = match &opened {
+                Some(list) => {
+                    let paths = read_opened(list)?;
+                    let root = sbom::rootfs::Root::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
+                    let index = sbom::index::FileIndex::build(&root, &sbom);
+                    Some(sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true))
+                }
+                None => None,
             };
+            let json = match (format, &filtered) {
+                (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
+                (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
+                (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
+                (SbomFormat::Cyclonedx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx_filtered(&sbom, f))?,
+                (SbomFormat::Spdx, None) => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
+                (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_filtered(&sbom, f))?,
+            };
+            if let Some(f) = &filtered {
+                eprintln!("SBOM': {} of {} packages used; {} opened paths owned by none", f.packages.len(), sbom.packages.len(), f.unmatched);
+            }
             match &output {
                 Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,
                 None => println!("{}", String::from_utf8_lossy(&json)),
@@ -191,7 +278,162 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             sbom_summary(&sbom);
             Ok(0)
         }
+        Command::Scan { sbom, filtered, db, format, fail_on, output } => scan(sbom, filtered, db, format, fail_on, output),
+        Command::Db { command } => db_command(command),
     }
+}
+
+fn scan(
+    sbom_path: PathBuf,
+    filtered: Option<PathBuf>,
+    db: DbArg,
+    format: vuln::report::Format,
+    fail_on: Option<vuln::severity::Rating>,
+    output: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    let input = vuln::input::read(&sbom_path)?;
+    let relevance = match &filtered {
+        Some(path) => {
+            let f = vuln::input::read(path)?;
+            Some(f.relevance.with_context(|| format!("{}: not an SBOM' (no package carries evidence of use)", path.display()))?)
+        }
+        None => input.relevance.clone(),
+    };
+    let database = vuln::Db::open(&db.path)?;
+    let mut report = vuln::scan(&database, &input.subjects, relevance.as_ref())?;
+    report.warnings.splice(0..0, input.warnings);
+    let ctx = vuln::report::Context {
+        sbom: sbom_path.display().to_string(),
+        filtered: filtered.as_ref().map(|p| p.display().to_string()),
+        db: db.path.display().to_string(),
+        db_updated_at: database.status().ok().and_then(|s| s.updated_at),
+    };
+    let text = vuln::report::render(&report, &ctx, format);
+    match &output {
+        Some(path) => std::fs::write(path, &text).with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{text}"),
+    }
+    let failing = fail_on.map(|threshold| {
+        report.findings.iter().filter(|f| f.relevant != Some(false) && f.severity.rating >= threshold).count()
+    });
+    match failing {
+        Some(n) if n > 0 => {
+            eprintln!("sniffer: {n} findings at or above {}", fail_on.map(|r| r.as_str()).unwrap_or_default());
+            Ok(3)
+        }
+        _ => Ok(0),
+    }
+}
+
+fn db_command(command: DbCommand) -> anyhow::Result<u8> {
+    match command {
+        DbCommand::Import { paths, db } => {
+            if let Some(dir) = db.path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut writer = vuln::Writer::open(&db.path)?;
+            let mut report = vuln::ImportReport::default();
+            for p in &paths {
+                let mut this = vuln::ImportReport::default();
+                vuln::import::import_path(&mut writer, p, &mut this)?;
+                for eco in &this.ecosystems {
+                    let location = p.display().to_string();
+                    let info = vuln::store::SourceInfo { location, imported_at: vuln::store::now(), ..Default::default() };
+                    writer.set_source(eco, info)?;
+                }
+                report.imported += this.imported;
+                report.unchanged += this.unchanged;
+                report.withdrawn += this.withdrawn;
+                report.skipped.extend(this.skipped);
+            }
+            writer.commit()?;
+            eprintln!(
+                "{}: imported {}, unchanged {}, withdrawn {}, skipped {}",
+                db.path.display(),
+                report.imported,
+                report.unchanged,
+                report.withdrawn,
+                report.skipped.len()
+            );
+            for s in &report.skipped {
+                eprintln!("skipped {}: {}", s.source, s.reason);
+            }
+            Ok(0)
+        }
+        DbCommand::Update { mirror, ecosystems, timeout, db } => {
+            let report = vuln::update::update(&vuln::update::UpdateOptions {
+                mirror,
+                ecosystems,
+                db: db.path.clone(),
+                timeout: std::time::Duration::from_secs(timeout),
+            })?;
+            for (eco, fetch) in &report.ecosystems {
+                match fetch {
+                    vuln::update::Fetch::Unchanged => eprintln!("{eco}: unchanged"),
+                    vuln::update::Fetch::Updated { bytes } => eprintln!("{eco}: fetched {bytes} bytes"),
+                }
+            }
+            eprintln!(
+                "{}: {} (imported {}, unchanged {}, skipped {})",
+                db.path.display(),
+                if report.swapped { "updated" } else { "already current" },
+                report.import.imported,
+                report.import.unchanged,
+                report.import.skipped.len()
+            );
+            for s in &report.import.skipped {
+                eprintln!("skipped {}: {}", s.source, s.reason);
+            }
+            Ok(0)
+        }
+        DbCommand::Status { db, json } => {
+            let status = vuln::Db::open(&db.path)?.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                return Ok(0);
+            }
+            let mut rows: Vec<Vec<String>> = status
+                .ecosystems
+                .iter()
+                .map(|(eco, n)| {
+                    let src = status.sources.get(eco.split(':').next().unwrap_or(eco)).or_else(|| status.sources.get(eco));
+                    vec![eco.clone(), n.to_string(), src.map(|s| s.imported_at.clone()).unwrap_or_default()]
+                })
+                .collect();
+            rows.push(vec!["total".into(), (status.records - status.withdrawn).to_string(), String::new()]);
+            println!("{}", status.path.display());
+            println!("updated {}; {} withdrawn records kept out of results", status.updated_at.as_deref().unwrap_or("never"), status.withdrawn);
+            println!();
+            print_table(&["ECOSYSTEM", "RECORDS", "IMPORTED"], rows);
+            Ok(0)
+        }
+    }
+}
+
+/// Reads a list of opened paths: plain lines, `sniffer trace` lines (`open /p`), or its
+/// JSON lines (`{"path": ...}`).
+fn read_opened(list: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let path = if line.starts_with('{') {
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", list.display(), n + 1))?;
+            v["path"].as_str().map(str::to_string)
+        } else {
+            let bare = line.strip_prefix("open ").or_else(|| line.strip_prefix("exec ")).unwrap_or(line);
+            Some(bare.to_string())
+        };
+        match path {
+            Some(p) if p.starts_with('/') => out.push(PathBuf::from(p)),
+            _ => bail!("{}:{}: not an absolute path: {line:?}", list.display(), n + 1),
+        }
+    }
+    Ok(out)
 }
 
 /// Packages by kind, and warnings, on standard error (standard output may hold the SBOM).

@@ -1,0 +1,279 @@
+//! Matching subjects against the database with OSV semantics, and grouping the hits into
+//! findings: one per vulnerability and package, whatever number of records name it.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ecosystem;
+use crate::input::{Relevance, Subject};
+use crate::osv::{Affected, Range, Record};
+use crate::severity::{self, SeverityInfo};
+use crate::store::{Db, DbError};
+use crate::version::{Scheme, Version, VersionError};
+
+/// The package a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingPackage {
+    /// Name.
+    pub name: String,
+    /// Installed version.
+    pub version: String,
+    /// Package URL.
+    pub purl: String,
+    /// OSV ecosystem it was matched in.
+    pub ecosystem: String,
+    /// The source package advisories named, when it differs from the name (Debian).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// One vulnerability in one package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The advisory id chosen to name it.
+    pub id: String,
+    /// Every other id and alias naming it (CVE, GHSA, PYSEC, …), sorted.
+    pub aliases: Vec<String>,
+    /// One line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Severity.
+    pub severity: SeverityInfo,
+    /// The package.
+    pub package: FindingPackage,
+    /// Versions that fix it (above the installed one), sorted.
+    pub fixed: Vec<String>,
+    /// With an SBOM': whether the package is in it (its code ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevant: Option<bool>,
+    /// With an SBOM': the opened files that put the package in it.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub evidence: Vec<PathBuf>,
+}
+
+/// Result of scanning one SBOM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// Packages looked up.
+    pub packages: usize,
+    /// Findings, relevant first, then by severity.
+    pub findings: Vec<Finding>,
+    /// With an SBOM': false when the sniffer lost events (relevance may be understated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filtered_complete: Option<bool>,
+    /// What could not be matched, and why.
+    pub warnings: Vec<String>,
+}
+
+/// Parsed event boundary: `introduced: "0"` is below every version.
+enum Bound {
+    Zero,
+    At(Version),
+}
+
+fn parse_bound(scheme: Scheme, v: &str) -> Result<Bound, VersionError> {
+    if v == "0" { Ok(Bound::Zero) } else { scheme.parse(v).map(Bound::At) }
+}
+
+fn cmp_bound(installed: &Version, b: &Bound) -> Ordering {
+    match b {
+        Bound::Zero => Ordering::Greater,
+        Bound::At(v) => installed.cmp_same(v),
+    }
+}
+
+/// Whether `installed` falls in `range`, by the OSV evaluation: events sorted by version,
+/// the last one at or below the installed version decides; `limit`s cap the range.
+fn in_range(range: &Range, scheme: Scheme, installed: &Version) -> Result<bool, VersionError> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum K {
+        Introduced,
+        Fixed,
+        LastAffected,
+    }
+    let mut events: Vec<(K, Bound)> = Vec::new();
+    let mut limits = Vec::new();
+    for e in &range.events {
+        if let Some(v) = &e.introduced {
+            events.push((K::Introduced, parse_bound(scheme, v)?));
+        } else if let Some(v) = &e.fixed {
+            events.push((K::Fixed, parse_bound(scheme, v)?));
+        } else if let Some(v) = &e.last_affected {
+            events.push((K::LastAffected, parse_bound(scheme, v)?));
+        } else if let Some(v) = &e.limit {
+            limits.push(parse_bound(scheme, v)?);
+        }
+    }
+    events.sort_by(|a, b| match (&a.1, &b.1) {
+        (Bound::Zero, Bound::Zero) => Ordering::Equal,
+        (Bound::Zero, _) => Ordering::Less,
+        (_, Bound::Zero) => Ordering::Greater,
+        (Bound::At(x), Bound::At(y)) => x.cmp_same(y),
+    });
+    let mut affected = false;
+    for (k, b) in &events {
+        let ord = cmp_bound(installed, b);
+        match k {
+            K::Introduced if ord != Ordering::Less => affected = true,
+            K::Fixed if ord != Ordering::Less => affected = false,
+            K::LastAffected if ord == Ordering::Greater => affected = false,
+            _ => {}
+        }
+    }
+    if affected && !limits.is_empty() {
+        affected = limits.iter().any(|l| cmp_bound(installed, l) == Ordering::Less);
+    }
+    Ok(affected)
+}
+
+/// Whether one `affected` entry covers the installed version; if so, the fixed versions
+/// above it that its ranges name.
+fn check(affected: &Affected, eco_scheme: Scheme, raw: &str, installed: &Version) -> Result<Option<Vec<String>>, VersionError> {
+    let mut hit = affected.versions.iter().any(|v| v == raw);
+    let mut fixed = Vec::new();
+    for range in &affected.ranges {
+        let scheme = match range.kind.as_str() {
+            "ECOSYSTEM" => eco_scheme,
+            // SEMVER ranges are SemVer whatever the ecosystem (Go keeps its `v`).
+            "SEMVER" if eco_scheme == Scheme::Go => Scheme::Go,
+            "SEMVER" => Scheme::Semver,
+            _ => continue,
+        };
+        let installed_here;
+        let installed = if scheme == eco_scheme {
+            installed
+        } else {
+            installed_here = scheme.parse(raw)?;
+            &installed_here
+        };
+        if in_range(range, scheme, installed)? {
+            hit = true;
+            for f in range.events.iter().filter_map(|e| e.fixed.as_deref()) {
+                if scheme.parse(f).is_ok_and(|fv| fv.cmp_same(installed) == Ordering::Greater) {
+                    fixed.push(f.to_string());
+                }
+            }
+        }
+    }
+    Ok(hit.then_some(fixed))
+}
+
+/// Scans subjects against the database. `relevance` is SBOM' when one is given.
+pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Result<ScanReport, DbError> {
+    let mut findings = Vec::new();
+    let mut warnings = Vec::new();
+    let mut seen = BTreeSet::new();
+    for s in subjects {
+        // The same package listed twice (two SBOM entries) is looked up once.
+        if !seen.insert((s.purl.clone(), s.match_name.clone(), s.match_version.clone())) {
+            continue;
+        }
+        let Some(eco) = s.ecosystem.as_deref() else {
+            warnings.push(format!("{}: unknown distribution release, not matched", s.purl));
+            continue;
+        };
+        let Some(scheme) = ecosystem::scheme_of(eco) else {
+            warnings.push(format!("{}: ecosystem {eco} has no version scheme here, not matched", s.purl));
+            continue;
+        };
+        let installed = match scheme.parse(&s.match_version) {
+            Ok(v) => v,
+            Err(e) => {
+                warnings.push(format!("{}: {e}", s.purl));
+                continue;
+            }
+        };
+        let mut hits: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in db.candidates(eco, &s.match_name)? {
+            for a in &entry.affected {
+                match check(a, scheme, &s.match_version, &installed) {
+                    Ok(Some(fixed)) => hits.entry(entry.id.clone()).or_default().extend(fixed),
+                    Ok(None) => {}
+                    Err(e) => warnings.push(format!("{} in {}: {e}", s.purl, entry.id)),
+                }
+            }
+        }
+        let mut records = Vec::new();
+        for id in hits.keys() {
+            if let Some(r) = db.record(id)? {
+                records.push(r);
+            }
+        }
+        for group in group_by_alias(&records) {
+            let mut fixed: Vec<String> = group.iter().flat_map(|r| hits[&r.id].iter().cloned()).collect();
+            fixed.sort_by(|a, b| scheme.compare(a, b).unwrap_or(Ordering::Equal));
+            fixed.dedup();
+            findings.push(finding(s, eco, &group, fixed, relevance));
+        }
+    }
+    findings.sort_by(order);
+    Ok(ScanReport {
+        packages: seen.len(),
+        findings,
+        filtered_complete: relevance.map(|r| r.complete),
+        warnings,
+    })
+}
+
+/// Records naming the same vulnerability (sharing an id or alias) grouped together.
+fn group_by_alias(records: &[Record]) -> Vec<Vec<&Record>> {
+    let mut groups: Vec<(BTreeSet<&str>, Vec<&Record>)> = Vec::new();
+    for r in records {
+        let ids: BTreeSet<&str> = r.ids().collect();
+        let mut merged = (ids, vec![r]);
+        let mut i = 0;
+        while i < groups.len() {
+            if groups[i].0.intersection(&merged.0).next().is_some() {
+                let (ids, rs) = groups.swap_remove(i);
+                merged.0.extend(ids);
+                merged.1.extend(rs);
+            } else {
+                i += 1;
+            }
+        }
+        groups.push(merged);
+    }
+    groups.into_iter().map(|(_, rs)| rs).collect()
+}
+
+fn finding(s: &Subject, eco: &str, group: &[&Record], fixed: Vec<String>, relevance: Option<&Relevance>) -> Finding {
+    let id = group.iter().map(|r| r.id.as_str()).min().unwrap_or_default().to_string();
+    let aliases: BTreeSet<String> =
+        group.iter().flat_map(|r| r.ids()).filter(|i| *i != id).map(str::to_string).collect();
+    let summary = group.iter().find_map(|r| r.summary.clone()).or_else(|| {
+        group.iter().find_map(|r| r.details.as_deref()).map(|d| {
+            let line = d.lines().next().unwrap_or_default();
+            if line.chars().count() > 160 { format!("{}…", line.chars().take(160).collect::<String>()) } else { line.to_string() }
+        })
+    });
+    let evidence = relevance.and_then(|r| r.of(s)).map(<[PathBuf]>::to_vec);
+    Finding {
+        id,
+        aliases: aliases.into_iter().collect(),
+        summary,
+        severity: severity::of_records(group.iter().copied()),
+        package: FindingPackage {
+            name: s.name.clone(),
+            version: s.version.clone(),
+            purl: s.purl.clone(),
+            ecosystem: eco.to_string(),
+            source: (s.match_name != s.name).then(|| s.match_name.clone()),
+        },
+        fixed,
+        relevant: relevance.map(|_| evidence.is_some()),
+        evidence: evidence.unwrap_or_default(),
+    }
+}
+
+/// Relevant first, then most severe, then by package and id.
+fn order(a: &Finding, b: &Finding) -> Ordering {
+    b.relevant
+        .cmp(&a.relevant)
+        .then(b.severity.rating.cmp(&a.severity.rating))
+        .then_with(|| b.severity.score.partial_cmp(&a.severity.score).unwrap_or(Ordering::Equal))
+        .then_with(|| a.package.name.cmp(&b.package.name))
+        .then_with(|| a.id.cmp(&b.id))
+}

@@ -1,0 +1,398 @@
+//! The embedded vulnerability database: one redb file, indexed by ecosystem and package.
+//!
+//! Tables: `records` (id → the record's JSON), `index` (ecosystem NUL name → one entry per
+//! record naming that package, holding only its `affected` entries for it, so matching never
+//! parses whole records), `record_meta` (id → ecosystems and withdrawn flag, for status and
+//! for replacing a record), and `meta` (schema, update time, sources). Withdrawn records are
+//! stored but never indexed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use redb::{
+    MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ecosystem;
+use crate::osv::{Affected, Record};
+
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+const INDEX: MultimapTableDefinition<&str, &[u8]> = MultimapTableDefinition::new("index");
+const RECORD_META: TableDefinition<&str, &[u8]> = TableDefinition::new("record_meta");
+const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+
+/// Bump when the layout of index entries changes: an older file is refused with a message
+/// to rebuild it rather than read wrongly.
+const SCHEMA: &str = "1";
+
+/// What can go wrong with the database file.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The file does not exist.
+    #[error("no vulnerability database at {0}: run `sniffer db import PATH` or `sniffer db update`")]
+    Missing(PathBuf),
+    /// The file is not a database, or is damaged.
+    #[error("vulnerability database {path} is unreadable ({source}); rebuild it with `sniffer db import` or `sniffer db update`")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What redb said.
+        source: redb::Error,
+    },
+    /// Written by another version of this tool.
+    #[error("vulnerability database {path} has schema {found:?}, this build reads {SCHEMA:?}: rebuild it")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Its schema.
+        found: String,
+    },
+    /// An I/O or storage error while using it.
+    #[error("vulnerability database {path}: {source}")]
+    Storage {
+        /// The file.
+        path: PathBuf,
+        /// What redb said.
+        source: redb::Error,
+    },
+    /// A stored value that does not decode.
+    #[error("vulnerability database {path}: bad stored value for {key:?}: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// Its key.
+        key: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// One record's entries for one package, as the index holds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The record.
+    pub id: String,
+    /// Its `affected` entries naming this package.
+    pub affected: Vec<Affected>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RecordMeta {
+    ecosystems: Vec<String>,
+    withdrawn: bool,
+    modified: String,
+}
+
+/// Where an ecosystem's data came from, for `db status` and conditional updates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SourceInfo {
+    /// URL or path.
+    pub location: String,
+    /// HTTP ETag of what was fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// HTTP Last-Modified of what was fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    /// When it was imported (RFC 3339).
+    pub imported_at: String,
+}
+
+/// What `db status` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The file.
+    pub path: PathBuf,
+    /// Records per ecosystem (a record naming two ecosystems counts in both), withdrawn
+    /// ones excluded.
+    pub ecosystems: BTreeMap<String, usize>,
+    /// All records stored.
+    pub records: usize,
+    /// Withdrawn records (stored, never matched).
+    pub withdrawn: usize,
+    /// When the last import or update finished (RFC 3339).
+    pub updated_at: Option<String>,
+    /// Where each ecosystem came from.
+    pub sources: BTreeMap<String, SourceInfo>,
+}
+
+fn storage(path: &Path) -> impl Fn(redb::Error) -> DbError + '_ {
+    move |e| DbError::Storage { path: path.to_path_buf(), source: e }
+}
+
+/// The index keys a record's entries go under, with the entries for each.
+fn index_entries(record: &Record) -> BTreeMap<String, IndexEntry> {
+    let mut out: BTreeMap<String, IndexEntry> = BTreeMap::new();
+    for a in &record.affected {
+        let Some(p) = &a.package else { continue };
+        out.entry(ecosystem::key(&p.ecosystem, &p.name))
+            .or_insert_with(|| IndexEntry { id: record.id.clone(), affected: Vec::new() })
+            .affected
+            .push(a.clone());
+    }
+    out
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("our own types serialise")
+}
+
+fn check_schema(path: &Path, found: Option<String>) -> Result<(), DbError> {
+    match found {
+        Some(s) if s == SCHEMA => Ok(()),
+        Some(s) => Err(DbError::Schema { path: path.to_path_buf(), found: s }),
+        None => Err(DbError::Schema { path: path.to_path_buf(), found: String::new() }),
+    }
+}
+
+/// A database opened for reading (scans, status). Cheap to open: nothing is loaded.
+pub struct Db {
+    path: PathBuf,
+    index: redb::ReadOnlyMultimapTable<&'static str, &'static [u8]>,
+    records: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    record_meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    meta: redb::ReadOnlyTable<&'static str, &'static str>,
+}
+
+impl Db {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Result<Db, DbError> {
+        if !path.exists() {
+            return Err(DbError::Missing(path.to_path_buf()));
+        }
+        let corrupt = |e: redb::Error| DbError::Corrupt { path: path.to_path_buf(), source: e };
+        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| corrupt(e.into()))?;
+        let txn = db.begin_read().map_err(|e| corrupt(e.into()))?;
+        let meta = txn.open_table(META).map_err(|e| corrupt(e.into()))?;
+        let schema = meta.get("schema").map_err(|e| corrupt(e.into()))?.map(|v| v.value().to_string());
+        check_schema(path, schema)?;
+        Ok(Db {
+            path: path.to_path_buf(),
+            index: txn.open_multimap_table(INDEX).map_err(|e| corrupt(e.into()))?,
+            records: txn.open_table(RECORDS).map_err(|e| corrupt(e.into()))?,
+            record_meta: txn.open_table(RECORD_META).map_err(|e| corrupt(e.into()))?,
+            meta,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every non-withdrawn record's entries for a package.
+    pub fn candidates(&self, ecosystem: &str, name: &str) -> Result<Vec<IndexEntry>, DbError> {
+        let key = ecosystem::key(ecosystem, name);
+        let values = self.index.get(key.as_str()).map_err(|e| storage(&self.path)(e.into()))?;
+        let mut out = Vec::new();
+        for v in values {
+            let v = v.map_err(|e| storage(&self.path)(e.into()))?;
+            let entry: IndexEntry = serde_json::from_slice(v.value()).map_err(|e| DbError::Decode {
+                path: self.path.clone(),
+                key: key.replace('\0', "/"),
+                message: e.to_string(),
+            })?;
+            out.push(entry);
+        }
+        Ok(out)
+    }
+
+    /// A whole record.
+    pub fn record(&self, id: &str) -> Result<Option<Record>, DbError> {
+        let Some(v) = self.records.get(id).map_err(|e| storage(&self.path)(e.into()))? else { return Ok(None) };
+        let record = Record::parse(v.value())
+            .map_err(|message| DbError::Decode { path: self.path.clone(), key: id.to_string(), message })?;
+        Ok(Some(record))
+    }
+
+    /// Counts, age and sources.
+    pub fn status(&self) -> Result<Status, DbError> {
+        let mut ecosystems = BTreeMap::new();
+        let (mut records, mut withdrawn) = (0, 0);
+        for row in self.record_meta.iter().map_err(|e| storage(&self.path)(e.into()))? {
+            let (k, v) = row.map_err(|e| storage(&self.path)(e.into()))?;
+            let m: RecordMeta = serde_json::from_slice(v.value()).map_err(|e| DbError::Decode {
+                path: self.path.clone(),
+                key: k.value().to_string(),
+                message: e.to_string(),
+            })?;
+            records += 1;
+            if m.withdrawn {
+                withdrawn += 1;
+                continue;
+            }
+            for e in m.ecosystems {
+                *ecosystems.entry(e).or_insert(0) += 1;
+            }
+        }
+        let get = |k: &str| -> Result<Option<String>, DbError> {
+            Ok(self.meta.get(k).map_err(|e| storage(&self.path)(e.into()))?.map(|v| v.value().to_string()))
+        };
+        let sources = get("sources")?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        Ok(Status { path: self.path.clone(), ecosystems, records, withdrawn, updated_at: get("updated_at")?, sources })
+    }
+
+    /// Number of index keys (ecosystem, package) with at least one record.
+    pub fn packages(&self) -> Result<u64, DbError> {
+        self.index.len().map_err(|e| storage(&self.path)(e.into()))
+    }
+}
+
+/// How one import went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ImportReport {
+    /// Records added or replaced.
+    pub imported: usize,
+    /// Records already stored with the same content.
+    pub unchanged: usize,
+    /// Of those imported, withdrawn (stored, not indexed).
+    pub withdrawn: usize,
+    /// Inputs skipped: file or zip entry, and why.
+    pub skipped: Vec<Skipped>,
+    /// Ecosystems the records named (base names: `Debian`, not `Debian:12`).
+    pub ecosystems: BTreeSet<String>,
+}
+
+/// Now, as the database records times (RFC 3339, seconds, UTC).
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// An input that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// The file, or `zip!entry`.
+    pub source: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// A database opened for writing; every change happens in one transaction per `Writer`
+/// and is visible to readers only after [`Writer::commit`].
+pub struct Writer {
+    path: PathBuf,
+    txn: redb::WriteTransaction,
+    // Kept alive for the transaction; dropped after it.
+    _db: redb::Database,
+}
+
+impl Writer {
+    /// Opens `path` for writing, creating an empty database if there is none.
+    pub fn open(path: &Path) -> Result<Writer, DbError> {
+        let fresh = !path.exists();
+        let corrupt = |e: redb::Error| DbError::Corrupt { path: path.to_path_buf(), source: e };
+        let db = if fresh { redb::Database::create(path) } else { redb::Database::open(path) }
+            .map_err(|e| corrupt(e.into()))?;
+        let txn = db.begin_write().map_err(|e| corrupt(e.into()))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| corrupt(e.into()))?;
+            let schema = meta.get("schema").map_err(|e| corrupt(e.into()))?.map(|v| v.value().to_string());
+            if fresh || schema.is_none() {
+                meta.insert("schema", SCHEMA).map_err(|e| corrupt(e.into()))?;
+            } else {
+                check_schema(path, schema)?;
+            }
+            txn.open_table(RECORDS).map_err(|e| corrupt(e.into()))?;
+            txn.open_table(RECORD_META).map_err(|e| corrupt(e.into()))?;
+            txn.open_multimap_table(INDEX).map_err(|e| corrupt(e.into()))?;
+        }
+        Ok(Writer { path: path.to_path_buf(), txn, _db: db })
+    }
+
+    /// Adds or replaces one record given as JSON. Returns whether it changed anything.
+    pub fn put(&mut self, bytes: &[u8], report: &mut ImportReport, source: &str) -> Result<(), DbError> {
+        let record = match Record::parse(bytes) {
+            Ok(r) => r,
+            Err(reason) => {
+                report.skipped.push(Skipped { source: source.to_string(), reason });
+                return Ok(());
+            }
+        };
+        let err = storage(&self.path);
+        for a in &record.affected {
+            if let Some(p) = &a.package {
+                report.ecosystems.insert(p.ecosystem.split(':').next().unwrap_or(&p.ecosystem).to_string());
+            }
+        }
+        let stored = encode(&record);
+        let mut records = self.txn.open_table(RECORDS).map_err(|e| err(e.into()))?;
+        let old = records.get(record.id.as_str()).map_err(|e| err(e.into()))?.map(|v| v.value().to_vec());
+        if old.as_deref() == Some(stored.as_slice()) {
+            report.unchanged += 1;
+            return Ok(());
+        }
+        let mut index = self.txn.open_multimap_table(INDEX).map_err(|e| err(e.into()))?;
+        if let Some(old) = old.and_then(|o| Record::parse(&o).ok())
+            && old.withdrawn.is_none()
+        {
+            for (key, entry) in index_entries(&old) {
+                index.remove(key.as_str(), encode(&entry).as_slice()).map_err(|e| err(e.into()))?;
+            }
+        }
+        let entries = index_entries(&record);
+        if record.withdrawn.is_none() {
+            for (key, entry) in &entries {
+                index.insert(key.as_str(), encode(entry).as_slice()).map_err(|e| err(e.into()))?;
+            }
+        } else {
+            report.withdrawn += 1;
+        }
+        let ecosystems: BTreeSet<String> = record
+            .affected
+            .iter()
+            .filter_map(|a| a.package.as_ref())
+            .map(|p| ecosystem::normalize_ecosystem(&p.ecosystem).to_string())
+            .collect();
+        let meta = RecordMeta {
+            ecosystems: ecosystems.into_iter().collect(),
+            withdrawn: record.withdrawn.is_some(),
+            modified: record.modified.clone(),
+        };
+        self.txn
+            .open_table(RECORD_META)
+            .map_err(|e| err(e.into()))?
+            .insert(record.id.as_str(), encode(&meta).as_slice())
+            .map_err(|e| err(e.into()))?;
+        records.insert(record.id.as_str(), stored.as_slice()).map_err(|e| err(e.into()))?;
+        report.imported += 1;
+        Ok(())
+    }
+
+    /// Records where an ecosystem's data came from.
+    pub fn set_source(&mut self, ecosystem: &str, info: SourceInfo) -> Result<(), DbError> {
+        let err = storage(&self.path);
+        let mut meta = self.txn.open_table(META).map_err(|e| err(e.into()))?;
+        let mut sources: BTreeMap<String, SourceInfo> = meta
+            .get("sources")
+            .map_err(|e| err(e.into()))?
+            .and_then(|v| serde_json::from_str(v.value()).ok())
+            .unwrap_or_default();
+        sources.insert(ecosystem.to_string(), info);
+        let json = serde_json::to_string(&sources).expect("serialisable");
+        meta.insert("sources", json.as_str()).map_err(|e| err(e.into()))?;
+        Ok(())
+    }
+
+    /// The sources recorded so far (for conditional HTTP requests).
+    pub fn sources(&self) -> Result<BTreeMap<String, SourceInfo>, DbError> {
+        let err = storage(&self.path);
+        let meta = self.txn.open_table(META).map_err(|e| err(e.into()))?;
+        Ok(meta
+            .get("sources")
+            .map_err(|e| err(e.into()))?
+            .and_then(|v| serde_json::from_str(v.value()).ok())
+            .unwrap_or_default())
+    }
+
+    /// Makes every change durable and visible at once.
+    pub fn commit(self) -> Result<(), DbError> {
+        let err = storage(&self.path);
+        {
+            let mut meta = self.txn.open_table(META).map_err(|e| err(e.into()))?;
+            meta.insert("updated_at", now().as_str()).map_err(|e| err(e.into()))?;
+        }
+        self.txn.commit().map_err(|e| err(e.into()))
+    }
+}
