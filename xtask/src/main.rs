@@ -16,7 +16,7 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"
 /// validators' virtualenv), util-linux (unshare, setpriv), coreutils (cat, ls, chroot),
 /// bpftrace (the benchmark's peer).
 /// debootstrap and nodejs (npm) build the Debian fixture root; containerd and runc run the
-/// end-to-end containers.
+/// end-to-end containers; rpm is the reference the rpm version order is checked against.
 const TEST_PACKAGES: &[&str] = &[
     "python3",
     "python3-venv",
@@ -27,6 +27,7 @@ const TEST_PACKAGES: &[&str] = &[
     "nodejs",
     "containerd",
     "runc",
+    "rpm",
 ];
 /// The official validators the format tests run: CycloneDX's JSON schema validator and the
 /// SPDX tools, pinned, in a virtualenv under target/.

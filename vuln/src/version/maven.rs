@@ -84,6 +84,8 @@ impl MavenVersion {
         let mut i = 0;
         while i < b.len() {
             let c = b[i];
+            // A qualifier after a dot counts as after a hyphen (`1.0.RELEASE` is `1.0-RELEASE`).
+            let c = if c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_alphabetic) { b'-' } else { c };
             if c == b'.' || c == b'-' {
                 if i == start {
                     push(&mut stack, Item::Int(Vec::new()));

@@ -2,6 +2,7 @@
 //! the scheme of the affected package's ecosystem (ECOSYSTEM ranges) or SemVer (SEMVER).
 
 mod apk;
+pub use rpm::vercmp as rpm_vercmp;
 mod maven;
 mod rpm;
 

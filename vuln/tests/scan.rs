@@ -1,0 +1,133 @@
+//! The real OSV fixtures against the real Debian root: exactly the findings the records
+//! give, checked against an independent evaluation with Python's `packaging`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+mod common;
+use common::{bookworm_root, db_of, fixtures, subjects};
+
+/// Record ids affecting each (name, version), computed by Python's packaging from the
+/// PyPI fixtures: an independent reading of the same OSV semantics.
+fn python_expected(packages: &[(&str, &str)]) -> BTreeMap<String, BTreeSet<String>> {
+    let script = r#"
+import json, os, sys, re
+from pip._vendor.packaging.version import Version
+d = sys.argv[1]
+want = [a.split("==") for a in sys.argv[2:]]
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+out = {f"{n}=={v}": [] for n, v in want}
+for f in sorted(os.listdir(d)):
+    r = json.load(open(os.path.join(d, f)))
+    if r.get("withdrawn"): continue
+    for a in r.get("affected", []):
+        for n, v in want:
+            if norm(a["package"]["name"]) != norm(n): continue
+            hit = v in a.get("versions", [])
+            for rg in a.get("ranges", []):
+                if rg["type"] != "ECOSYSTEM": continue
+                ev = sorted(rg["events"], key=lambda e: Version("0") if list(e.values())[0] == "0" else Version(list(e.values())[0]))
+                st = False
+                for e in ev:
+                    (k, x), = e.items()
+                    x = Version(x)
+                    if k == "introduced" and Version(v) >= x: st = True
+                    if k == "fixed" and Version(v) >= x: st = False
+                    if k == "last_affected" and Version(v) > x: st = False
+                hit = hit or st
+            if hit and r["id"] not in out[f"{n}=={v}"]: out[f"{n}=={v}"].append(r["id"])
+print(json.dumps(out))
+"#;
+    let args: Vec<String> = packages.iter().map(|(n, v)| format!("{n}=={v}")).collect();
+    let out = Command::new("python3").args(["-c", script]).arg(fixtures().join("PyPI")).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn debian_root_gets_exactly_the_findings_the_records_give() {
+    let (_dir, db, report) = db_of(&[&fixtures()]);
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(report.imported, 2665);
+    let db = vuln::Db::open(&db).unwrap();
+    let sbom = sbom::scan(&bookworm_root()).unwrap();
+    let doc = serde_json::to_value(&sbom).unwrap();
+    let input = vuln::input::parse(&doc).unwrap();
+    assert_eq!(input.format, "sniffer");
+    let scan = vuln::scan(&db, &input.subjects, None).unwrap();
+
+    // Record ids per package, as our findings carry them (the finding's id and its aliases
+    // that are records in the database).
+    let mut ours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &scan.findings {
+        let key = format!("{}=={}", sbom::purl::normalize_python(&f.package.name), f.package.version);
+        let ids = ours.entry(key).or_default();
+        for id in std::iter::once(&f.id).chain(&f.aliases) {
+            if db.record(id).unwrap().is_some() {
+                ids.insert(id.clone());
+            }
+        }
+    }
+    let python: Vec<(&str, &str)> = vec![
+        ("requests", "2.25.0"),
+        ("urllib3", "1.26.4"),
+        ("jinja2", "2.11.2"),
+        ("markupsafe", "2.0.1"),
+        ("idna", "2.10"),
+        ("certifi", "2024.8.30"),
+        ("chardet", "3.0.4"),
+    ];
+    for (key, ids) in python_expected(&python) {
+        let got = ours.get(&key).cloned().unwrap_or_default();
+        assert_eq!(got, ids.into_iter().collect::<BTreeSet<_>>(), "{key}");
+    }
+    assert!(ours["requests==2.25.0"].contains("PYSEC-2023-74"));
+    let requests = scan.findings.iter().find(|f| f.id == "PYSEC-2023-74").unwrap();
+    assert_eq!(requests.fixed, ["2.31.0"]);
+    assert!(requests.aliases.contains(&"CVE-2023-32681".to_string()));
+    assert!(!ours.get("jinja2==2.11.2").unwrap().is_empty());
+    // npm: the fixture README's known answers.
+    let npm = |k: &str| ours.get(k).cloned().unwrap_or_default();
+    assert_eq!(npm("lodash==4.17.15"), BTreeSet::from(["GHSA-p6mc-m468-83gw".into(), "GHSA-35jh-r3h4-6jhm".into()]));
+    assert_eq!(npm("minimist==1.2.0"), BTreeSet::from(["GHSA-vh95-rmgr-6w4m".into(), "GHSA-xvch-5gv4-984h".into()]));
+    // GitHub's CVSS vector is scored.
+    let cmd = scan.findings.iter().find(|f| f.id == "GHSA-35jh-r3h4-6jhm").unwrap();
+    assert_eq!((cmd.severity.score, cmd.severity.rating), (Some(7.2), vuln::severity::Rating::High));
+
+    // Every finding's fixed versions are free of it.
+    for f in &scan.findings {
+        let ty = if f.package.ecosystem == "npm" { "npm" } else { "pypi" };
+        for fixed in &f.fixed {
+            let s = subjects(ty, &[(&f.package.name, fixed)]);
+            let again = vuln::scan(&db, &s, None).unwrap();
+            assert!(again.findings.iter().all(|g| g.id != f.id), "{} {fixed} still has {}", f.package.name, f.id);
+        }
+    }
+    let fixed = subjects("npm", &[("lodash", "4.17.21"), ("minimist", "1.2.6")]);
+    assert!(vuln::scan(&db, &fixed, None).unwrap().findings.is_empty());
+}
+
+#[test]
+fn sbom_prime_marks_findings_relevant_with_evidence() {
+    let (_dir, db, _) = db_of(&[&fixtures()]);
+    let db = vuln::Db::open(&db).unwrap();
+    let root = bookworm_root();
+    let sbom = sbom::scan(&root).unwrap();
+    let index = sbom::index::FileIndex::build(&sbom::rootfs::Root::open(&root).unwrap(), &sbom);
+    let opened = [std::path::PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py")];
+    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(|p| p.as_path()), true);
+    // Through the CycloneDX SBOM' document, as another tool would hand it over.
+    let doc = sbom::formats::cyclonedx_filtered(&sbom, &prime);
+    let relevance = vuln::input::parse(&doc).unwrap().relevance.unwrap();
+    let input = vuln::input::parse(&serde_json::to_value(&sbom).unwrap()).unwrap();
+    let scan = vuln::scan(&db, &input.subjects, Some(&relevance)).unwrap();
+    let first = &scan.findings[0];
+    assert_eq!((first.package.name.as_str(), first.relevant), ("requests", Some(true)));
+    assert_eq!(first.evidence, opened);
+    let jinja = scan.findings.iter().find(|f| f.package.name.eq_ignore_ascii_case("jinja2")).unwrap();
+    assert_eq!(jinja.relevant, Some(false));
+    assert!(jinja.evidence.is_empty());
+    // Relevant findings come first.
+    let flags: Vec<bool> = scan.findings.iter().map(|f| f.relevant == Some(true)).collect();
+    assert!(flags.windows(2).all(|w| w[0] >= w[1]), "{flags:?}");
+}
