@@ -25,6 +25,14 @@ fn real_sbom() -> sbom::Sbom {
     sbom
 }
 
+/// SBOM' of a workload that ran /bin/ls: coreutils, with that evidence.
+fn prime_of(sbom: &sbom::Sbom) -> sbom::index::FilteredSbom {
+    let coreutils = sbom.packages.iter().find(|p| p.name == "coreutils").unwrap();
+    let evidence = vec![PathBuf::from("/bin/ls")];
+    let packages = vec![sbom::index::RelevantPackage { package: coreutils.clone(), evidence }];
+    sbom::index::FilteredSbom { packages, unmatched: 0, complete: true }
+}
+
 fn write(value: &serde_json::Value) -> tempfile::NamedTempFile {
     let file = tempfile::Builder::new().suffix(".json").tempfile().unwrap();
     std::fs::write(file.path(), serde_json::to_vec_pretty(value).unwrap()).unwrap();
@@ -38,11 +46,17 @@ fn cyclonedx_validates_against_the_official_1_6_schema() {
     assert_eq!(doc["components"].as_array().unwrap().len(), sbom.packages.len());
     let libc = doc["components"].as_array().unwrap().iter().find(|c| c["name"] == "libc6").unwrap();
     assert!(libc["purl"].as_str().unwrap().starts_with("pkg:deb/"));
-    let file = write(&doc);
     let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
                   err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nprint(err or 'valid')\nsys.exit(1 if err else 0)\n";
-    let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The SBOM and SBOM' (components with evidence of use) both validate.
+    let prime = prime_of(&sbom);
+    let filtered = sbom::formats::cyclonedx_filtered(&sbom, &prime);
+    assert_eq!(filtered["components"][0]["evidence"]["occurrences"][0]["location"], "/bin/ls");
+    for d in [&doc, &filtered] {
+        let file = write(d);
+        let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
+        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
 
     // The validator does reject a broken document, so this test can fail.
     let mut broken = doc.clone();
@@ -57,9 +71,13 @@ fn spdx_validates_with_the_official_spdx_tools() {
     let sbom = real_sbom();
     let doc = sbom::formats::spdx(&sbom);
     assert_eq!(doc["packages"].as_array().unwrap().len(), sbom.packages.len());
-    let file = write(&doc);
-    let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let filtered = sbom::formats::spdx_filtered(&sbom, &prime_of(&sbom));
+    assert_eq!(filtered["packages"].as_array().unwrap().len(), 1);
+    for d in [&doc, &filtered] {
+        let file = write(d);
+        let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
+        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
 
     let mut broken = doc.clone();
     broken["relationships"][0]["relatedSpdxElement"] = "SPDXRef-Nope".into();

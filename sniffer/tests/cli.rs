@@ -188,3 +188,104 @@ fn sbom_of_a_directory_lists_packages_with_their_files() {
     let err = text(&out.stderr);
     assert_eq!(err.matches("/nonexistent-root").count(), 1, "{err}");
 }
+
+/// The whole tool chain as a user runs it on the real Debian root: trace a chrooted
+/// `import requests`, build SBOM and SBOM', import the real OSV fixtures, scan in every
+/// format, and fail a pipeline only on findings in code that ran.
+#[test]
+fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
+    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    assert!(root.join("usr/bin/python3").exists(), "{} missing: run `cargo xtask setup`", root.display());
+    let tmp = tempfile::tempdir().unwrap();
+    let t = |name: &str| tmp.path().join(name);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+
+    // Paths come out inside the chroot, as the workload saw them.
+    let out = Command::new(SNIFFER)
+        .args(["trace", "-o", &s(&t("opened.txt")), "--", "chroot", &s(&root)])
+        .args(["/usr/bin/env", "PYTHONDONTWRITEBYTECODE=1", "python3", "-c", "import requests"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let opened = std::fs::read_to_string(t("opened.txt")).unwrap();
+    assert!(opened.lines().any(|l| l.starts_with("open /usr/local/lib/python3.11/dist-packages/requests/")), "{opened}");
+
+    let full = t("sbom.json");
+    let prime = t("prime.cdx.json");
+    assert!(sniffer(&["sbom", "--dir", &s(&root), "-o", &s(&full)]).status.success());
+    let out = sniffer(&["sbom", "--dir", &s(&root), "--opened", &s(&t("opened.txt")), "--format", "cyclonedx", "-o", &s(&prime)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&prime).unwrap()).unwrap();
+    let names: Vec<&str> = doc["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for used in ["requests", "urllib3", "idna", "chardet", "certifi", "python3.11-minimal", "libc6"] {
+        assert!(names.contains(&used), "{used} not in SBOM' {names:?}");
+    }
+    for unused in ["Jinja2", "MarkupSafe", "lodash", "minimist"] {
+        assert!(!names.contains(&unused), "{unused} in SBOM' {names:?}");
+    }
+
+    let db = t("vuln.db");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    let out = sniffer(&["db", "import", &s(&fixtures), "--db", &s(&db)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = sniffer(&["db", "status", "--db", &s(&db), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["ecosystems"]["PyPI"], 2651);
+
+    let scan = |format: &str, extra: &[&str]| {
+        let mut args = vec!["scan", "--sbom", full.to_str().unwrap(), "--filtered", prime.to_str().unwrap()];
+        args.extend(["--db", db.to_str().unwrap(), "--format", format]);
+        args.extend(extra);
+        sniffer(&args)
+    };
+    let out = scan("json", &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let find = |id: &str| findings.iter().find(|f| f["id"] == id).unwrap_or_else(|| panic!("{id} missing"));
+    assert_eq!(find("PYSEC-2023-74")["relevant"], true);
+    assert!(find("PYSEC-2023-74")["evidence"][0].as_str().unwrap().contains("/requests/"));
+    assert_eq!(find("PYSEC-2021-66")["relevant"], false, "jinja2 never ran");
+    assert_eq!(find("GHSA-xvch-5gv4-984h")["relevant"], false, "minimist never ran");
+
+    // OpenVEX: not_affected with the execute-path justification for unused packages.
+    let vex: serde_json::Value = serde_json::from_slice(&scan("openvex", &[]).stdout).unwrap();
+    let st = |cve: &str| vex["statements"].as_array().unwrap().iter().find(|s| s["vulnerability"]["name"] == cve).unwrap().clone();
+    assert_eq!(st("CVE-2020-28493")["status"], "not_affected");
+    assert_eq!(st("CVE-2020-28493")["justification"], "vulnerable_code_not_in_execute_path");
+    assert_eq!(st("CVE-2023-32681")["status"], "affected");
+    assert!(st("CVE-2023-32681")["status_notes"].as_str().unwrap().contains("requests/"));
+
+    // CycloneDX VEX validates against the official 1.6 schema.
+    let cdx = t("vex.cdx.json");
+    assert!(scan("cyclonedx-vex", &["-o", &s(&cdx)]).status.success());
+    let validator = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/validators/bin/python");
+    let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                  err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nprint(err or 'valid')\nsys.exit(1 if err else 0)\n";
+    let out = Command::new(&validator).args(["-c", script]).arg(&cdx).output().unwrap();
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&cdx).unwrap()).unwrap();
+    let jinja = doc["vulnerabilities"].as_array().unwrap().iter().find(|v| v["id"] == "PYSEC-2021-66").unwrap();
+    assert_eq!(jinja["analysis"]["state"], "not_affected");
+
+    let sarif: serde_json::Value = serde_json::from_slice(&scan("sarif", &[]).stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), findings.len());
+
+    // --fail-on: the critical minimist finding never ran, so only `high` (urllib3, which
+    // ran) fails the pipeline; without SBOM' the critical one counts.
+    assert_eq!(scan("table", &["--fail-on", "critical"]).status.code(), Some(0));
+    assert_eq!(scan("table", &["--fail-on", "high"]).status.code(), Some(3));
+    let out = sniffer(&["scan", "--sbom", &s(&full), "--db", &s(&db), "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(3));
+    let table = text(&out.stdout);
+    assert!(table.lines().next().unwrap().starts_with("SEVERITY"), "{table}");
+
+    // Wrong input gets an error naming it.
+    let out = sniffer(&["scan", "--sbom", &s(&t("opened.txt")), "--db", &s(&db)]);
+    assert!(!out.status.success() && text(&out.stderr).contains("opened.txt"), "{}", text(&out.stderr));
+    let out = sniffer(&["scan", "--sbom", &s(&full), "--db", &s(&t("none.db"))]);
+    assert!(!out.status.success() && text(&out.stderr).contains("none.db"), "{}", text(&out.stderr));
+}
