@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::ecosystem;
 use crate::input::{Relevance, Subject};
-use crate::osv::{Affected, Range, Record};
+use crate::osv::{Range, Record};
 use crate::severity::{self, SeverityInfo};
-use crate::store::{Db, DbError};
+use crate::store::{Db, DbError, MatchAffected};
 use crate::version::{Scheme, Version, VersionError};
 
 /// The package a finding is about.
@@ -129,10 +129,10 @@ fn in_range(range: &Range, scheme: Scheme, installed: &Version) -> Result<bool, 
     Ok(affected)
 }
 
-/// Whether one `affected` entry covers the installed version; if so, the fixed versions
-/// above it that its ranges name.
-fn check(affected: &Affected, eco_scheme: Scheme, raw: &str, installed: &Version) -> Result<Option<Vec<String>>, VersionError> {
-    let mut hit = affected.versions.iter().any(|v| v == raw);
+/// Whether one `affected` entry's ranges cover the installed version; if so, the fixed
+/// versions above it that they name.
+fn check(affected: &MatchAffected, eco_scheme: Scheme, raw: &str, installed: &Version) -> Result<Option<Vec<String>>, VersionError> {
+    let mut hit = false;
     let mut fixed = Vec::new();
     for range in &affected.ranges {
         let scheme = match range.kind.as_str() {
@@ -188,6 +188,9 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
         };
         let mut hits: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in db.candidates(eco, &s.match_name)? {
+            if db.lists_version(eco, &s.match_name, &entry.id, &s.match_version)? {
+                hits.entry(entry.id.clone()).or_default();
+            }
             for a in &entry.affected {
                 match check(a, scheme, &s.match_version, &installed) {
                     Ok(Some(fixed)) => hits.entry(entry.id.clone()).or_default().extend(fixed),
@@ -198,7 +201,7 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
         }
         let mut records = Vec::new();
         for id in hits.keys() {
-            if let Some(r) = db.record(id)? {
+            if let Some(r) = db.summary(id)? {
                 records.push(r);
             }
         }

@@ -1,8 +1,11 @@
 //! The embedded vulnerability database: one redb file, indexed by ecosystem and package.
 //!
 //! Tables: `records` (id → the record's JSON), `index` (ecosystem NUL name → one entry per
-//! record naming that package, holding only its `affected` entries for it, so matching never
-//! parses whole records), `record_meta` (id → ecosystems and withdrawn flag, for status and
+//! record naming that package, holding only the ranges and versions of its `affected`
+//! entries for it, so matching never parses whole records), `summaries` (id → the record
+//! without ranges, version lists and references: what a finding shows), `versions` (index
+//! key NUL id NUL version, for every explicitly listed affected version: a lookup instead of
+//! reading lists that run to hundreds of versions), `record_meta` (id → ecosystems and withdrawn flag, for status and
 //! for replacing a record), and `meta` (schema, update time, sources). Withdrawn records are
 //! stored but never indexed.
 
@@ -16,16 +19,18 @@ use redb::{
 use serde::{Deserialize, Serialize};
 
 use crate::ecosystem;
-use crate::osv::{Affected, Record};
+use crate::osv::{Affected, Range, Record};
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 const INDEX: MultimapTableDefinition<&str, &[u8]> = MultimapTableDefinition::new("index");
 const RECORD_META: TableDefinition<&str, &[u8]> = TableDefinition::new("record_meta");
+const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
+const VERSIONS: TableDefinition<&str, ()> = TableDefinition::new("versions");
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Bump when the layout of index entries changes: an older file is refused with a message
 /// to rebuild it rather than read wrongly.
-const SCHEMA: &str = "1";
+const SCHEMA: &str = "3";
 
 /// What can go wrong with the database file.
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +79,44 @@ pub enum DbError {
 pub struct IndexEntry {
     /// The record.
     pub id: String,
-    /// Its `affected` entries naming this package.
-    pub affected: Vec<Affected>,
+    /// Its `affected` entries naming this package: what matching reads.
+    pub affected: Vec<MatchAffected>,
+}
+
+/// The part of an `affected` entry matching reads; its explicit version list is in the
+/// `versions` table ([`Db::lists_version`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchAffected {
+    /// Version ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<Range>,
+}
+
+fn version_key(index_key: &str, id: &str, version: &str) -> String {
+    format!("{index_key}\0{id}\0{version}")
+}
+
+/// Every (index key, id, version) a record lists explicitly.
+fn listed_versions(record: &Record) -> Vec<String> {
+    let mut out = Vec::new();
+    for a in &record.affected {
+        let Some(p) = &a.package else { continue };
+        let key = ecosystem::key(&p.ecosystem, &p.name);
+        out.extend(a.versions.iter().map(|v| version_key(&key, &record.id, v)));
+    }
+    out
+}
+
+/// What a finding shows of a record: no ranges, version lists or references, and only the
+/// first line of the details.
+fn summary_of(record: &Record) -> Record {
+    let affected = record
+        .affected
+        .iter()
+        .map(|a| Affected { ranges: Vec::new(), versions: Vec::new(), ..a.clone() })
+        .collect();
+    let details = record.details.as_ref().map(|d| d.lines().next().unwrap_or_default().to_string());
+    Record { affected, details, references: Vec::new(), ..record.clone() }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,7 +171,7 @@ fn index_entries(record: &Record) -> BTreeMap<String, IndexEntry> {
         out.entry(ecosystem::key(&p.ecosystem, &p.name))
             .or_insert_with(|| IndexEntry { id: record.id.clone(), affected: Vec::new() })
             .affected
-            .push(a.clone());
+            .push(MatchAffected { ranges: a.ranges.clone() });
     }
     out
 }
@@ -153,6 +194,8 @@ pub struct Db {
     index: redb::ReadOnlyMultimapTable<&'static str, &'static [u8]>,
     records: redb::ReadOnlyTable<&'static str, &'static [u8]>,
     record_meta: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    summaries: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    versions: redb::ReadOnlyTable<&'static str, ()>,
     meta: redb::ReadOnlyTable<&'static str, &'static str>,
 }
 
@@ -173,6 +216,8 @@ impl Db {
             index: txn.open_multimap_table(INDEX).map_err(|e| corrupt(e.into()))?,
             records: txn.open_table(RECORDS).map_err(|e| corrupt(e.into()))?,
             record_meta: txn.open_table(RECORD_META).map_err(|e| corrupt(e.into()))?,
+            summaries: txn.open_table(SUMMARIES).map_err(|e| corrupt(e.into()))?,
+            versions: txn.open_table(VERSIONS).map_err(|e| corrupt(e.into()))?,
             meta,
         })
     }
@@ -199,11 +244,28 @@ impl Db {
         Ok(out)
     }
 
+    /// Whether record `id` lists `version` of a package explicitly as affected.
+    pub fn lists_version(&self, ecosystem: &str, name: &str, id: &str, version: &str) -> Result<bool, DbError> {
+        let k = version_key(&ecosystem::key(ecosystem, name), id, version);
+        Ok(self.versions.get(k.as_str()).map_err(|e| storage(&self.path)(e.into()))?.is_some())
+    }
+
     /// A whole record.
     pub fn record(&self, id: &str) -> Result<Option<Record>, DbError> {
         let Some(v) = self.records.get(id).map_err(|e| storage(&self.path)(e.into()))? else { return Ok(None) };
         let record = Record::parse(v.value())
             .map_err(|message| DbError::Decode { path: self.path.clone(), key: id.to_string(), message })?;
+        Ok(Some(record))
+    }
+
+    /// A record as findings show it (see `summaries` above); cheaper than [`Db::record`].
+    pub fn summary(&self, id: &str) -> Result<Option<Record>, DbError> {
+        let Some(v) = self.summaries.get(id).map_err(|e| storage(&self.path)(e.into()))? else { return Ok(None) };
+        let record = serde_json::from_slice(v.value()).map_err(|e| DbError::Decode {
+            path: self.path.clone(),
+            key: id.to_string(),
+            message: e.to_string(),
+        })?;
         Ok(Some(record))
     }
 
@@ -296,6 +358,8 @@ impl Writer {
             }
             txn.open_table(RECORDS).map_err(|e| corrupt(e.into()))?;
             txn.open_table(RECORD_META).map_err(|e| corrupt(e.into()))?;
+            txn.open_table(SUMMARIES).map_err(|e| corrupt(e.into()))?;
+            txn.open_table(VERSIONS).map_err(|e| corrupt(e.into()))?;
             txn.open_multimap_table(INDEX).map_err(|e| corrupt(e.into()))?;
         }
         Ok(Writer { path: path.to_path_buf(), txn, _db: db })
@@ -324,17 +388,23 @@ impl Writer {
             return Ok(());
         }
         let mut index = self.txn.open_multimap_table(INDEX).map_err(|e| err(e.into()))?;
+        let mut versions = self.txn.open_table(VERSIONS).map_err(|e| err(e.into()))?;
         if let Some(old) = old.and_then(|o| Record::parse(&o).ok())
             && old.withdrawn.is_none()
         {
             for (key, entry) in index_entries(&old) {
                 index.remove(key.as_str(), encode(&entry).as_slice()).map_err(|e| err(e.into()))?;
             }
+            for k in listed_versions(&old) {
+                versions.remove(k.as_str()).map_err(|e| err(e.into()))?;
+            }
         }
-        let entries = index_entries(&record);
         if record.withdrawn.is_none() {
-            for (key, entry) in &entries {
+            for (key, entry) in &index_entries(&record) {
                 index.insert(key.as_str(), encode(entry).as_slice()).map_err(|e| err(e.into()))?;
+            }
+            for k in listed_versions(&record) {
+                versions.insert(k.as_str(), ()).map_err(|e| err(e.into()))?;
             }
         } else {
             report.withdrawn += 1;
@@ -354,6 +424,11 @@ impl Writer {
             .open_table(RECORD_META)
             .map_err(|e| err(e.into()))?
             .insert(record.id.as_str(), encode(&meta).as_slice())
+            .map_err(|e| err(e.into()))?;
+        self.txn
+            .open_table(SUMMARIES)
+            .map_err(|e| err(e.into()))?
+            .insert(record.id.as_str(), encode(&summary_of(&record)).as_slice())
             .map_err(|e| err(e.into()))?;
         records.insert(record.id.as_str(), stored.as_slice()).map_err(|e| err(e.into()))?;
         report.imported += 1;

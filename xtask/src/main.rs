@@ -58,7 +58,7 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `sniffer` (more come with the other crates).
+    /// Run a benchmark: `sniffer` (kernel overhead) or `vuln` (import, open, scan).
     Bench {
         /// Which benchmark.
         #[arg(default_value = "sniffer")]
@@ -92,7 +92,8 @@ fn main() -> anyhow::Result<()> {
             require_root("the benchmarks")?;
             match which.as_str() {
                 "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
-                other => bail!("no benchmark {other:?}; there is: sniffer"),
+                "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
+                other => bail!("no benchmark {other:?}; there are: sniffer, vuln"),
             }
         }
     }
