@@ -1,0 +1,97 @@
+//! What the flow handles: workloads, learning state, reports.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Kubernetes identity of a container, from the CRI labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K8sIdentity {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Container name in the pod.
+    pub container: String,
+    /// Pod UID.
+    pub pod_uid: String,
+}
+
+/// A running container, as discovery reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    /// Container id (runtime).
+    pub id: String,
+    /// Its init process, on the host.
+    pub pid: u32,
+    /// Its cgroup v2 id: the key the kernel side attributes events by.
+    pub cgroup_id: u64,
+    /// Image reference.
+    pub image: String,
+    /// Image digest (manifest): the key of its SBOM.
+    pub digest: String,
+    /// Kubernetes identity, when the runtime labels say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<K8sIdentity>,
+}
+
+impl Workload {
+    /// The instance key SBOM' is kept under: namespace/pod/container + image digest in
+    /// Kubernetes, the container id outside it.
+    pub fn instance(&self) -> String {
+        match &self.k8s {
+            Some(k) => format!("{}/{}/{}@{}", k.namespace, k.pod, k.container, self.digest),
+            None => self.id.clone(),
+        }
+    }
+}
+
+/// What has been learned of one instance so far; persisted every few seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Learning {
+    /// The workload.
+    pub workload: Workload,
+    /// When learning began (RFC 3339).
+    pub started_at: String,
+    /// Paths opened or executed so far.
+    pub paths: Vec<PathBuf>,
+    /// False once the sniffer lost events for it.
+    pub complete: bool,
+}
+
+/// Which kind of report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    /// The image's full SBOM, scanned.
+    Image,
+    /// One instance: the full scan with relevance from its SBOM'.
+    Instance,
+}
+
+/// A report, as stored and as submitted (JSON). Its id is the idempotency key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Unique id; the backend uses it to drop duplicates.
+    pub id: String,
+    /// Image or instance.
+    pub kind: ReportKind,
+    /// Image digest or instance key.
+    pub key: String,
+    /// When made (RFC 3339).
+    pub created_at: String,
+    /// Image reference.
+    pub image: String,
+    /// Image digest.
+    pub digest: String,
+    /// The workload, for instance reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
+    /// Packages in the SBOM.
+    pub packages: usize,
+    /// Packages in SBOM', for instance reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevant_packages: Option<usize>,
+    /// The scan.
+    pub scan: vuln::ScanReport,
+}

@@ -1,0 +1,174 @@
+//! Submission to the backend (the "SaaS"): each stored report sits in the outbox until the
+//! backend accepts it. POST of the report JSON with a bearer token and the report id as
+//! `Idempotency-Key`; exponential backoff with jitter while the backend is down; a report
+//! older than the configured age goes to the dead-letter list instead of being retried for
+//! ever. The outbox is in the store, so a restart loses nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::bus::{Bus, FlowEvent};
+use crate::store::{Kind, Storage, StorageExt, StoreError};
+
+/// Where reports go.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// The URL each report is POSTed to (http or https; TLS by rustls).
+    pub url: String,
+    /// Bearer token, read from this file at each attempt (so it can rotate).
+    pub token_file: Option<PathBuf>,
+    /// Bearer token given directly (environment).
+    pub token: Option<String>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Retry policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// First delay.
+    pub base: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Age after which a report is dead-lettered.
+    pub dead_after: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { base: Duration::from_secs(1), max: Duration::from_secs(300), dead_after: Duration::from_secs(7 * 24 * 3600) }
+    }
+}
+
+/// A report waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// When it was queued (Unix ms).
+    pub created_ms: i64,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before (Unix ms).
+    pub next_ms: i64,
+    /// The last failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    /// A fresh entry, due now.
+    pub fn new() -> OutboxEntry {
+        let now = now_ms();
+        OutboxEntry { created_ms: now, attempts: 0, next_ms: now, last_error: None }
+    }
+}
+
+impl Default for OutboxEntry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Delay before attempt `attempts + 1`: exponential, capped, with half of it random.
+pub fn backoff(policy: &Policy, attempts: u32) -> Duration {
+    let exp = policy.base.saturating_mul(1u32 << attempts.min(20).saturating_sub(1)).min(policy.max);
+    let half = exp / 2;
+    half + half.mul_f64(rand::rng().random::<f64>())
+}
+
+fn token(backend: &Backend) -> Result<Option<String>, String> {
+    if let Some(f) = &backend.token_file {
+        let t = std::fs::read_to_string(f).map_err(|e| format!("reading token file {}: {e}", f.display()))?;
+        return Ok(Some(t.trim().to_string()));
+    }
+    Ok(backend.token.clone())
+}
+
+/// One POST; `Ok` when the backend has the report (2xx, or 409: it had it already).
+fn post(backend: &Backend, id: &str, body: &[u8]) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(backend.timeout))
+        .http_status_as_error(false)
+        .user_agent(concat!("sniffer/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into();
+    let mut req = agent.post(&backend.url).header("Content-Type", "application/json").header("Idempotency-Key", id);
+    if let Some(t) = token(backend)? {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let resp = req.send(body).map_err(|e| e.to_string())?;
+    match resp.status().as_u16() {
+        200..=299 | 409 => Ok(()),
+        code => Err(format!("HTTP {code}")),
+    }
+}
+
+/// Sends every due report once; returns how long until the next is due.
+pub async fn pass(store: &Arc<dyn Storage>, bus: &Bus, backend: &Backend, policy: &Policy) -> Result<Duration, StoreError> {
+    let mut next = policy.max;
+    for id in store.keys(Kind::Outbox)? {
+        let Some(mut entry) = store.get::<OutboxEntry>(Kind::Outbox, &id)? else { continue };
+        let now = now_ms();
+        if now - entry.created_ms > policy.dead_after.as_millis() as i64 {
+            let reason = entry.last_error.clone().unwrap_or_else(|| "too old".into());
+            store.put_many(&[(Kind::Dead, &id, serde_json::to_value(&entry).expect("serialisable"))])?;
+            store.delete(Kind::Outbox, &id)?;
+            bus.publish(FlowEvent::DeadLettered { id, reason });
+            continue;
+        }
+        if entry.next_ms > now {
+            next = next.min(Duration::from_millis((entry.next_ms - now) as u64));
+            continue;
+        }
+        let Some(body) = store.get_raw(Kind::Report, &id)? else {
+            store.delete(Kind::Outbox, &id)?;
+            continue;
+        };
+        let (b, i) = (backend.clone(), id.clone());
+        let result = tokio::task::spawn_blocking(move || post(&b, &i, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
+        entry.attempts += 1;
+        match result {
+            Ok(()) => {
+                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                store.put_many(&[(Kind::Sent, &id, serde_json::json!(at))])?;
+                store.delete(Kind::Outbox, &id)?;
+                bus.publish(FlowEvent::Submitted { id, attempts: entry.attempts });
+            }
+            Err(error) => {
+                let delay = backoff(policy, entry.attempts);
+                entry.next_ms = now_ms() + delay.as_millis() as i64;
+                entry.last_error = Some(error.clone());
+                store.put(Kind::Outbox, &id, &entry)?;
+                next = next.min(delay);
+                bus.publish(FlowEvent::SubmitFailed { id, attempts: entry.attempts, error });
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// Runs the outbox for ever: a pass, then sleep until the next report is due or `wake`
+/// says a new one was queued.
+pub async fn run(store: Arc<dyn Storage>, bus: Arc<Bus>, backend: Backend, policy: Policy, wake: Arc<Notify>) {
+    loop {
+        let wait = match pass(&store, &bus, &backend, &policy).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox");
+                Duration::from_secs(5)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = wake.notified() => {}
+        }
+    }
+}

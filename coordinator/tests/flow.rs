@@ -1,0 +1,223 @@
+//! The flow on a real root filesystem (a real process chrooted into the cached Debian root,
+//! so `/proc/<pid>/root` is that root), the real OSV fixtures, and a real HTTP receiver
+//! that is down for its first attempts. The sniffer side is given as the paths a traced
+//! `import requests` opens (the kernel path is exercised by the sniffer crate's tests).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use coordinator::bus::{Bus, FlowEvent};
+use coordinator::flow::{Config, Coordinator, Sniffer};
+use coordinator::model::Workload;
+use coordinator::store::{Kind, Storage, Store};
+use coordinator::submit::{Backend, Policy};
+
+struct Recorded(Mutex<HashMap<u64, Vec<PathBuf>>>, Mutex<Vec<(u64, bool)>>);
+
+impl Sniffer for Recorded {
+    fn watch(&self, cgroup_id: u64) -> Result<(), String> {
+        self.1.lock().unwrap().push((cgroup_id, true));
+        Ok(())
+    }
+    fn unwatch(&self, cgroup_id: u64) {
+        self.1.lock().unwrap().push((cgroup_id, false));
+    }
+    fn observed(&self, cgroup_id: u64) -> (Vec<PathBuf>, bool) {
+        (self.0.lock().unwrap().get(&cgroup_id).cloned().unwrap_or_default(), true)
+    }
+}
+
+/// Receives POSTs; answers 503 to the first `down` of them. Keeps (key, auth, body).
+fn receiver(down: usize) -> (String, Arc<Mutex<Vec<(String, String, serde_json::Value)>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/reports", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        let mut n = 0;
+        for conn in listener.incoming() {
+            let mut conn = conn.unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut headers = HashMap::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            n += 1;
+            let status = if n <= down { "503 Service Unavailable" } else { "200 OK" };
+            if n > down {
+                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
+                let auth = headers.get("authorization").cloned().unwrap_or_default();
+                g.lock().unwrap().push((key, auth, serde_json::from_slice(&body).unwrap()));
+            }
+            let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+        }
+    });
+    (url, got)
+}
+
+fn bookworm() -> PathBuf {
+    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    assert!(root.join("usr/bin/python3").exists(), "{} missing: run `cargo xtask setup`", root.display());
+    root
+}
+
+fn vuln_db(dir: &Path) -> PathBuf {
+    let db = dir.join("vuln.db");
+    let mut w = vuln::Writer::open(&db).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    vuln::import::import_path(&mut w, &fixtures, &mut vuln::ImportReport::default()).unwrap();
+    w.commit().unwrap();
+    db
+}
+
+async fn until(bus: &Bus, what: impl Fn(&FlowEvent) -> bool) {
+    for _ in 0..300 {
+        if bus.history().iter().any(|s| what(&s.event)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out; events: {:#?}", bus.history());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = vuln_db(tmp.path());
+    let state = tmp.path().join("state");
+    // A real workload in the real root.
+    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let mut second = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let site = "/usr/local/lib/python3.11/dist-packages";
+    let opened: Vec<PathBuf> = ["/usr/bin/python3.11", &format!("{site}/requests/__init__.py"), &format!("{site}/urllib3/__init__.py")]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(11, opened.clone()), (12, opened)])), Mutex::new(Vec::new())));
+    let token = tmp.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let (url, received) = receiver(3);
+    let backend = Backend { url, token_file: Some(token), token: None, timeout: Duration::from_secs(5) };
+    let policy = Policy { base: Duration::from_millis(100), max: Duration::from_millis(400), dead_after: Duration::from_secs(3600) };
+
+    let run = |store: Arc<dyn Storage>, bus: Arc<Bus>| {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200) };
+        let c = Arc::new(Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, notify.clone()));
+        let outbox = tokio::spawn(coordinator::submit::run(store, bus, backend.clone(), policy, notify));
+        (c, outbox)
+    };
+    let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
+    let bus = Arc::new(Bus::default());
+    let (c, outbox) = run(store.clone(), bus.clone());
+    let w = |id: &str, pid: u32, cg: u64| Workload {
+        id: id.into(),
+        pid,
+        cgroup_id: cg,
+        image: "bookworm-fixture:1".into(),
+        digest: "sha256:feed".into(),
+        k8s: None,
+    };
+    c.workload_started(w("one", child.id(), 11)).await.unwrap();
+    c.workload_started(w("two", second.id(), 12)).await.unwrap();
+    let sbom_events = bus.history().iter().filter(|s| matches!(s.event, FlowEvent::SbomStored { .. })).count();
+    assert_eq!(sbom_events, 1, "one image, one SBOM computation");
+    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })));
+
+    // The learning window ends: SBOM' and the instance report.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    c.tick().await.unwrap();
+    until(&bus, |e| matches!(e, FlowEvent::PrimeStored { instance, .. } if instance == "two")).await;
+
+    let image = c.report_for("image:sha256:feed").unwrap().unwrap();
+    let jinja_ids: Vec<&str> =
+        image.scan.findings.iter().filter(|f| f.package.name.eq_ignore_ascii_case("jinja2")).map(|f| f.id.as_str()).collect();
+    assert!(!jinja_ids.is_empty());
+    let instance = c.report_for("instance:one").unwrap().unwrap();
+    for f in &instance.scan.findings {
+        let used = ["requests", "urllib3"].contains(&f.package.name.as_str());
+        assert_eq!(f.relevant, Some(used), "{} {}", f.package.name, f.id);
+    }
+    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "one").unwrap().unwrap()).unwrap();
+    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    assert!(names.contains(&"requests") && names.contains(&"urllib3") && names.contains(&"python3.11-minimal"), "{names:?}");
+    assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")));
+
+    // The receiver was down for three attempts; every report arrives, once.
+    for _ in 0..100 {
+        if store.count(Kind::Outbox).unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.count(Kind::Outbox).unwrap(), 0, "{:#?}", bus.history());
+    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SubmitFailed { .. })));
+    let got = received.lock().unwrap().clone();
+    let mut keys: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
+    keys.sort();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!((before, keys.len()), (3, 3), "image + two instances, each once");
+    assert!(got.iter().all(|(k, auth, body)| auth == "Bearer s3cret" && body["id"] == *k));
+
+    outbox.abort();
+    child.kill().unwrap();
+    second.kill().unwrap();
+    let _ = (child.wait(), second.wait());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_learning_keeps_every_learned_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = vuln_db(tmp.path());
+    let state = tmp.path().join("state");
+    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None };
+    let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1) };
+    {
+        // First life: learns `requests`, persists, then dies without finishing.
+        let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(21, vec![requests.clone()])])), Mutex::new(Vec::new())));
+        let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
+        let c = Coordinator::new(store, Arc::new(Bus::default()), sniffer, config.clone(), Arc::new(tokio::sync::Notify::new()));
+        c.workload_started(w.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        c.tick().await.unwrap();
+    }
+    // Second life: the kernel's memory of the container is gone (a fresh sniffer sees
+    // only what happens next), the store is not.
+    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::new()), Mutex::new(Vec::new())));
+    let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
+    let bus = Arc::new(Bus::default());
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, Arc::new(tokio::sync::Notify::new()));
+    c.workload_started(w).await.unwrap();
+    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })), "SBOM kept across the restart");
+    assert!(c.learn_stop("c1").await.unwrap());
+    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c1").unwrap().unwrap()).unwrap();
+    let requests_pkg = prime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
+    assert_eq!(requests_pkg.evidence, [requests]);
+    assert_eq!(store.count(Kind::Learning).unwrap(), 0);
+    // Both reports of the first life and the instance report wait in the outbox.
+    assert_eq!(store.count(Kind::Outbox).unwrap(), 2);
+    assert_eq!(*sniffer.1.lock().unwrap(), [(21, true), (21, false)]);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
