@@ -163,7 +163,17 @@ impl Coordinator {
             self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
             return Ok(());
         }
-        let root = PathBuf::from(format!("/proc/{}/root", w.pid));
+        // Pin the container's root with a descriptor: reading through it keeps working after
+        // a short-lived container has exited.
+        let shown = PathBuf::from(format!("/proc/{}/root", w.pid));
+        let pin = match std::fs::File::open(&shown) {
+            Ok(f) => f,
+            Err(e) => {
+                self.bus.publish(FlowEvent::SbomFailed { digest: w.digest.clone(), error: format!("{}: {e}", shown.display()) });
+                return Ok(());
+            }
+        };
+        let root = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
         let stored: Option<sbom::Sbom> = self.store.get(Kind::Sbom, &w.digest)?;
         let reused = stored.is_some();
         let started = Instant::now();
@@ -171,10 +181,11 @@ impl Coordinator {
         let computed = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
             let sbom = match stored {
                 Some(s) => s,
-                None => sbom::scan(&r).map_err(|e| e.to_string())?,
+                None => sbom::scan(&r).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?,
             };
             let root = sbom::rootfs::Root::open(&r).map_err(|e| format!("{}: {e}", r.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);
+            drop(pin);
             Ok((sbom, index))
         })
         .await

@@ -95,3 +95,13 @@ pub struct Report {
     /// The scan.
     pub scan: vuln::ScanReport,
 }
+
+impl Report {
+    /// `image` or `instance`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ReportKind::Image => "image",
+            ReportKind::Instance => "instance",
+        }
+    }
+}

@@ -39,6 +39,22 @@ pub enum Request {
         /// Name or cgroup id.
         container: String,
     },
+    /// Flow events so far (the last thousand), after the first `after`.
+    Events {
+        /// How many the client has already seen.
+        #[serde(default)]
+        after: usize,
+    },
+    /// End learning now: by container id or instance key.
+    LearnStop {
+        /// Container id or instance key.
+        container: String,
+    },
+    /// The stored report of an image digest, instance key or container id.
+    Report {
+        /// Image digest, instance key or container id.
+        key: String,
+    },
 }
 
 /// The daemon's status.
@@ -58,6 +74,9 @@ pub struct Status {
     pub kernel: KernelStats,
     /// Containers being watched now.
     pub watched: usize,
+    /// The flow's counts, when the daemon runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<coordinator::flow::FlowStatus>,
 }
 
 /// A reply from the daemon.
@@ -80,6 +99,20 @@ pub enum Response {
     },
     /// Answer to [`Request::Watch`] and [`Request::Unwatch`].
     Container(ContainerSummary),
+    /// Flow events.
+    Events {
+        /// Events after the requested one.
+        events: Vec<coordinator::bus::Stamped>,
+        /// The count to ask after next time.
+        next: usize,
+    },
+    /// A stored report.
+    Report(Box<coordinator::model::Report>),
+    /// Done.
+    Ok {
+        /// What happened.
+        message: String,
+    },
     /// The request failed.
     Error {
         /// Why.

@@ -24,6 +24,105 @@ pub struct DaemonOptions {
     pub socket: PathBuf,
     /// How to load the kernel programs.
     pub kernel: kernel::Options,
+    /// The New Workload flow; `None` runs the sniffer alone.
+    pub flow: Option<FlowOptions>,
+}
+
+/// The flow's settings.
+#[derive(Debug, Clone)]
+pub struct FlowOptions {
+    /// containerd's API socket.
+    pub containerd: PathBuf,
+    /// Where state lives (`state.db`).
+    pub state_dir: PathBuf,
+    /// The flow proper.
+    pub config: coordinator::flow::Config,
+    /// Where reports go, if anywhere.
+    pub backend: Option<coordinator::submit::Backend>,
+    /// Retry policy.
+    pub policy: coordinator::submit::Policy,
+}
+
+/// The sniffer as the coordinator sees it: the shared daemon state.
+struct FlowSniffer(Shared);
+
+impl coordinator::flow::Sniffer for FlowSniffer {
+    fn watch(&self, cgroup_id: u64) -> Result<(), String> {
+        let mut s = lock(&self.0);
+        s.kernel.watch(cgroup_id).map_err(|e| e.to_string())?;
+        let c = s.containers.entry(cgroup_id).or_insert_with(|| Container::new(cgroup_id.to_string(), cgroup_id));
+        c.watching = true;
+        Ok(())
+    }
+
+    fn unwatch(&self, cgroup_id: u64) {
+        let mut s = lock(&self.0);
+        let lost = s.kernel.unwatch(cgroup_id).unwrap_or(0);
+        if let Some(c) = s.containers.get_mut(&cgroup_id) {
+            c.lost = c.lost.max(lost);
+            c.watching = false;
+        }
+    }
+
+    fn observed(&self, cgroup_id: u64) -> (Vec<PathBuf>, bool) {
+        let mut s = lock(&self.0);
+        let lost = s.kernel.counts_for(cgroup_id).map(|c| c.lost).unwrap_or(0);
+        match s.containers.get(&cgroup_id) {
+            Some(c) => (c.files().map(|f| PathBuf::from(&f.path)).collect(), c.summary().complete && lost == 0),
+            None => (Vec::new(), lost == 0),
+        }
+    }
+}
+
+/// Runs discovery and feeds the coordinator. Watching starts in this loop, at once; the
+/// rest of a start runs in its own task, and an exit waits for its start.
+async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinator>, state: Shared) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let socket = flow.containerd.clone();
+    tokio::spawn(async move {
+        loop {
+            match crate::discovery::run(&socket, tx.clone()).await {
+                Ok(()) => tracing::warn!("containerd event stream ended; reconnecting"),
+                Err(e) => tracing::warn!(error = %e, "container discovery: containerd unavailable, retrying in 5 s (containers can still be watched with `sniffer watch`)"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let mut starts: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    while let Some(d) = rx.recv().await {
+        match d {
+            crate::discovery::Discovered::Started(w) => {
+                {
+                    let mut s = lock(&state);
+                    if let Err(e) = s.kernel.watch(w.cgroup_id) {
+                        tracing::warn!(container = %w.id, error = %e, "watching");
+                    }
+                    let c = s.containers.entry(w.cgroup_id).or_insert_with(|| Container::new(w.id.clone(), w.cgroup_id));
+                    c.name = w.id.clone();
+                    c.watching = true;
+                }
+                let c = coordinator.clone();
+                let id = w.id.clone();
+                starts.insert(id, tokio::spawn(async move {
+                    if let Err(e) = c.workload_started(w).await {
+                        tracing::error!(error = %e, "flow");
+                    }
+                }));
+            }
+            crate::discovery::Discovered::Exited(id) => {
+                let start = starts.remove(&id);
+                let c = coordinator.clone();
+                tokio::spawn(async move {
+                    if let Some(s) = start {
+                        let _ = s.await;
+                    }
+                    if let Err(e) = c.workload_exited(&id).await {
+                        tracing::error!(error = %e, "flow");
+                    }
+                });
+            }
+        }
+    }
 }
 
 /// Shared state: the kernel handle and every container.
@@ -34,6 +133,8 @@ struct State {
     events: u64,
     /// (when, events so far), one sample a second, ten seconds kept.
     samples: VecDeque<(Instant, u64)>,
+    /// The flow, when it runs.
+    coordinator: Option<Arc<coordinator::flow::Coordinator>>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -71,7 +172,36 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         started: Instant::now(),
         events: 0,
         samples: VecDeque::new(),
+        coordinator: None,
     }));
+    let mut flow_tasks = Vec::new();
+    if let Some(flow) = options.flow.clone() {
+        let store: Arc<dyn coordinator::store::Storage> = Arc::new(coordinator::store::Store::open(&flow.state_dir)?);
+        let bus = Arc::new(coordinator::bus::Bus::default());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let c = Arc::new(coordinator::flow::Coordinator::new(
+            store.clone(),
+            bus.clone(),
+            Arc::new(FlowSniffer(state.clone())),
+            flow.config.clone(),
+            wake.clone(),
+        ));
+        lock(&state).coordinator = Some(c.clone());
+        if let Some(backend) = flow.backend.clone() {
+            flow_tasks.push(tokio::spawn(coordinator::submit::run(store, bus, backend, flow.policy, wake)));
+        }
+        let ticker = c.clone();
+        flow_tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = ticker.tick().await {
+                    tracing::error!(error = %e, "flow tick");
+                }
+            }
+        }));
+        flow_tasks.push(tokio::spawn(drive(flow, c, state.clone())));
+    }
 
     let events_state = state.clone();
     let events_task = tokio::spawn(async move {
@@ -86,8 +216,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             let mut s = lock(&events_state);
             s.events += batch.len() as u64;
             for event in batch.drain(..) {
-                if let Some(container) = s.containers.get_mut(&event.cgroup_id) {
-                    container.record(&event);
+                match s.containers.get_mut(&event.cgroup_id) {
+                    Some(container) => {
+                        container.record(&event);
+                    }
+                    None => tracing::debug!(cgroup = event.cgroup_id, path = ?event.path, "event of an unknown cgroup"),
                 }
             }
         }
@@ -120,6 +253,15 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }
     events_task.abort();
     tick_task.abort();
+    let flow = lock(&state).coordinator.clone();
+    if let Some(c) = flow
+        && let Err(e) = c.persist()
+    {
+        tracing::error!(error = %e, "persisting learning state");
+    }
+    for t in flow_tasks {
+        t.abort();
+    }
     let _ = std::fs::remove_file(&options.socket);
     tracing::info!("sniffer daemon stopped");
     Ok(())
@@ -158,6 +300,7 @@ async fn serve(stream: UnixStream, state: Shared) -> anyhow::Result<()> {
     let mut line = String::new();
     BufReader::new(read).read_line(&mut line).await?;
     let response = match serde_json::from_str::<Request>(&line) {
+        Ok(Request::LearnStop { container }) => learn_stop(&state, &container).await,
         Ok(request) => handle(&state, request),
         Err(e) => Response::Error { message: format!("malformed request: {e}") },
     };
@@ -182,8 +325,48 @@ fn handle(state: &Shared, request: Request) -> Response {
         },
         Request::Watch { cgroup, name } => watch(&mut s, &cgroup, name),
         Request::Unwatch { container } => unwatch(&mut s, &container),
+        Request::Events { after } => match &s.coordinator {
+            Some(c) => {
+                let all = c.bus().history();
+                let next = all.len();
+                Ok(Response::Events { events: all.into_iter().skip(after).collect(), next })
+            }
+            None => Err(FLOW_OFF.into()),
+        },
+        Request::Report { key } => match &s.coordinator {
+            Some(c) => report(c, &key),
+            None => Err(FLOW_OFF.into()),
+        },
+        Request::LearnStop { .. } => unreachable!("served before"),
     };
     result.unwrap_or_else(|message| Response::Error { message })
+}
+
+const FLOW_OFF: &str = "the flow is not running in this daemon (started with --no-flow)";
+
+async fn learn_stop(state: &Shared, which: &str) -> Response {
+    let c = lock(state).coordinator.clone();
+    let Some(c) = c else { return Response::Error { message: FLOW_OFF.into() } };
+    match c.learn_stop(which).await {
+        Ok(true) => Response::Ok { message: format!("learning of {which} ended; SBOM' stored") },
+        Ok(false) => Response::Error { message: format!("{which} is not being learned") },
+        Err(e) => Response::Error { message: e.to_string() },
+    }
+}
+
+/// A report by image digest, instance key, or container id (its instance, else its image).
+fn report(c: &coordinator::flow::Coordinator, key: &str) -> Result<Response, String> {
+    let e = |e: coordinator::store::StoreError| e.to_string();
+    let mut candidates = vec![format!("instance:{key}"), format!("image:{key}")];
+    if let Some((_, instance)) = c.learning().into_iter().find(|(id, _)| id == key) {
+        candidates.insert(0, format!("instance:{instance}"));
+    }
+    for k in candidates {
+        if let Some(r) = c.report_for(&k).map_err(e)? {
+            return Ok(Response::Report(Box::new(r)));
+        }
+    }
+    Err(format!("no report for {key:?} (yet)"))
 }
 
 fn status(s: &mut State) -> Result<Response, String> {
@@ -195,6 +378,10 @@ fn status(s: &mut State) -> Result<Response, String> {
         events_per_s: events_per_s(s),
         kernel: s.kernel.stats().map_err(|e| e.to_string())?,
         watched: s.containers.values().filter(|c| c.watching).count(),
+        flow: match &s.coordinator {
+            Some(c) => Some(c.status().map_err(|e| e.to_string())?),
+            None => None,
+        },
     }))
 }
 

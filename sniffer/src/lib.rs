@@ -9,6 +9,7 @@ pub mod api;
 pub mod btf;
 pub mod cgroup;
 pub mod daemon;
+pub mod discovery;
 pub mod event;
 pub mod kernel;
 pub mod loader;

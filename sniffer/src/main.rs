@@ -78,13 +78,38 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
     },
-    /// Start the node daemon.
+    /// Start the node daemon: sniffer, container discovery and the New Workload flow.
     Run {
         /// Where to serve the local API.
         #[arg(long, default_value = api::DEFAULT_SOCKET, env = "SNIFFER_SOCKET")]
         socket: PathBuf,
         #[command(flatten)]
         kernel: KernelArgs,
+        #[command(flatten)]
+        flow: FlowArgs,
+    },
+    /// Flow events: containers found, SBOMs, learning, reports, submissions.
+    Events {
+        /// Keep printing new events.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Learning control.
+    Learn {
+        #[command(subcommand)]
+        command: LearnCommand,
+    },
+    /// The stored vulnerability report of a container, instance or image digest.
+    Vulns {
+        /// Container id, instance key or image digest.
+        key: String,
+        /// Only findings in packages the workload used.
+        #[arg(long)]
+        relevant: bool,
+        #[command(flatten)]
+        client: ClientArgs,
     },
     /// Programs attached, event rate, lost events, watched containers.
     Status(ClientArgs),
@@ -156,6 +181,74 @@ enum Command {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum LearnCommand {
+    /// End learning of a container now: SBOM' is built from what it used so far.
+    Stop {
+        /// Container id or instance key.
+        container: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct FlowArgs {
+    /// Run only the sniffer: no discovery, SBOMs, scans or submission.
+    #[arg(long)]
+    no_flow: bool,
+    /// containerd's API socket.
+    #[arg(long, default_value = sniffer::discovery::DEFAULT_SOCKET, env = "SNIFFER_CONTAINERD")]
+    containerd: PathBuf,
+    /// State directory (SBOMs, reports, learning state, outbox).
+    #[arg(long, default_value = "/var/lib/sniffer", env = "SNIFFER_STATE_DIR")]
+    state_dir: PathBuf,
+    /// The vulnerability database.
+    #[arg(long = "db", default_value = vuln::DEFAULT_DB, env = "SNIFFER_DB")]
+    db: PathBuf,
+    /// How long each instance is learned, in seconds.
+    #[arg(long, default_value_t = 600)]
+    learning_window: u64,
+    /// Where to POST reports (the backend); none keeps them on the node.
+    #[arg(long, env = "SNIFFER_BACKEND_URL")]
+    backend_url: Option<String>,
+    /// A file holding the backend's bearer token.
+    #[arg(long, env = "SNIFFER_BACKEND_TOKEN_FILE")]
+    backend_token_file: Option<PathBuf>,
+    /// Days after which an unsent report goes to the dead-letter list.
+    #[arg(long, default_value_t = 7.0)]
+    dead_after_days: f64,
+}
+
+impl FlowArgs {
+    fn options(&self) -> Option<sniffer::daemon::FlowOptions> {
+        if self.no_flow {
+            return None;
+        }
+        let backend = self.backend_url.clone().map(|url| coordinator::submit::Backend {
+            url,
+            token_file: self.backend_token_file.clone(),
+            token: std::env::var("SNIFFER_BACKEND_TOKEN").ok(),
+            timeout: std::time::Duration::from_secs(30),
+        });
+        let policy = coordinator::submit::Policy {
+            dead_after: std::time::Duration::from_secs_f64(self.dead_after_days * 86400.0),
+            ..Default::default()
+        };
+        Some(sniffer::daemon::FlowOptions {
+            containerd: self.containerd.clone(),
+            state_dir: self.state_dir.clone(),
+            config: coordinator::flow::Config {
+                vuln_db: self.db.clone(),
+                learning_window: std::time::Duration::from_secs(self.learning_window),
+                persist_every: std::time::Duration::from_secs(2),
+            },
+            backend,
+            policy,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -237,8 +330,35 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             .await?;
             Ok(result.exit_code.clamp(0, 255) as u8)
         }
-        Command::Run { socket, kernel } => {
-            sniffer::daemon::run(sniffer::daemon::DaemonOptions { socket, kernel: kernel.options() }).await?;
+        Command::Run { socket, kernel, flow } => {
+            let options = sniffer::daemon::DaemonOptions { socket, kernel: kernel.options(), flow: flow.options() };
+            sniffer::daemon::run(options).await?;
+            Ok(0)
+        }
+        Command::Events { follow, client } => events(&client, follow).await,
+        Command::Learn { command: LearnCommand::Stop { container, client } } => show(&client, Request::LearnStop { container }).await,
+        Command::Vulns { key, relevant, client } => {
+            let response = api::call(&client.socket, &Request::Report { key }).await?;
+            let report = match response {
+                Response::Report(r) => r,
+                Response::Error { message } => bail!("{message}"),
+                other => bail!("unexpected reply {other:?}"),
+            };
+            let mut scan = report.scan.clone();
+            if relevant {
+                scan.findings.retain(|f| f.relevant != Some(false));
+            }
+            if client.json {
+                println!("{}", serde_json::to_string_pretty(&scan)?);
+            } else {
+                println!("{} {} ({}), {} packages", report.kind_name(), report.key, report.image, report.packages);
+                print!("{}", vuln::report::render(&scan, &vuln::report::Context {
+                    sbom: report.key.clone(),
+                    filtered: None,
+                    db: String::new(),
+                    db_updated_at: None,
+                }, vuln::report::Format::Table));
+            }
             Ok(0)
         }
         Command::Status(client) => show(&client, Request::Status).await,
@@ -453,6 +573,40 @@ fn sbom_summary(sbom: &sbom::Sbom) {
     }
 }
 
+/// Prints flow events, one JSON object per line with --json, else one line each.
+async fn events(client: &ClientArgs, follow: bool) -> anyhow::Result<u8> {
+    let mut after = 0;
+    loop {
+        match api::call(&client.socket, &Request::Events { after }).await? {
+            Response::Events { events, next } => {
+                for e in events {
+                    if client.json {
+                        println!("{}", serde_json::to_string(&e)?);
+                    } else {
+                        let v = serde_json::to_value(&e.event)?;
+                        let name = v["event"].as_str().unwrap_or_default().to_string();
+                        let rest: Vec<String> = v
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter(|(k, _)| *k != "event")
+                            .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                            .collect();
+                        println!("{}  {name:<16} {}", e.at, rest.join(" "));
+                    }
+                }
+                after = next;
+            }
+            Response::Error { message } => bail!("{message}"),
+            other => bail!("unexpected reply {other:?}"),
+        }
+        if !follow {
+            return Ok(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
     let response = api::call(&client.socket, &request).await?;
     if let Response::Error { message } = &response {
@@ -464,6 +618,9 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
             Response::Containers { containers } => serde_json::to_value(containers)?,
             Response::Files { container, files } => serde_json::json!({ "container": container, "files": files }),
             Response::Container(c) => serde_json::to_value(c)?,
+            Response::Events { events, .. } => serde_json::to_value(events)?,
+            Response::Report(r) => serde_json::to_value(r)?,
+            Response::Ok { message } => serde_json::json!({ "ok": message }),
             Response::Error { .. } => unreachable!("handled above"),
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -485,6 +642,21 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
                     vec!["watched containers".into(), s.watched.to_string()],
                 ],
             );
+            if let Some(f) = &s.flow {
+                println!();
+                print_table(
+                    &["", ""],
+                    vec![
+                        vec!["image SBOMs".into(), f.sboms.to_string()],
+                        vec!["SBOM's".into(), f.primes.to_string()],
+                        vec!["learning now".into(), f.learning.to_string()],
+                        vec!["reports stored".into(), f.reports.to_string()],
+                        vec!["reports sent".into(), f.sent.to_string()],
+                        vec!["outbox".into(), f.outbox.to_string()],
+                        vec!["dead letters".into(), if f.dead_letters.is_empty() { "0".into() } else { f.dead_letters.join(", ") }],
+                    ],
+                );
+            }
         }
         Response::Containers { containers } => containers_table(&containers),
         Response::Files { container, files } => {
@@ -493,6 +665,8 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
             files_table(&files);
         }
         Response::Container(c) => containers_table(&[c]),
+        Response::Ok { message } => println!("{message}"),
+        Response::Events { .. } | Response::Report(_) => println!("{}", serde_json::to_string_pretty(&response_value(&response))?),
         Response::Error { .. } => unreachable!("handled above"),
     }
     Ok(0)
@@ -529,6 +703,10 @@ fn files_table(files: &[FileRecord]) {
         })
         .collect();
     print_table(&["KIND", "PATH", "BY", "EVENTS"], rows);
+}
+
+fn response_value(r: &Response) -> serde_json::Value {
+    serde_json::to_value(r).unwrap_or_default()
 }
 
 /// Prints rows in columns as wide as their widest cell.

@@ -29,6 +29,8 @@ const TEST_PACKAGES: &[&str] = &[
     "runc",
     "rpm",
 ];
+/// Debian packages the build needs: protoc for containerd's API bindings.
+const BUILD_PACKAGES: &[&str] = &["protobuf-compiler"];
 /// The official validators the format tests run: CycloneDX's JSON schema validator and the
 /// SPDX tools, pinned, in a virtualenv under target/.
 const VALIDATORS: &[&str] = &["cyclonedx-python-lib[json-validation]==11.12.0", "spdx-tools==0.8.5"];
@@ -149,7 +151,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
         run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
     }
 
-    let mut apt = Vec::new();
+    let mut apt: Vec<&str> = BUILD_PACKAGES.to_vec();
     let linker_ok = Command::new("bpf-linker")
         .arg("--version")
         .output()
@@ -200,7 +202,9 @@ fn validators() -> anyhow::Result<()> {
 /// Where the cached Debian fixture root lives; tests read `SNIFFER_BOOKWORM_ROOT` or this.
 const BOOKWORM_ROOT: &str = "/var/cache/sniffer-fixtures/bookworm";
 /// Bump when the recipe below changes, so cached roots are rebuilt.
-const BOOKWORM_RECIPE: &str = "bookworm-minbase+python3; pip 7; npm 2; v1";
+const BOOKWORM_RECIPE: &str = "bookworm-minbase+python3; pip 7; npm 2; oci; v2";
+/// The image name the OCI archive of the root carries.
+const BOOKWORM_IMAGE: &str = "docker.io/library/bookworm-fixture:1";
 /// Python packages with known advisories (and their pinned dependencies), installed where
 /// Debian's python3 looks for site packages.
 const BOOKWORM_PIP: &[&str] = &[
@@ -248,6 +252,14 @@ fn bookworm_root() -> anyhow::Result<()> {
         .args(BOOKWORM_NPM))?;
     let _ = std::fs::remove_dir_all(&root);
     std::fs::rename(&tmp, &root)?;
+    // The same root as an OCI image archive, for the container tests (no registry).
+    let image = root.with_extension("oci.tar");
+    run(Command::new("python3")
+        .arg(workspace_root().join("scripts/oci-image.py"))
+        .arg(&root)
+        .arg(BOOKWORM_IMAGE)
+        .arg(&image)
+        .stdout(std::process::Stdio::null()))?;
     std::fs::write(&stamp, BOOKWORM_RECIPE)?;
     Ok(())
 }
