@@ -20,6 +20,16 @@ fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `pip list --path SITE`: (normalised name, version) of each distribution there.
+fn pip_list(site: &Path) -> BTreeSet<(String, String)> {
+    let listed = stdout(Command::new("python3").args(["-m", "pip", "list", "--format", "json", "--path"]).arg(site));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    listed
+        .iter()
+        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 #[test]
 fn dpkg_packages_equal_dpkg_query_and_files_match_dpkg_s() {
     let root = dpkg_only_root();
@@ -68,12 +78,7 @@ fn python_packages_equal_pip_list() {
     let site = stdout(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]));
     let site = PathBuf::from(site.trim());
     let sbom = sbom::scan(&prefix).unwrap();
-    let listed = stdout(Command::new("python3").args(["-m", "pip", "list", "--format", "json", "--path"]).arg(&site));
-    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
-    let expected: BTreeSet<(String, String)> = listed
-        .iter()
-        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
-        .collect();
+    let expected = pip_list(&site);
     let site_inside = Path::new("/").join(site.strip_prefix(&prefix).unwrap());
     let ours: BTreeSet<(String, String)> = sbom
         .packages
@@ -184,12 +189,7 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     assert!(expected.iter().any(|(n, _)| n == "python3.11"));
 
     let site = root.join("usr/local/lib/python3.11/dist-packages");
-    let listed = stdout(Command::new("python3").args(["-m", "pip", "list", "--format", "json", "--path"]).arg(&site));
-    let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
-    let expected: BTreeSet<(String, String)> = listed
-        .iter()
-        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
-        .collect();
+    let expected = pip_list(&site);
     let ours: BTreeSet<(String, String)> = sbom
         .packages
         .iter()
