@@ -26,6 +26,8 @@ pub struct DaemonOptions {
     pub kernel: kernel::Options,
     /// The New Workload flow; `None` runs the sniffer alone.
     pub flow: Option<FlowOptions>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// The flow's settings.
@@ -235,6 +237,28 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         }
     });
 
+    if let Some(addr) = options.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
+        let metrics_state = state.clone();
+        flow_tasks.push(tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = metrics(&metrics_state);
+                tokio::spawn(async move {
+                    // One request per connection: read its head, answer, close.
+                    let mut buf = [0u8; 1024];
+                    let _ = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(body.as_bytes()).await;
+                });
+            }
+        }));
+        tracing::info!(%addr, "serving Prometheus metrics");
+    }
+
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
@@ -265,6 +289,29 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&options.socket);
     tracing::info!("sniffer daemon stopped");
     Ok(())
+}
+
+/// The Prometheus text exposition of the daemon's counters.
+fn metrics(state: &Shared) -> String {
+    let s = lock(state);
+    let lost = s.kernel.stats().map(|k| k.lost).unwrap_or(0);
+    let mut rows: Vec<(&str, &str, &str, u64)> = vec![
+        ("sniffer_events_total", "counter", "File events received from the kernel.", s.events),
+        ("sniffer_lost_events_total", "counter", "Events lost because the ring buffer was full.", lost),
+        ("sniffer_watched_containers", "gauge", "Containers being sniffed.", s.containers.values().filter(|c| c.watching).count() as u64),
+    ];
+    if let Some(f) = s.coordinator.as_ref().and_then(|c| c.status().ok()) {
+        rows.extend([
+            ("sniffer_learning_instances", "gauge", "Instances being learned.", f.learning as u64),
+            ("sniffer_sboms", "gauge", "Image SBOMs stored.", f.sboms),
+            ("sniffer_reports_stored", "gauge", "Reports stored.", f.reports),
+            ("sniffer_reports_sent_total", "counter", "Reports the backend accepted.", f.sent),
+            ("sniffer_outbox_depth", "gauge", "Reports waiting to be sent.", f.outbox),
+            ("sniffer_dead_letters", "gauge", "Reports given up on.", f.dead_letters.len() as u64),
+        ]);
+    }
+    drop(s);
+    rows.iter().map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n")).collect()
 }
 
 /// Once a second: rate samples and per-container losses from the kernel.

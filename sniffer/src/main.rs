@@ -199,6 +199,9 @@ struct FlowArgs {
     /// Run only the sniffer: no discovery, SBOMs, scans or submission.
     #[arg(long)]
     no_flow: bool,
+    /// Serve Prometheus metrics at this address (e.g. 0.0.0.0:9464).
+    #[arg(long, env = "SNIFFER_METRICS")]
+    metrics: Option<std::net::SocketAddr>,
     /// containerd's API socket.
     #[arg(long, default_value = sniffer::discovery::DEFAULT_SOCKET, env = "SNIFFER_CONTAINERD")]
     containerd: PathBuf,
@@ -331,7 +334,8 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             Ok(result.exit_code.clamp(0, 255) as u8)
         }
         Command::Run { socket, kernel, flow } => {
-            let options = sniffer::daemon::DaemonOptions { socket, kernel: kernel.options(), flow: flow.options() };
+            let options =
+                sniffer::daemon::DaemonOptions { socket, kernel: kernel.options(), flow: flow.options(), metrics: flow.metrics };
             sniffer::daemon::run(options).await?;
             Ok(0)
         }

@@ -132,13 +132,13 @@ impl Drop for Daemon {
     }
 }
 
-fn daemon(dir: &Path, containerd: &Path, backend: &str, log: &str) -> Daemon {
+fn daemon(dir: &Path, containerd: &Path, backend: &str, metrics: &str, log: &str) -> Daemon {
     let socket = dir.join("sniffer.sock");
     let log = std::fs::File::create(dir.join(log)).unwrap();
     let child = Command::new(SNIFFER)
         .args(["run", "--socket", socket.to_str().unwrap(), "--containerd", containerd.to_str().unwrap()])
         .args(["--state-dir", dir.join("state").to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()])
-        .args(["--learning-window", "6", "--backend-url", backend])
+        .args(["--learning-window", "6", "--backend-url", backend, "--metrics", metrics])
         .args(["--backend-token-file", dir.join("token").to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(log)
@@ -198,7 +198,11 @@ fn new_workload_flow_on_real_containers() {
     assert!(out.status.success());
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, received) = receiver(3);
-    let mut d = daemon(dir, &ctd.socket, &url, "daemon1.log");
+    let metrics = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let mut d = daemon(dir, &ctd.socket, &url, &metrics, "daemon1.log");
 
     // A container imports requests and sleeps.
     let c1 = ctd.run("c1", "import requests, time; time.sleep(600)");
@@ -226,7 +230,7 @@ fn new_workload_flow_on_real_containers() {
     std::thread::sleep(Duration::from_secs(3));
     unsafe { libc::kill(d.child.id() as i32, libc::SIGKILL) };
     let _ = d.child.wait();
-    d = daemon(dir, &ctd.socket, &url, "daemon2.log");
+    d = daemon(dir, &ctd.socket, &url, &metrics, "daemon2.log");
     d.wait_event("SBOM' of c3 after the restart", |e| e["event"] == "prime_stored" && e["instance"] == c3.as_str());
     let c3_report = d.report(&c3);
     assert_relevance(&c3_report, "requests", true.into());
@@ -251,4 +255,18 @@ fn new_workload_flow_on_real_containers() {
     // image + c1 + c3 + c4 instances at least (c2's window may still be open).
     assert!(total >= 4, "{total} reports received");
     assert!(got.iter().all(|(k, auth, body)| auth == "Bearer t0ken" && body["id"] == *k));
+
+    // Prometheus metrics agree.
+    let mut conn = std::net::TcpStream::connect(&metrics).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    let value = |name: &str| -> u64 {
+        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("sniffer_outbox_depth"), 0);
+    assert!(value("sniffer_reports_sent_total") >= 3, "{text}");
+    assert!(value("sniffer_events_total") > 0);
+    assert_eq!(value("sniffer_sboms"), 1);
 }
