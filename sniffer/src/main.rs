@@ -298,6 +298,12 @@ enum DbCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run { .. }) {
+        // A CLI whose output is cut (`| head`) should stop quietly, as other tools do. The
+        // daemon keeps Rust's default: a client hanging up must not kill it.
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)
