@@ -213,14 +213,9 @@ impl Coordinator {
     /// Scans and builds a report (a missing or broken database becomes a warning in it).
     async fn report(&self, kind: ReportKind, key: &str, w: &Workload, sbom: &sbom::Sbom, prime: Option<&sbom::index::FilteredSbom>) -> Report {
         let db = self.config.vuln_db.clone();
-        let doc = serde_json::to_value(sbom).expect("serialisable");
-        let prime_doc = prime.map(|p| serde_json::to_value(p).expect("serialisable"));
+        let input = vuln::input::of_sbom(sbom);
+        let relevance = prime.and_then(|p| vuln::input::of_filtered(p).relevance);
         let scan = tokio::task::spawn_blocking(move || -> Result<vuln::ScanReport, String> {
-            let input = vuln::input::parse(&doc)?;
-            let relevance = match prime_doc {
-                Some(p) => vuln::input::parse(&p)?.relevance,
-                None => None,
-            };
             let db = vuln::Db::open(&db).map_err(|e| e.to_string())?;
             let mut r = vuln::scan(&db, &input.subjects, relevance.as_ref()).map_err(|e| e.to_string())?;
             r.warnings.splice(0..0, input.warnings);

@@ -436,7 +436,7 @@ fn scan(
         sbom: sbom_path.display().to_string(),
         filtered: filtered.as_ref().map(|p| p.display().to_string()),
         db: db.path.display().to_string(),
-        db_updated_at: database.status().ok().and_then(|s| s.updated_at),
+        db_updated_at: database.updated_at().ok().flatten(),
     };
     let text = vuln::report::render(&report, &ctx, format);
     match &output {

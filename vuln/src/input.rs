@@ -175,26 +175,38 @@ pub fn parse(value: &serde_json::Value) -> Result<Input, String> {
         }
     } else if let Some(packages) = value.get("packages").and_then(|p| p.as_array()) {
         if packages.first().is_some_and(|p| p.get("package").is_some()) || value.get("unmatched").is_some() {
-            input.format = "sniffer-filtered";
             let filtered: sbom::index::FilteredSbom =
                 serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM' document: {e}"))?;
-            let mut relevance = Relevance { evidence: HashMap::new(), complete: filtered.complete };
-            for p in filtered.packages {
-                relevance.evidence.insert(purl_key(&p.package.purl), p.evidence);
-                push_purl(&mut input, &p.package.purl, Some(&p.package));
-            }
-            input.relevance = Some(relevance);
+            input = of_filtered(&filtered);
         } else {
-            input.format = "sniffer";
             let doc: sbom::Sbom = serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM document: {e}"))?;
-            for p in &doc.packages {
-                push_purl(&mut input, &p.purl, Some(p));
-            }
+            input = of_sbom(&doc);
         }
     } else {
         return Err("not an SBOM: expected CycloneDX, SPDX or sniffer JSON".into());
     }
     Ok(input)
+}
+
+/// Our SBOM, without a JSON round trip.
+pub fn of_sbom(doc: &sbom::Sbom) -> Input {
+    let mut input = Input { format: "sniffer", ..Default::default() };
+    for p in &doc.packages {
+        push_purl(&mut input, &p.purl, Some(p));
+    }
+    input
+}
+
+/// Our SBOM', without a JSON round trip: its packages, and their evidence as relevance.
+pub fn of_filtered(filtered: &sbom::index::FilteredSbom) -> Input {
+    let mut input = Input { format: "sniffer-filtered", ..Default::default() };
+    let mut relevance = Relevance { evidence: HashMap::new(), complete: filtered.complete };
+    for p in &filtered.packages {
+        relevance.evidence.insert(purl_key(&p.package.purl), p.evidence.clone());
+        push_purl(&mut input, &p.package.purl, Some(&p.package));
+    }
+    input.relevance = Some(relevance);
+    input
 }
 
 fn push_purl(input: &mut Input, purl: &str, package: Option<&sbom::Package>) {

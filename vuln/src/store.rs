@@ -289,11 +289,21 @@ impl Db {
                 *ecosystems.entry(e).or_insert(0) += 1;
             }
         }
-        let get = |k: &str| -> Result<Option<String>, DbError> {
-            Ok(self.meta.get(k).map_err(|e| storage(&self.path)(e.into()))?.map(|v| v.value().to_string()))
-        };
-        let sources = get("sources")?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
-        Ok(Status { path: self.path.clone(), ecosystems, records, withdrawn, updated_at: get("updated_at")?, sources })
+        Ok(Status { path: self.path.clone(), ecosystems, records, withdrawn, updated_at: self.updated_at()?, sources: self.sources()? })
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, DbError> {
+        Ok(self.meta.get(key).map_err(|e| storage(&self.path)(e.into()))?.map(|v| v.value().to_string()))
+    }
+
+    /// When the last import or update finished (RFC 3339); cheap, unlike [`Db::status`].
+    pub fn updated_at(&self) -> Result<Option<String>, DbError> {
+        self.meta("updated_at")
+    }
+
+    /// Where each ecosystem came from; cheap, unlike [`Db::status`].
+    pub fn sources(&self) -> Result<BTreeMap<String, SourceInfo>, DbError> {
+        Ok(self.meta("sources")?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
     }
 
     /// Number of index keys (ecosystem, package) with at least one record.

@@ -126,7 +126,7 @@ fn announced_md5(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
 
 /// Fetches and imports; see the module documentation.
 pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
-    let sources = if opts.db.exists() { Db::open(&opts.db)?.status()?.sources } else { BTreeMap::new() };
+    let sources = if opts.db.exists() { Db::open(&opts.db)?.sources()? } else { BTreeMap::new() };
     let dir = opts.db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     let config = ureq::Agent::config_builder()
