@@ -60,7 +60,8 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `sniffer` (kernel overhead) or `vuln` (import, open, scan).
+    /// Run a benchmark: `sniffer` (kernel overhead), `vuln` (import, open, scan) or `flow`
+    /// (real containers: start to SBOM, learning end to report, RSS with 50 containers).
     Bench {
         /// Which benchmark.
         #[arg(default_value = "sniffer")]
@@ -95,7 +96,8 @@ fn main() -> anyhow::Result<()> {
             match which.as_str() {
                 "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
                 "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
-                other => bail!("no benchmark {other:?}; there are: sniffer, vuln"),
+                "flow" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "flow"])),
+                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow"),
             }
         }
     }

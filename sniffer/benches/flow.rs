@@ -1,0 +1,129 @@
+//! `cargo xtask bench flow`: on real containers (containerd with a temporary root, the
+//! image of the cached Debian root), the time from a container's start to its image SBOM
+//! stored, from the end of learning to the instance report stored, and the daemon's RSS
+//! with 50 running containers of one image. The SBOM time is also given against a baseline
+//! measured in the same run: `sniffer sbom --dir` on the same root, as a plain tool.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Containerd, SNIFFER, daemon_with, receiver, wait_for};
+
+const RUNS: usize = 5;
+
+fn at(e: &serde_json::Value) -> chrono_like::Millis {
+    chrono_like::parse(e["at"].as_str().unwrap())
+}
+
+/// RFC 3339 with milliseconds, UTC (`2026-11-24T19:21:30.695Z`), to milliseconds of the day:
+/// enough to subtract two stamps of one run.
+mod chrono_like {
+    pub type Millis = i64;
+    pub fn parse(s: &str) -> Millis {
+        let t = &s[11..23];
+        let h: i64 = t[0..2].parse().unwrap();
+        let m: i64 = t[3..5].parse().unwrap();
+        let sec: i64 = t[6..8].parse().unwrap();
+        let ms: i64 = t[9..12].parse().unwrap();
+        ((h * 60 + m) * 60 + sec) * 1000 + ms
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn main() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT").map(std::path::PathBuf::from).unwrap_or_else(|| "/var/cache/sniffer-fixtures/bookworm".into());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    std::fs::write(dir.join("token"), "t\n").unwrap();
+
+    // Baseline: the same SBOM computed by the plain tool.
+    let baseline = median(
+        (0..RUNS)
+            .map(|_| {
+                let t = Instant::now();
+                let out = Command::new(SNIFFER).args(["sbom", "--dir", root.to_str().unwrap(), "-o", "/dev/null"]).output().unwrap();
+                assert!(out.status.success());
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    );
+
+    let ctd = Containerd::start(&dir.join("containerd"));
+    let (url, _received) = receiver(0);
+    let mut to_sbom = Vec::new();
+    let mut to_report = Vec::new();
+    for run in 0..RUNS {
+        // A fresh state each run, so the SBOM is computed each time.
+        let rundir = dir.join(format!("run{run}"));
+        std::fs::create_dir_all(&rundir).unwrap();
+        std::fs::copy(dir.join("token"), rundir.join("token")).unwrap();
+        let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", rundir.join("vuln.db").to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success());
+        let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let d = daemon_with(&rundir, &ctd.socket, &url, &metrics, "daemon.log", 2);
+        let id = ctd.run(&format!("b{run}"), "import requests, time; time.sleep(600)");
+        let events = d.wait_event("the instance report", |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
+        let find = |name: &str| events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("{name}"));
+        let report_of_instance =
+            events.iter().find(|e| e["event"] == "report_stored" && e["kind"] == "instance").expect("instance report");
+        to_sbom.push((at(find("sbom_stored")) - at(find("workload_started"))) as f64);
+        to_report.push((at(report_of_instance) - at(find("learning_ended"))) as f64);
+        let _ = ctd.ctr(&["task", "kill", "-s", "9", &id]);
+    }
+
+    // 50 running containers of one image, under one daemon with a long window.
+    let rundir = dir.join("fifty");
+    std::fs::create_dir_all(&rundir).unwrap();
+    std::fs::copy(dir.join("token"), rundir.join("token")).unwrap();
+    let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", rundir.join("vuln.db").to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let d = daemon_with(&rundir, &ctd.socket, &url, &metrics, "daemon.log", 3600);
+    let start = Instant::now();
+    for i in 0..50 {
+        ctd.run(&format!("f{i}"), "import requests, time; time.sleep(600)");
+    }
+    wait_for("50 containers learning", Duration::from_secs(300), || {
+        d.events().iter().filter(|e| e["event"] == "learning_started").count() >= 50
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let rss = rss_mib(d.child.id());
+    let started_in = start.elapsed();
+
+    let (sbom, report) = (median(to_sbom), median(to_report));
+    println!("flow benchmark (median of {RUNS} runs; real containerd, release build)");
+    println!("  baseline: `sniffer sbom --dir` on the same root       {baseline:>8.0} ms");
+    println!(
+        "  container start -> image SBOM stored                {sbom:>8.0} ms  target < 2000 ms: {}  ({:.2}x baseline)",
+        if sbom < 2000.0 { "met" } else { "MISSED" },
+        sbom / baseline
+    );
+    println!(
+        "  learning end -> instance report stored              {report:>8.0} ms  target < 1000 ms: {}",
+        if report < 1000.0 { "met" } else { "MISSED" }
+    );
+    println!(
+        "  daemon RSS with 50 running containers of one image  {rss:>8.1} MiB  target < 64 MiB: {}  (50 started in {:.0} s)",
+        if rss < 64.0 { "met" } else { "MISSED" },
+        started_in.as_secs_f64()
+    );
+}
