@@ -358,6 +358,23 @@ impl Coordinator {
         })
     }
 
+    /// The stored SBOM of an image digest, instance key or container id, with the
+    /// instance's SBOM' when it has one.
+    pub fn sbom_for(&self, key: &str) -> Result<Option<(sbom::Sbom, Option<sbom::index::FilteredSbom>)>, StoreError> {
+        // A container being learned: its image, and no SBOM' yet.
+        let active = lock(&self.active).iter().find(|(id, a)| *id == key || a.instance == key).map(|(_, a)| a.workload.digest.clone());
+        if let Some(digest) = active {
+            return Ok(self.store.get(Kind::Sbom, &digest)?.map(|s| (s, None)));
+        }
+        if let Some(sbom) = self.store.get(Kind::Sbom, key)? {
+            return Ok(Some((sbom, None)));
+        }
+        // A finished instance: its report names the image.
+        let Some(report) = self.report_for(&format!("instance:{key}"))? else { return Ok(None) };
+        let Some(sbom) = self.store.get(Kind::Sbom, &report.digest)? else { return Ok(None) };
+        Ok(Some((sbom, self.store.get(Kind::Prime, key)?)))
+    }
+
     /// The stored report of an image (`image:<digest>`) or instance (`instance:<key>`).
     pub fn report_for(&self, key: &str) -> Result<Option<Report>, StoreError> {
         let Some(id) = self.store.get::<String>(Kind::ReportKey, key)? else { return Ok(None) };

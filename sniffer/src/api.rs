@@ -50,6 +50,11 @@ pub enum Request {
         /// Container id or instance key.
         container: String,
     },
+    /// The stored SBOM (and SBOM', if any) of an image digest, instance key or container id.
+    Sbom {
+        /// Image digest, instance key or container id.
+        key: String,
+    },
     /// The stored report of an image digest, instance key or container id.
     Report {
         /// Image digest, instance key or container id.
@@ -108,6 +113,13 @@ pub enum Response {
     },
     /// A stored report.
     Report(Box<coordinator::model::Report>),
+    /// A stored SBOM, with the instance's SBOM' when there is one.
+    Sbom {
+        /// The image SBOM.
+        sbom: Box<sbom::Sbom>,
+        /// The instance's SBOM'.
+        filtered: Option<Box<sbom::index::FilteredSbom>>,
+    },
     /// Done.
     Ok {
         /// What happened.

@@ -380,6 +380,14 @@ fn handle(state: &Shared, request: Request) -> Response {
             }
             None => Err(FLOW_OFF.into()),
         },
+        Request::Sbom { key } => match &s.coordinator {
+            Some(c) => match c.sbom_for(&key) {
+                Ok(Some((sbom, filtered))) => Ok(Response::Sbom { sbom: Box::new(sbom), filtered: filtered.map(Box::new) }),
+                Ok(None) => Err(format!("no SBOM for {key:?} (yet)")),
+                Err(e) => Err(e.to_string()),
+            },
+            None => Err(FLOW_OFF.into()),
+        },
         Request::Report { key } => match &s.coordinator {
             Some(c) => report(c, &key),
             None => Err(FLOW_OFF.into()),

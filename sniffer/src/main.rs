@@ -134,9 +134,18 @@ enum Command {
     },
     /// Compute the SBOM of a root filesystem (a directory), with the files each package owns.
     Sbom {
-        /// The root filesystem.
+        /// A container id, instance key or image digest: its stored SBOM, from the daemon.
+        #[arg(required_unless_present = "dir", conflicts_with_all = ["dir", "opened"])]
+        id: Option<String>,
+        /// With ID: the stored SBOM' of that container or instance instead.
+        #[arg(long, requires = "id")]
+        filtered: bool,
+        /// A root filesystem to compute the SBOM of.
         #[arg(long)]
-        dir: PathBuf,
+        dir: Option<PathBuf>,
+        /// The daemon's API socket (with ID).
+        #[arg(long, default_value = api::DEFAULT_SOCKET, env = "SNIFFER_SOCKET")]
+        socket: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "json")]
         format: SbomFormat,
@@ -379,18 +388,14 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => show(&client, Request::Unwatch { container }).await,
-        Command::Sbom { dir, format, output, opened } => {
-            let sbom = sbom::scan(&dir)?;
-            let filtered = match &opened {
-                Some(list) => {
-                    let paths = read_opened(list)?;
-                    let root = sbom::rootfs::Root::open(&dir).with_context(|| format!("opening {}", dir.display()))?;
-                    let index = sbom::index::FileIndex::build(&root, &sbom);
-                    Some(sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true))
-                }
-                None => None,
+        Command::Sbom { id, filtered: want_filtered, dir, socket, format, output, opened } => {
+            let (sbom, filtered) = match (id, dir) {
+                (Some(key), _) => stored_sbom(&socket, &key, want_filtered).await?,
+                (None, Some(dir)) => computed_sbom(&dir, opened.as_deref())?,
+                (None, None) => bail!("give a container id or --dir ROOT"),
             };
             let json = match (format, &filtered) {
+
                 (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
                 (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
                 (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
@@ -540,6 +545,37 @@ fn db_command(command: DbCommand) -> anyhow::Result<u8> {
     }
 }
 
+/// The SBOM of a root, and SBOM' from a list of opened paths when given.
+fn computed_sbom(dir: &std::path::Path, opened: Option<&std::path::Path>) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    let sbom = sbom::scan(dir)?;
+    let filtered = match opened {
+        Some(list) => {
+            let paths = read_opened(list)?;
+            let root = sbom::rootfs::Root::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+            let index = sbom::index::FileIndex::build(&root, &sbom);
+            Some(sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true))
+        }
+        None => None,
+    };
+    Ok((sbom, filtered))
+}
+
+/// The SBOM (and SBOM', if asked) the daemon stored for a container, instance or image.
+async fn stored_sbom(socket: &std::path::Path, key: &str, filtered: bool) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    match api::call(socket, &Request::Sbom { key: key.to_string() }).await? {
+        Response::Sbom { sbom, filtered: prime } => {
+            let prime = match (filtered, prime) {
+                (true, None) => bail!("no SBOM' for {key:?} yet (still learning, or not an instance)"),
+                (true, Some(p)) => Some(*p),
+                (false, _) => None,
+            };
+            Ok((*sbom, prime))
+        }
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply {other:?}"),
+    }
+}
+
 /// Reads a list of opened paths: plain lines, `sniffer trace` lines (`open /p`), or its
 /// JSON lines (`{"path": ...}`).
 fn read_opened(list: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -630,6 +666,7 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
             Response::Container(c) => serde_json::to_value(c)?,
             Response::Events { events, .. } => serde_json::to_value(events)?,
             Response::Report(r) => serde_json::to_value(r)?,
+            Response::Sbom { sbom, .. } => serde_json::to_value(sbom)?,
             Response::Ok { message } => serde_json::json!({ "ok": message }),
             Response::Error { .. } => unreachable!("handled above"),
         };
@@ -676,7 +713,7 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
         }
         Response::Container(c) => containers_table(&[c]),
         Response::Ok { message } => println!("{message}"),
-        Response::Events { .. } | Response::Report(_) => println!("{}", serde_json::to_string_pretty(&response_value(&response))?),
+        Response::Events { .. } | Response::Report(_) | Response::Sbom { .. } => println!("{}", serde_json::to_string_pretty(&response_value(&response))?),
         Response::Error { .. } => unreachable!("handled above"),
     }
     Ok(0)

@@ -55,6 +55,19 @@ fn new_workload_flow_on_real_containers() {
     let evidence = &requests["evidence"];
     assert!(evidence.as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains("/requests/")), "{evidence}");
 
+    // SBOM' itself, from the daemon: requests, urllib3 and python3, not jinja2.
+    let out = d.cli(&["sbom", &c1, "--filtered"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let prime: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = prime["packages"].as_array().unwrap().iter().map(|p| p["package"]["name"].as_str().unwrap()).collect();
+    for used in ["requests", "urllib3", "python3.11-minimal", "python3-minimal"] {
+        assert!(names.contains(&used), "{used} not in SBOM' {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")), "{names:?}");
+    let out = d.cli(&["sbom", &c1, "--format", "cyclonedx"]);
+    let image_sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(image_sbom["components"].as_array().unwrap().iter().any(|c| c["name"] == "Jinja2"), "the image SBOM has jinja2");
+
     // A second container of the image: the SBOM is not recomputed.
     let c2 = ctd.run("c2", "import requests, time; time.sleep(600)");
     let events = d.wait_event("c2 started", |e| e["event"] == "learning_started" && e["instance"] == c2.as_str());
