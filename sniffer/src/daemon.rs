@@ -35,6 +35,8 @@ pub struct DaemonOptions {
 pub struct FlowOptions {
     /// containerd's API socket.
     pub containerd: PathBuf,
+    /// Without containerd, discover containers as the child cgroups of this directory.
+    pub cgroup_parent: Option<PathBuf>,
     /// Where state lives (`state.db`).
     pub state_dir: PathBuf,
     /// The flow proper.
@@ -81,11 +83,18 @@ impl coordinator::flow::Sniffer for FlowSniffer {
 async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinator>, state: Shared) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let socket = flow.containerd.clone();
+    let parent = flow.cgroup_parent.clone();
     tokio::spawn(async move {
         loop {
             match crate::discovery::run(&socket, tx.clone()).await {
                 Ok(()) => tracing::warn!("containerd event stream ended; reconnecting"),
-                Err(e) => tracing::warn!(error = %e, "container discovery: containerd unavailable, retrying in 5 s (containers can still be watched with `sniffer watch`)"),
+                Err(e @ crate::discovery::DiscoveryError::Unreachable { .. }) if parent.is_some() => {
+                    let parent = parent.expect("checked");
+                    tracing::warn!(error = %e, parent = %parent.display(), "containerd not reachable: discovering containers as the child cgroups of the parent");
+                    crate::discovery::scan_cgroups(&parent, Duration::from_secs(1), tx).await;
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "container discovery: containerd unavailable, retrying in 5 s (give --cgroup-parent to discover by cgroups; `sniffer watch` adds one by hand)"),
             }
             tokio::time::sleep(Duration::from_secs(5)).await;
         }

@@ -164,3 +164,47 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
     };
     Ok(Some(Workload { id: id.to_string(), pid, cgroup_id, image: container.image, digest, k8s }))
 }
+
+/// Discovery without containerd: every child cgroup of `parent` that holds processes is a
+/// container, named after its directory; it ends when it is gone or empty. Polled every
+/// `every`. The image is unknown, so each container's root gets its own SBOM.
+pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::Sender<Discovered>) {
+    let mut known: HashMap<String, u32> = HashMap::new();
+    loop {
+        let mut seen = HashMap::new();
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let first_pid = std::fs::read_to_string(dir.join("cgroup.procs"))
+                .ok()
+                .and_then(|procs| procs.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+            let Some(pid) = first_pid else { continue };
+            seen.insert(name.clone(), pid);
+            if known.contains_key(&name) {
+                continue;
+            }
+            match cgroup::id_of(&dir) {
+                Ok(cgroup_id) => {
+                    let w = Workload {
+                        id: name.clone(),
+                        pid,
+                        cgroup_id,
+                        image: "unknown (no container runtime)".into(),
+                        digest: format!("cgroup:{name}"),
+                        k8s: None,
+                    };
+                    let _ = out.send(Discovered::Started(w)).await;
+                }
+                Err(e) => tracing::warn!(cgroup = %dir.display(), error = %e, "cgroup id"),
+            }
+        }
+        for gone in known.keys().filter(|k| !seen.contains_key(*k)) {
+            let _ = out.send(Discovered::Exited(gone.clone())).await;
+        }
+        known = seen;
+        tokio::time::sleep(every).await;
+    }
+}

@@ -214,6 +214,10 @@ struct FlowArgs {
     /// containerd's API socket.
     #[arg(long, default_value = sniffer::discovery::DEFAULT_SOCKET, env = "SNIFFER_CONTAINERD")]
     containerd: PathBuf,
+    /// Without containerd: discover containers as the child cgroups of this directory (e.g.
+    /// /sys/fs/cgroup/unified/kubepods), polled every second.
+    #[arg(long, env = "SNIFFER_CGROUP_PARENT")]
+    cgroup_parent: Option<PathBuf>,
     /// State directory (SBOMs, reports, learning state, outbox).
     #[arg(long, default_value = "/var/lib/sniffer", env = "SNIFFER_STATE_DIR")]
     state_dir: PathBuf,
@@ -251,6 +255,7 @@ impl FlowArgs {
         };
         Some(sniffer::daemon::FlowOptions {
             containerd: self.containerd.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
             state_dir: self.state_dir.clone(),
             config: coordinator::flow::Config {
                 vuln_db: self.db.clone(),

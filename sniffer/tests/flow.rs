@@ -120,3 +120,49 @@ fn new_workload_flow_on_real_containers() {
     assert!(value("sniffer_events_total") > 0);
     assert_eq!(value("sniffer_sboms"), 1);
 }
+
+/// Without containerd, containers are found as the child cgroups of a parent: a chrooted
+/// process of the Debian root in its own child cgroup goes through the whole flow.
+#[test]
+fn without_containerd_child_cgroups_are_discovered() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let parent = sniffer::cgroup::unified_root().unwrap().join(format!("sniffer-test-parent-{}", std::process::id()));
+    let child = parent.join("app1");
+    std::fs::create_dir_all(&child).unwrap();
+    let socket = dir.join("sniffer.sock");
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let d = support::Daemon {
+        child: Command::new(SNIFFER)
+            .args(["run", "--socket", socket.to_str().unwrap(), "--containerd", dir.join("no-containerd.sock").to_str().unwrap()])
+            .args(["--cgroup-parent", parent.to_str().unwrap(), "--state-dir", dir.join("state").to_str().unwrap()])
+            .args(["--db", dir.join("vuln.db").to_str().unwrap(), "--learning-window", "5"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+        socket,
+    };
+    wait_for("the daemon", Duration::from_secs(30), || d.cli(&["status"]).status.success());
+    // The workload waits two seconds (discovery polls every second), imports, sleeps.
+    let root = std::env::var("SNIFFER_BOOKWORM_ROOT").unwrap_or_else(|_| "/var/cache/sniffer-fixtures/bookworm".into());
+    let mut workload = Command::new("chroot")
+        .args([root.as_str(), "sh", "-c", "sleep 2; PYTHONDONTWRITEBYTECODE=1 python3 -c 'import requests'; sleep 60"])
+        .spawn()
+        .unwrap();
+    std::fs::write(child.join("cgroup.procs"), workload.id().to_string()).unwrap();
+    d.wait_event("SBOM' of app1", |e| e["event"] == "prime_stored" && e["instance"] == "app1");
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    assert!(log.contains("containerd not reachable"), "{log}");
+    assert_relevance(&d.report("app1"), "requests", true.into());
+    assert_relevance(&d.report("app1"), "jinja2", false.into());
+    let _ = workload.kill();
+    let _ = workload.wait();
+    drop(d);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = std::fs::remove_dir(&child);
+    let _ = std::fs::remove_dir(&parent);
+}
