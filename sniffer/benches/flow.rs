@@ -7,30 +7,16 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Containerd, SNIFFER, daemon_with, receiver, wait_for};
+use support::{Containerd, SNIFFER, daemon_with, free_addr, prepare, receiver, wait_for};
 
 const RUNS: usize = 5;
 
-fn at(e: &serde_json::Value) -> chrono_like::Millis {
-    chrono_like::parse(e["at"].as_str().unwrap())
-}
-
-/// RFC 3339 with milliseconds, UTC (`2026-11-24T19:21:30.695Z`), to milliseconds of the day:
-/// enough to subtract two stamps of one run.
-mod chrono_like {
-    pub type Millis = i64;
-    pub fn parse(s: &str) -> Millis {
-        let t = &s[11..23];
-        let h: i64 = t[0..2].parse().unwrap();
-        let m: i64 = t[3..5].parse().unwrap();
-        let sec: i64 = t[6..8].parse().unwrap();
-        let ms: i64 = t[9..12].parse().unwrap();
-        ((h * 60 + m) * 60 + sec) * 1000 + ms
-    }
+/// An event's time, in milliseconds.
+fn at(e: &serde_json::Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap().timestamp_millis()
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -52,8 +38,6 @@ fn main() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
     let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT").map(std::path::PathBuf::from).unwrap_or_else(|| "/var/cache/sniffer-fixtures/bookworm".into());
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
-    std::fs::write(dir.join("token"), "t\n").unwrap();
 
     // Baseline: the same SBOM computed by the plain tool.
     let baseline = median(
@@ -74,12 +58,8 @@ fn main() {
     for run in 0..RUNS {
         // A fresh state each run, so the SBOM is computed each time.
         let rundir = dir.join(format!("run{run}"));
-        std::fs::create_dir_all(&rundir).unwrap();
-        std::fs::copy(dir.join("token"), rundir.join("token")).unwrap();
-        let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", rundir.join("vuln.db").to_str().unwrap()]).output().unwrap();
-        assert!(out.status.success());
-        let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-        let d = daemon_with(&rundir, &ctd.socket, &url, &metrics, "daemon.log", 2);
+        prepare(&rundir);
+        let d = daemon_with(&rundir, &ctd.socket, &url, &free_addr(), "daemon.log", 2);
         let id = ctd.run(&format!("b{run}"), "import requests, time; time.sleep(600)");
         let events = d.wait_event("the instance report", |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
         let find = |name: &str| events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("{name}"));
@@ -92,12 +72,8 @@ fn main() {
 
     // 50 running containers of one image, under one daemon with a long window.
     let rundir = dir.join("fifty");
-    std::fs::create_dir_all(&rundir).unwrap();
-    std::fs::copy(dir.join("token"), rundir.join("token")).unwrap();
-    let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", rundir.join("vuln.db").to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success());
-    let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
-    let d = daemon_with(&rundir, &ctd.socket, &url, &metrics, "daemon.log", 3600);
+    prepare(&rundir);
+    let d = daemon_with(&rundir, &ctd.socket, &url, &free_addr(), "daemon.log", 3600);
     let start = Instant::now();
     for i in 0..50 {
         ctd.run(&format!("f{i}"), "import requests, time; time.sleep(600)");

@@ -4,8 +4,6 @@
 //! fixtures and submits the reports to a local receiver that is down at first.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -29,16 +27,10 @@ fn assert_relevance(scan: &serde_json::Value, package: &str, expected: serde_jso
 fn new_workload_flow_on_real_containers() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("token"), "t0ken\n").unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
-    let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success());
+    support::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, received) = receiver(3);
-    let metrics = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().to_string()
-    };
+    let metrics = support::free_addr();
     let mut d = daemon(dir, &ctd.socket, &url, &metrics, "daemon1.log");
 
     // A container imports requests and sleeps.
@@ -127,9 +119,7 @@ fn new_workload_flow_on_real_containers() {
 fn without_containerd_child_cgroups_are_discovered() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
-    let out = Command::new(SNIFFER).args(["db", "import", fixtures.to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success());
+    support::prepare(dir);
     let parent = sniffer::cgroup::unified_root().unwrap().join(format!("sniffer-test-parent-{}", std::process::id()));
     let child = parent.join("app1");
     std::fs::create_dir_all(&child).unwrap();

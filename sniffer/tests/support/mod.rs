@@ -72,6 +72,24 @@ impl Containerd {
     }
 }
 
+/// Makes `dir` ready for a daemon: a token file and a vulnerability database of the real
+/// OSV fixtures (`dir/vuln.db`).
+pub fn prepare(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("token"), "t0ken\n").unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    let out = Command::new(SNIFFER)
+        .args(["db", "import", fixtures.to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A loopback address nothing listens on now.
+pub fn free_addr() -> String {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
+}
+
 pub fn wait_for(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
