@@ -4,7 +4,7 @@
 //! through the [`Sniffer`] trait.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,11 +106,6 @@ impl Coordinator {
     /// The event bus.
     pub fn bus(&self) -> &Arc<Bus> {
         &self.bus
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn Storage> {
-        &self.store
     }
 
     /// A container started (or was found running at start-up).
@@ -375,14 +370,24 @@ impl Coordinator {
         Ok(Some((sbom, self.store.get(Kind::Prime, key)?)))
     }
 
+    /// The report for a container id, instance key or image digest: the instance's when it
+    /// has one, else the image's.
+    pub fn find_report(&self, key: &str) -> Result<Option<Report>, StoreError> {
+        let mut candidates = vec![format!("instance:{key}"), format!("image:{key}")];
+        if let Some((_, instance)) = self.learning().into_iter().find(|(id, _)| id == key) {
+            candidates.insert(0, format!("instance:{instance}"));
+        }
+        for k in candidates {
+            if let Some(r) = self.report_for(&k)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
     /// The stored report of an image (`image:<digest>`) or instance (`instance:<key>`).
     pub fn report_for(&self, key: &str) -> Result<Option<Report>, StoreError> {
         let Some(id) = self.store.get::<String>(Kind::ReportKey, key)? else { return Ok(None) };
         self.store.get(Kind::Report, &id)
     }
-}
-
-/// The state directory's default.
-pub fn default_state_dir() -> &'static Path {
-    Path::new("/var/lib/sniffer")
 }

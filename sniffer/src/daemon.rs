@@ -398,7 +398,11 @@ fn handle(state: &Shared, request: Request) -> Response {
             None => Err(FLOW_OFF.into()),
         },
         Request::Report { key } => match &s.coordinator {
-            Some(c) => report(c, &key),
+            Some(c) => match c.find_report(&key) {
+                Ok(Some(r)) => Ok(Response::Report(Box::new(r))),
+                Ok(None) => Err(format!("no report for {key:?} (yet)")),
+                Err(e) => Err(e.to_string()),
+            },
             None => Err(FLOW_OFF.into()),
         },
         Request::LearnStop { .. } => unreachable!("served before"),
@@ -416,21 +420,6 @@ async fn learn_stop(state: &Shared, which: &str) -> Response {
         Ok(false) => Response::Error { message: format!("{which} is not being learned") },
         Err(e) => Response::Error { message: e.to_string() },
     }
-}
-
-/// A report by image digest, instance key, or container id (its instance, else its image).
-fn report(c: &coordinator::flow::Coordinator, key: &str) -> Result<Response, String> {
-    let e = |e: coordinator::store::StoreError| e.to_string();
-    let mut candidates = vec![format!("instance:{key}"), format!("image:{key}")];
-    if let Some((_, instance)) = c.learning().into_iter().find(|(id, _)| id == key) {
-        candidates.insert(0, format!("instance:{instance}"));
-    }
-    for k in candidates {
-        if let Some(r) = c.report_for(&k).map_err(e)? {
-            return Ok(Response::Report(Box::new(r)));
-        }
-    }
-    Err(format!("no report for {key:?} (yet)"))
 }
 
 fn status(s: &mut State) -> Result<Response, String> {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use redb::{
-    MultimapTableDefinition, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    MultimapTableDefinition, ReadableDatabase, ReadableTable,
     TableDefinition,
 };
 use serde::{Deserialize, Serialize};
@@ -304,11 +304,6 @@ impl Db {
     /// Where each ecosystem came from; cheap, unlike [`Db::status`].
     pub fn sources(&self) -> Result<BTreeMap<String, SourceInfo>, DbError> {
         Ok(self.meta("sources")?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
-    }
-
-    /// Number of index keys (ecosystem, package) with at least one record.
-    pub fn packages(&self) -> Result<u64, DbError> {
-        self.index.len().map_err(|e| storage(&self.path)(e.into()))
     }
 }
 
