@@ -25,7 +25,8 @@ pub enum FlowEvent {
     PrimeReused { instance: String },
     /// Learning began.
     LearningStarted { instance: String },
-    /// Learning ended: `window`, `exited` or `stopped`.
+    /// Learning ended: `window`, `exited`, `stopped`, or `vanished` (the container went while
+    /// the daemon was down).
     LearningEnded { instance: String, reason: String, paths: usize },
     /// SBOM' stored.
     PrimeStored { instance: String, packages: usize },

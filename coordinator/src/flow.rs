@@ -210,10 +210,12 @@ impl Coordinator {
         let db = self.config.vuln_db.clone();
         let input = vuln::input::of_sbom(sbom);
         let relevance = prime.and_then(|p| vuln::input::of_filtered(p).relevance);
+        let mut warnings = input.warnings;
+        warnings.extend(prime.iter().flat_map(|p| p.warnings.iter().map(|w| format!("SBOM': {w}"))));
         let scan = tokio::task::spawn_blocking(move || -> Result<vuln::ScanReport, String> {
             let db = vuln::Db::open(&db).map_err(|e| e.to_string())?;
             let mut r = vuln::scan(&db, &input.subjects, relevance.as_ref()).map_err(|e| e.to_string())?;
-            r.warnings.splice(0..0, input.warnings);
+            r.warnings.splice(0..0, warnings);
             Ok(r)
         })
         .await
@@ -325,14 +327,69 @@ impl Coordinator {
             self.store.put(Kind::Learning, &a.instance, &learned)?;
             return Ok(());
         };
-        let (sbom, index) = (&image.0, &image.1);
+        self.conclude(&a.instance, &learned, &image).await
+    }
+
+    /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.
+    async fn conclude(&self, instance: &str, learned: &Learning, image: &(sbom::Sbom, sbom::index::FileIndex)) -> Result<(), StoreError> {
+        let (sbom, index) = image;
         let prime = sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
-        let report = self.report(ReportKind::Instance, &a.instance, &a.workload, sbom, Some(&prime)).await;
+        let report = self.report(ReportKind::Instance, instance, &learned.workload, sbom, Some(&prime)).await;
         let packages = prime.packages.len();
-        self.store_report(&report, vec![(Kind::Prime, a.instance.clone(), serde_json::to_value(&prime).expect("serialisable"))])?;
-        self.store.delete(Kind::Learning, &a.instance)?;
-        self.bus.publish(FlowEvent::PrimeStored { instance: a.instance, packages });
+        self.store_report(&report, vec![(Kind::Prime, instance.to_string(), serde_json::to_value(&prime).expect("serialisable"))])?;
+        self.store.delete(Kind::Learning, instance)?;
+        self.bus.publish(FlowEvent::PrimeStored { instance: instance.to_string(), packages });
         Ok(())
+    }
+
+    /// Discovery has listed every running container (`running`, by id): at start-up, and
+    /// again after a reconnect. An instance being learned whose container is not among them
+    /// exited unseen and is finished now. Learning state stored by an earlier life of the
+    /// daemon for a container that is gone is finished too, from the stored SBOM: its root
+    /// is gone with it, so file ownership comes from the SBOM's file lists and that SBOM'
+    /// is marked incomplete. Returns how many instances were finished.
+    pub async fn synced(&self, running: &[String]) -> Result<usize, StoreError> {
+        let gone: Vec<String> = lock(&self.active).keys().filter(|id| !running.contains(id)).cloned().collect();
+        let mut finished = 0;
+        for id in gone {
+            self.bus.publish(FlowEvent::WorkloadExited { id: id.clone() });
+            self.finish(&id, "exited").await?;
+            finished += 1;
+        }
+        let active: Vec<String> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
+        let mut listings: HashMap<String, Arc<(sbom::Sbom, sbom::index::FileIndex)>> = HashMap::new();
+        for instance in self.store.keys(Kind::Learning)? {
+            if active.contains(&instance) {
+                continue;
+            }
+            let Some(learned) = self.store.get::<Learning>(Kind::Learning, &instance)? else { continue };
+            if running.contains(&learned.workload.id) {
+                // Its start is on its way through the flow, which resumes it.
+                continue;
+            }
+            let digest = learned.workload.digest.clone();
+            let image = match self.images.lock().await.get(&digest).cloned() {
+                Some(image) => Some(image),
+                None => match listings.get(&digest) {
+                    Some(image) => Some(image.clone()),
+                    None => self.store.get::<sbom::Sbom>(Kind::Sbom, &digest)?.map(|sbom| {
+                        let index = sbom::index::FileIndex::from_listing(&sbom);
+                        let image = Arc::new((sbom, index));
+                        listings.insert(digest.clone(), image.clone());
+                        image
+                    }),
+                },
+            };
+            let Some(image) = image else {
+                // Nothing to map its paths with: keep them; an SBOM of the image may come.
+                tracing::warn!(%instance, %digest, "a vanished container's image has no stored SBOM: its learning is kept");
+                continue;
+            };
+            self.bus.publish(FlowEvent::LearningEnded { instance: instance.clone(), reason: "vanished".into(), paths: learned.paths.len() });
+            self.conclude(&instance, &learned, &image).await?;
+            finished += 1;
+        }
+        Ok(finished)
     }
 
     /// Instances being learned: (container id, instance).

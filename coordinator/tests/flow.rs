@@ -221,3 +221,60 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = vuln_db(tmp.path());
+    let state = tmp.path().join("state");
+    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let w = Workload { id: "c9".into(), pid: child.id(), cgroup_id: 29, image: "img".into(), digest: "sha256:f00d".into(), k8s: None };
+    // What the kernel reports: merged-/usr paths, while dpkg lists /lib/x86_64-linux-gnu/libc.so.6.
+    let opened: Vec<PathBuf> = [
+        "/usr/bin/python3.11",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/local/lib/python3.11/dist-packages/requests/__init__.py",
+        "/usr/lib/python3.11",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .collect();
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1) };
+    {
+        // First life: the image SBOM is stored, the instance learns, and the daemon dies.
+        let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(29, opened.clone())])), Mutex::new(Vec::new())));
+        let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
+        let c = Coordinator::new(store, Arc::new(Bus::default()), sniffer, config.clone(), Arc::new(tokio::sync::Notify::new()));
+        c.workload_started(w.clone()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        c.tick().await.unwrap();
+    }
+    // The container exits while no daemon runs: its root is gone.
+    child.kill().unwrap();
+    let _ = child.wait();
+    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::new()), Mutex::new(Vec::new())));
+    let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
+    let bus = Arc::new(Bus::default());
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer, config, Arc::new(tokio::sync::Notify::new()));
+    // A container that still runs is left to its start; nothing is running here.
+    assert_eq!(c.synced(&["c9".to_string()]).await.unwrap(), 0);
+    assert_eq!(store.count(Kind::Learning).unwrap(), 1);
+    assert_eq!(c.synced(&[]).await.unwrap(), 1);
+    assert!(bus.history().iter().any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished")));
+    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c9").unwrap().unwrap()).unwrap();
+    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    for used in ["libc6", "python3.11-minimal", "requests"] {
+        assert!(names.contains(&used), "{used} not in {names:?}");
+    }
+    // The directory is no package's file; SBOM' says how it was made.
+    assert_eq!(prime.unmatched, 1);
+    assert!(!prime.complete);
+    assert_eq!(prime.warnings, [sbom::index::WITHOUT_ROOT]);
+    assert_eq!(store.count(Kind::Learning).unwrap(), 0);
+    let report = c.report_for("instance:c9").unwrap().expect("instance report");
+    assert_eq!(report.scan.filtered_complete, Some(false));
+    assert!(report.scan.warnings.iter().any(|w| w.contains(sbom::index::WITHOUT_ROOT)), "{:?}", report.scan.warnings);
+    assert!(report.scan.findings.iter().any(|f| f.package.name == "requests" && f.relevant == Some(true)));
+    // Nothing left to finish.
+    assert_eq!(c.synced(&[]).await.unwrap(), 0);
+}

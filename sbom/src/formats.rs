@@ -80,6 +80,7 @@ fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], filtered: Option<&Filtered
     if let Some(f) = filtered {
         props.push(json!({ "name": "sniffer:complete", "value": f.complete.to_string() }));
         props.push(json!({ "name": "sniffer:unmatched-paths", "value": f.unmatched.to_string() }));
+        props.extend(f.warnings.iter().map(|w| json!({ "name": "sniffer:warning", "value": w })));
     }
     if !props.is_empty() {
         metadata["properties"] = json!(props);

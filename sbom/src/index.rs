@@ -19,7 +19,16 @@ pub struct FileIndex {
     files: HashMap<PathBuf, Vec<usize>>,
     /// Packages that own a whole directory (npm): canonical dir -> package.
     dirs: HashMap<PathBuf, usize>,
+    /// Why ownership is approximate, when the index was built without the root.
+    approximate: Option<String>,
 }
+
+/// What an SBOM' built from [`FileIndex::from_listing`] says about itself.
+pub const WITHOUT_ROOT: &str = "file ownership from the SBOM's file lists alone (the container's root was gone): \
+symlinks inside the image were not resolved, so a used package may be missing";
+
+/// The top-level directories that merged-/usr turns into links to `/usr/<dir>`.
+const MERGED_USR: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
 /// Resolves paths inside a root, remembering resolved directories (most files share them).
 struct Canonicalizer<'a> {
@@ -75,6 +84,37 @@ impl FileIndex {
         index
     }
 
+    /// An index from the SBOM's file lists alone, for when the root is gone (a container
+    /// that exited while the daemon was down). Without the root nothing can be resolved, so
+    /// each listed path is taken as written and, under `/bin`, `/sbin` and `/lib*`, also
+    /// at its merged-/usr place; a listed path that is the parent of another listed path is
+    /// a directory and left out. SBOM' made with it is marked incomplete ([`WITHOUT_ROOT`]).
+    pub fn from_listing(sbom: &Sbom) -> FileIndex {
+        let parents: std::collections::HashSet<&Path> =
+            sbom.packages.iter().flat_map(|p| p.files.iter()).filter_map(|f| f.parent()).collect();
+        let mut index = FileIndex { approximate: Some(WITHOUT_ROOT.to_string()), ..FileIndex::default() };
+        for (i, package) in sbom.packages.iter().enumerate() {
+            for file in &package.files {
+                let file = normalize(file);
+                if package.kind == Kind::Npm {
+                    index.dirs.insert(file, i);
+                    continue;
+                }
+                if parents.contains(file.as_path()) {
+                    continue;
+                }
+                let merged = merged_usr(&file);
+                for path in std::iter::once(file).chain(merged) {
+                    let owners = index.files.entry(path).or_default();
+                    if !owners.contains(&i) {
+                        owners.push(i);
+                    }
+                }
+            }
+        }
+        index
+    }
+
     /// The packages owning a canonical path (a file listed by several packages has several).
     pub fn owners(&self, path: &Path) -> Vec<usize> {
         if let Some(owners) = self.files.get(path) {
@@ -95,6 +135,28 @@ impl FileIndex {
     }
 }
 
+/// `path` made absolute, with `.` and `..` taken out lexically.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `/lib/x` -> `/usr/lib/x`, for the directories merged-/usr links.
+fn merged_usr(path: &Path) -> Option<PathBuf> {
+    let rest = path.strip_prefix("/").ok()?;
+    let top = rest.components().next()?.as_os_str().to_str()?;
+    MERGED_USR.contains(&top).then(|| Path::new("/usr").join(rest))
+}
+
 /// A package of SBOM' and why it is there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelevantPackage {
@@ -111,8 +173,12 @@ pub struct FilteredSbom {
     pub packages: Vec<RelevantPackage>,
     /// Opened paths that no package owns (the workload's own files, data, /proc, …).
     pub unmatched: usize,
-    /// False when the sniffer lost events or cut paths: packages may be missing.
+    /// False when the sniffer lost events or cut paths, or ownership was approximate:
+    /// packages may be missing.
     pub complete: bool,
+    /// Why it is incomplete, beyond lost events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Keeps the packages that own at least one of `opened` (canonical paths, as the kernel
@@ -140,6 +206,7 @@ pub fn filter<'a>(
             .map(|(i, evidence)| RelevantPackage { package: sbom.packages[i].clone(), evidence })
             .collect(),
         unmatched,
-        complete,
+        complete: complete && index.approximate.is_none(),
+        warnings: index.approximate.iter().cloned().collect(),
     }
 }

@@ -30,7 +30,7 @@ fn prime_of(sbom: &sbom::Sbom) -> sbom::index::FilteredSbom {
     let coreutils = sbom.packages.iter().find(|p| p.name == "coreutils").unwrap();
     let evidence = vec![PathBuf::from("/bin/ls")];
     let packages = vec![sbom::index::RelevantPackage { package: coreutils.clone(), evidence }];
-    sbom::index::FilteredSbom { packages, unmatched: 0, complete: true }
+    sbom::index::FilteredSbom { packages, unmatched: 0, complete: true, warnings: Vec::new() }
 }
 
 fn write(value: &serde_json::Value) -> tempfile::NamedTempFile {

@@ -171,6 +171,16 @@ fn sbom_prime_keeps_owners_of_opened_files_through_merged_usr() {
     assert_eq!(prime.packages[1].evidence, [libc]);
     // /proc/self/status is no package's; /usr/lib is a directory, owned by none.
     assert_eq!(prime.unmatched, 2);
+    assert!(prime.complete && prime.warnings.is_empty());
+
+    // Without the root (the container is gone): the same owners from the file lists alone,
+    // the directory still left out, and SBOM' says it is approximate.
+    let listing = sbom::index::FileIndex::from_listing(&sbom);
+    let approx = sbom::index::filter(&sbom, &listing, opened.iter().map(PathBuf::as_path), true);
+    assert_eq!(approx.packages, prime.packages);
+    assert_eq!(approx.unmatched, 2);
+    assert!(!approx.complete);
+    assert_eq!(approx.warnings, [sbom::index::WITHOUT_ROOT]);
 }
 
 #[test]

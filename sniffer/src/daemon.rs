@@ -132,6 +132,16 @@ async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinato
                     }
                 });
             }
+            crate::discovery::Discovered::Synced(running) => {
+                let c = coordinator.clone();
+                tokio::spawn(async move {
+                    match c.synced(&running).await {
+                        Ok(n) if n > 0 => tracing::info!(finished = n, "learning of containers gone unseen finished"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "flow"),
+                    }
+                });
+            }
         }
     }
 }

@@ -26,6 +26,9 @@ pub enum Discovered {
     Started(Workload),
     /// A container's init process exited.
     Exited(String),
+    /// Every running container has been reported (by id), at start-up or after a
+    /// reconnect: one not among them exited unseen.
+    Synced(Vec<String>),
 }
 
 /// containerd's default socket.
@@ -80,7 +83,7 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
         Ok::<(), DiscoveryError>(())
     });
     let namespaces = client.namespaces().list(ListNamespacesRequest { filter: String::new() }).await.map_err(api("list namespaces"))?;
-    let mut running = 0;
+    let mut running = Vec::new();
     for ns in namespaces.into_inner().namespaces {
         let tasks = client.tasks().list(with_namespace!(ListTasksRequest { filter: String::new() }, ns.name.as_str())).await;
         let tasks = match tasks {
@@ -93,12 +96,13 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
         for t in tasks {
             // 1 = CREATED, 2 = RUNNING, 4 = PAUSED in containerd's task status enum.
             if t.pid != 0 && matches!(t.status, 1 | 2 | 4) {
-                running += 1;
+                running.push(t.id.clone());
                 report(&client, &ns.name, &t.id, t.pid, &out).await;
             }
         }
     }
-    tracing::info!(socket = %socket.display(), running, "containerd connected");
+    tracing::info!(socket = %socket.display(), running = running.len(), "containerd connected");
+    let _ = out.send(Discovered::Synced(running)).await;
     while let Some(envelope) = erx.recv().await {
         let Some(any) = envelope.event else { continue };
         match envelope.topic.as_str() {
@@ -170,6 +174,7 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
 /// `every`. The image is unknown, so each container's root gets its own SBOM.
 pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::Sender<Discovered>) {
     let mut known: HashMap<String, u32> = HashMap::new();
+    let mut first = true;
     loop {
         let mut seen = HashMap::new();
         for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
@@ -203,6 +208,10 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
         }
         for gone in known.keys().filter(|k| !seen.contains_key(*k)) {
             let _ = out.send(Discovered::Exited(gone.clone())).await;
+        }
+        if first {
+            let _ = out.send(Discovered::Synced(seen.keys().cloned().collect())).await;
+            first = false;
         }
         known = seen;
         tokio::time::sleep(every).await;

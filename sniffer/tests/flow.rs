@@ -65,17 +65,29 @@ fn new_workload_flow_on_real_containers() {
     let events = d.wait_event("c2 started", |e| e["event"] == "learning_started" && e["instance"] == c2.as_str());
     assert_eq!(events.iter().filter(|e| e["event"] == "sbom_stored").count(), 1);
 
-    // SIGKILL mid-learning: c3 imports requests and sleeps; the daemon dies after the
-    // state was persisted and comes back; SBOM' still holds what it learned.
+    // SIGKILL mid-learning: c3 and c5 import requests and sleep; the daemon dies after the
+    // state was persisted and comes back; SBOM' still holds what it learned. c5 is removed
+    // while no daemon runs: it gets its SBOM' from what was stored.
     let c3 = ctd.run("c3", "import requests, time; time.sleep(600)");
-    d.wait_event("c3 learning", |e| e["event"] == "learning_started" && e["instance"] == c3.as_str());
+    let c5 = ctd.run("c5", "import requests, time; time.sleep(600)");
+    for c in [&c3, &c5] {
+        d.wait_event("learning", |e| e["event"] == "learning_started" && e["instance"] == c.as_str());
+    }
     std::thread::sleep(Duration::from_secs(3));
     unsafe { libc::kill(d.child.id() as i32, libc::SIGKILL) };
     let _ = d.child.wait();
+    ctd.ctr(&["task", "kill", "-s", "9", &c5]);
+    wait_for("c5 to stop", Duration::from_secs(10), || ctd.ctr(&["task", "delete", &c5]).status.success());
     d = daemon(dir, &ctd.socket, &url, &metrics, "daemon2.log");
     d.wait_event("SBOM' of c3 after the restart", |e| e["event"] == "prime_stored" && e["instance"] == c3.as_str());
     let c3_report = d.report(&c3);
     assert_relevance(&c3_report, "requests", true.into());
+    let events = d.wait_event("SBOM' of the vanished c5", |e| e["event"] == "prime_stored" && e["instance"] == c5.as_str());
+    assert!(events.iter().any(|e| e["event"] == "learning_ended" && e["instance"] == c5.as_str() && e["reason"] == "vanished"));
+    let c5_report = d.report(&c5);
+    // Ownership comes from c3's root when c3's start has indexed the image by then, else
+    // from the stored SBOM alone (then marked incomplete; the coordinator's tests check that).
+    assert_relevance(&c5_report, "requests", true.into());
 
     // A container that exits within a second still gets its SBOM'.
     let c4 = ctd.run("c4", "import requests");
@@ -94,8 +106,8 @@ fn new_workload_flow_on_real_containers() {
     let total = keys.len();
     keys.dedup();
     assert_eq!(total, keys.len(), "a report was received twice");
-    // image + c1 + c3 + c4 instances at least (c2's window may still be open).
-    assert!(total >= 4, "{total} reports received");
+    // image + c1 + c3 + c4 + c5 instances at least (c2's window may still be open).
+    assert!(total >= 5, "{total} reports received");
     assert!(got.iter().all(|(k, auth, body)| auth == "Bearer t0ken" && body["id"] == *k));
 
     // Prometheus metrics agree.

@@ -61,7 +61,8 @@ pub struct ScanReport {
     pub packages: usize,
     /// Findings, relevant first, then by severity.
     pub findings: Vec<Finding>,
-    /// With an SBOM': false when the sniffer lost events (relevance may be understated).
+    /// With an SBOM': false when the sniffer lost events or file ownership was approximate
+    /// (relevance may be understated).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filtered_complete: Option<bool>,
     /// What could not be matched, and why.
