@@ -63,6 +63,8 @@ fn walk(root: &Root, catalog: &mut Catalog) {
             let path = inside(&base, entry.path());
             if catalog::npm::is_package_manifest(&path) {
                 catalog::npm::catalog_manifest(root, &path, catalog);
+            } else if catalog::npm::is_project_manifest(&path, entry.path()) {
+                catalog::npm::catalog_project(root, &path, catalog);
             }
         }
     }

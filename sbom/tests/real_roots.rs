@@ -111,6 +111,8 @@ fn npm_packages_equal_npm_ls() {
     let mut expected = BTreeSet::new();
     walk(&tree, &mut expected);
     assert!(expected.len() > 50);
+    // npm itself: the project at the top of the tree.
+    expected.insert((tree["name"].as_str().unwrap().to_string(), tree["version"].as_str().unwrap().to_string()));
     assert_eq!(set(&sbom, Kind::Npm), expected);
 }
 
@@ -211,12 +213,14 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
 
     let out = Command::new("npm").args(["ls", "--all", "--json"]).current_dir(root.join("srv/app")).output().unwrap();
     let tree: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let expected: BTreeSet<(String, String)> = tree["dependencies"]
+    let mut expected: BTreeSet<(String, String)> = tree["dependencies"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(n, d)| (n.clone(), d["version"].as_str().unwrap().to_string()))
         .collect();
+    expected.insert(("app".into(), "1.0.0".into()));
+    assert_eq!(tree["name"], "app");
     assert_eq!(set(&sbom, Kind::Npm), expected);
 
     // Ownership in the root against dpkg -S, merged-/usr paths included.

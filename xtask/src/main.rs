@@ -60,8 +60,9 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark: `sniffer` (kernel overhead), `vuln` (import, open, scan) or `flow`
-    /// (real containers: start to SBOM, learning end to report, RSS with 50 containers).
+    /// Run a benchmark: `sniffer` (kernel overhead), `vuln` (import, open, scan), `flow`
+    /// (real containers: start to SBOM, learning end to report, RSS with 50 containers) or
+    /// `sbom` (against Syft and Trivy on the Debian root).
     Bench {
         /// Which benchmark.
         #[arg(default_value = "sniffer")]
@@ -97,7 +98,8 @@ fn main() -> anyhow::Result<()> {
                 "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
                 "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
                 "flow" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "flow"])),
-                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow"),
+                "sbom" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sbom"])),
+                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow, sbom"),
             }
         }
     }

@@ -1,6 +1,8 @@
 //! npm packages: every `node_modules/<name>/package.json` and
-//! `node_modules/@scope/<name>/package.json`, nested ones included. A package owns its
-//! directory.
+//! `node_modules/@scope/<name>/package.json`, nested ones included, and the project they
+//! are installed for (a `package.json` beside `node_modules/` or `package-lock.json`, as
+//! `npm ls` shows it at the top). A package owns its directory; the deepest one wins, so
+//! a project owns its own code and not its dependencies.
 
 use std::path::Path;
 
@@ -53,6 +55,30 @@ pub fn is_package_manifest(path: &Path) -> bool {
     }
     parent_name.starts_with('@')
         && parent.parent().and_then(Path::file_name).is_some_and(|n| n == "node_modules")
+}
+
+/// Is this `package.json` (at `on_disk`, the same file seen from the host) the manifest
+/// of a project with installed dependencies? Outside any `node_modules/`, beside a
+/// `node_modules/` directory or a `package-lock.json`. `on_disk`'s directory was reached
+/// by a walk that follows no symlink, and the siblings are looked at without following
+/// one, so nothing outside the root is touched.
+pub fn is_project_manifest(path: &Path, on_disk: &Path) -> bool {
+    if path.components().any(|c| c.as_os_str() == "node_modules") {
+        return false;
+    }
+    let Some(dir) = on_disk.parent() else { return false };
+    std::fs::symlink_metadata(dir.join("node_modules")).is_ok_and(|m| m.is_dir())
+        || std::fs::symlink_metadata(dir.join("package-lock.json")).is_ok_and(|m| m.is_file())
+}
+
+/// Catalogs a project's `package.json`; one without a name or version (an unpublished
+/// app need not have them) is skipped without a warning.
+pub fn catalog_project(root: &Root, manifest: &Path, catalog: &mut Catalog) {
+    match read_limited(root, manifest, MAX_MANIFEST) {
+        Ok(Some(text)) if parse_manifest(&text).is_ok() => catalog_manifest(root, manifest, catalog),
+        Ok(_) => {}
+        Err(e) => catalog.warn(CATALOGER, manifest, e),
+    }
 }
 
 /// Parses a package.json into (name, version, licences).
