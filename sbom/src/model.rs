@@ -14,6 +14,16 @@ pub enum Kind {
     Python,
     /// An npm package (node_modules).
     Npm,
+    /// An RPM package (rpmdb).
+    Rpm,
+    /// An Alpine package (apk).
+    Apk,
+    /// A Go module compiled into a binary (its build info), or the Go standard library.
+    Go,
+    /// A Java archive (Maven coordinates, or the manifest's).
+    Java,
+    /// A Rust crate compiled into a binary (cargo-auditable).
+    Rust,
 }
 
 impl Kind {
@@ -23,6 +33,11 @@ impl Kind {
             Kind::Deb => "deb",
             Kind::Python => "python",
             Kind::Npm => "npm",
+            Kind::Rpm => "rpm",
+            Kind::Apk => "apk",
+            Kind::Go => "go",
+            Kind::Java => "java",
+            Kind::Rust => "rust",
         }
     }
 }

@@ -24,10 +24,7 @@ fn render(ty: &'static str, namespace: Option<&str>, name: &str, version: &str, 
 /// source package when it differs.
 pub fn deb(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>, source: Option<&Source>) -> String {
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or("debian");
-    let distro_q = distro.map(|d| match &d.version_id {
-        Some(v) => format!("{}-{v}", d.id),
-        None => d.id.clone(),
-    });
+    let distro_q = distro_qualifier(distro);
     let upstream = source.filter(|s| s.name != name).map(|s| format!("{}@{}", s.name, s.version));
     let mut q: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = arch {
@@ -73,6 +70,61 @@ pub fn npm(name: &str, version: &str) -> String {
     }
 }
 
+/// The `distro` qualifier: `debian-12`, `alpine-3.20.1`, `fedora-40`.
+fn distro_qualifier(distro: Option<&Distro>) -> Option<String> {
+    distro.map(|d| match &d.version_id {
+        Some(v) => format!("{}-{v}", d.id),
+        None => d.id.clone(),
+    })
+}
+
+/// `pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40`; the version carries
+/// the epoch as `epoch:version-release` when there is one.
+pub fn rpm(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>) -> String {
+    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("redhat");
+    let distro_q = distro_qualifier(distro);
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if let Some(a) = arch {
+        q.push(("arch", a));
+    }
+    if let Some(d) = &distro_q {
+        q.push(("distro", d));
+    }
+    render("rpm", Some(namespace), name, version, &q)
+}
+
+/// `pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4`.
+pub fn apk(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>) -> String {
+    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("alpine");
+    let distro_q = distro_qualifier(distro);
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if let Some(a) = arch {
+        q.push(("arch", a));
+    }
+    if let Some(d) = &distro_q {
+        q.push(("distro", d));
+    }
+    render("apk", Some(namespace), name, version, &q)
+}
+
+/// `pkg:golang/github.com/pkg/errors@v0.9.1`: the module path's last element is the name.
+pub fn golang(module: &str, version: &str) -> String {
+    match module.rsplit_once('/') {
+        Some((ns, name)) => render("golang", Some(ns), name, version, &[]),
+        None => render("golang", None, module, version, &[]),
+    }
+}
+
+/// `pkg:maven/org.apache.commons/commons-lang3@3.12.0`.
+pub fn maven(group: Option<&str>, artifact: &str, version: &str) -> String {
+    render("maven", group, artifact, version, &[])
+}
+
+/// `pkg:cargo/serde@1.0.200`.
+pub fn cargo(name: &str, version: &str) -> String {
+    render("cargo", None, name, version, &[])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +141,13 @@ mod tests {
         assert_eq!(normalize_python("zope.interface__x"), "zope-interface-x");
         assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");
         assert_eq!(npm("@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
+        let f = Distro { id: "fedora".into(), version_id: Some("40".into()), pretty_name: None };
+        assert_eq!(rpm(Some(&f), "curl", "8.6.0-8.fc40", Some("x86_64")), "pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40");
+        let a = Distro { id: "alpine".into(), version_id: Some("3.18.4".into()), pretty_name: None };
+        assert_eq!(apk(Some(&a), "musl", "1.2.4-r2", Some("x86_64")), "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4");
+        assert_eq!(golang("github.com/pkg/errors", "v0.9.1"), "pkg:golang/github.com/pkg/errors@v0.9.1");
+        assert_eq!(golang("stdlib", "1.19.8"), "pkg:golang/stdlib@1.19.8");
+        assert_eq!(maven(Some("org.apache.commons"), "commons-lang3", "3.12.0"), "pkg:maven/org.apache.commons/commons-lang3@3.12.0");
+        assert_eq!(cargo("serde", "1.0.200"), "pkg:cargo/serde@1.0.200");
     }
 }

@@ -66,8 +66,16 @@ fn walk(root: &Root, catalog: &mut Catalog) {
             } else if catalog::npm::is_project_manifest(&path, entry.path()) {
                 catalog::npm::catalog_project(root, &path, catalog);
             }
+        } else if file_type.is_file() && is_executable(&entry) {
+            catalog::binary::catalog_file(root, &inside(&base, entry.path()), catalog);
         }
     }
+}
+
+/// A regular file with an execute bit: where Go and Rust binaries are.
+fn is_executable(entry: &walkdir::DirEntry) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    entry.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }
 
 /// The path as the root sees it: `/<relative part>`.

@@ -16,7 +16,9 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"
 /// validators' virtualenv), util-linux (unshare, setpriv), coreutils (cat, ls, chroot),
 /// bpftrace (the benchmark's peer).
 /// debootstrap and nodejs (npm) build the Debian fixture root; containerd and runc run the
-/// end-to-end containers; rpm is the reference the rpm version order is checked against.
+/// end-to-end containers; rpm is the reference the rpm version order is checked against,
+/// and builds the rpm database the rpm cataloger reads; golang-go builds a real Go binary
+/// for the Go cataloger.
 const TEST_PACKAGES: &[&str] = &[
     "python3",
     "python3-venv",
@@ -28,6 +30,7 @@ const TEST_PACKAGES: &[&str] = &[
     "containerd",
     "runc",
     "rpm",
+    "golang-go",
 ];
 /// Debian packages the build needs: protoc for containerd's API bindings.
 const BUILD_PACKAGES: &[&str] = &["protobuf-compiler"];

@@ -1,0 +1,324 @@
+//! Packages compiled into executables: Go modules from the build info the Go linker embeds
+//! (`.go.buildinfo`), and Rust crates from the dependency list cargo-auditable embeds
+//! (`.dep-v0`, zlib-compressed JSON). Each package owns the binary it was found in, so it is
+//! in SBOM' when that binary was executed.
+//!
+//! Only the ELF header, the section table and those two sections are read, through a
+//! read cache over the file: a 100 MB binary costs a few reads.
+
+use std::path::Path;
+
+use object::{Object, ObjectSection, ObjectSegment};
+use serde::Deserialize;
+
+use crate::catalog::Catalog;
+use crate::model::{Kind, Package};
+use crate::purl;
+use crate::rootfs::Root;
+
+/// Largest build-info or dependency section read; real ones are a few KiB.
+const MAX_SECTION: u64 = 8 << 20;
+/// Largest decompressed cargo-auditable list.
+const MAX_DEPS_JSON: usize = 64 << 20;
+
+/// Catalogs the executable at `path` (inside the root) when it is ELF with either section.
+pub fn catalog_file(root: &Root, path: &Path, catalog: &mut Catalog) {
+    let Ok(file) = root.open_file(path) else { return };
+    let cache = object::ReadCache::new(file);
+    // Not ELF (a script, data): not ours. A broken ELF is not worth a warning either; the
+    // loader would refuse it too.
+    let Ok(elf) = object::File::parse(&cache) else { return };
+    if let Some(section) = elf.section_by_name(".go.buildinfo") {
+        match section_data(&section).and_then(|data| go::parse(&data, |addr, len| read_virtual(&elf, addr, len))) {
+            Ok(info) => catalog.packages.extend(go::packages(&info, path)),
+            Err(e) => catalog.warn("go-binary", path, e),
+        }
+    }
+    if let Some(section) = elf.section_by_name(".dep-v0") {
+        match section_data(&section).and_then(|data| rust::parse(&data)) {
+            Ok(crates) => catalog.packages.extend(rust::packages(&crates, path)),
+            Err(e) => catalog.warn("rust-binary", path, e),
+        }
+    }
+}
+
+fn section_data<'d, R: object::ReadRef<'d>>(section: &object::Section<'d, '_, R>) -> Result<Vec<u8>, String> {
+    if section.size() > MAX_SECTION {
+        return Err(format!("section {} of {} bytes; not read", section.name().unwrap_or("?"), section.size()));
+    }
+    section.data().map(<[u8]>::to_vec).map_err(|e| format!("reading section: {e}"))
+}
+
+/// `len` bytes at virtual address `addr`, from the segment that maps it (pre-1.18 Go build
+/// info holds pointers).
+fn read_virtual<'d, R: object::ReadRef<'d>>(elf: &object::File<'d, R>, addr: u64, len: u64) -> Option<Vec<u8>> {
+    if len > MAX_SECTION {
+        return None;
+    }
+    elf.segments().find_map(|s| s.data_range(addr, len).ok().flatten().map(<[u8]>::to_vec))
+}
+
+/// Go build info.
+pub mod go {
+    use super::*;
+
+    const MAGIC: &[u8] = b"\xff Go buildinf:";
+
+    /// What a Go binary says about its build.
+    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    pub struct BuildInfo {
+        /// Toolchain, `go1.19.8`.
+        pub go_version: String,
+        /// The main package's path.
+        pub path: Option<String>,
+        /// The main module (path, version), when built in module mode.
+        pub main: Option<(String, String)>,
+        /// Dependencies (path, version), with replacements applied.
+        pub deps: Vec<(String, String)>,
+    }
+
+    /// Parses the `.go.buildinfo` section. `read` reads memory of the binary at a virtual
+    /// address, for the pointer-based layout of Go before 1.18.
+    pub fn parse(data: &[u8], read: impl Fn(u64, u64) -> Option<Vec<u8>>) -> Result<BuildInfo, String> {
+        if data.len() < 32 || !data.starts_with(MAGIC) {
+            return Err("no Go build info magic".into());
+        }
+        let (ptr_size, flags) = (data[14] as usize, data[15]);
+        let (version, modinfo) = if flags & 2 != 0 {
+            // Go 1.18+: two length-prefixed strings inline, from byte 32.
+            let (version, rest) = varint_string(&data[32..]).ok_or("truncated version string")?;
+            let (modinfo, _) = varint_string(rest).ok_or("truncated module information")?;
+            (version.to_vec(), modinfo.to_vec())
+        } else {
+            if ptr_size != 4 && ptr_size != 8 {
+                return Err(format!("pointer size {ptr_size}"));
+            }
+            let big = flags & 1 != 0;
+            let word = |b: &[u8]| -> u64 {
+                let mut v = 0u64;
+                for i in 0..ptr_size {
+                    let byte = if big { b[i] } else { b[ptr_size - 1 - i] } as u64;
+                    v = (v << 8) | byte;
+                }
+                v
+            };
+            if data.len() < 16 + 2 * ptr_size {
+                return Err("truncated build info".into());
+            }
+            // Each pointer names a Go string header (data pointer, length).
+            let string_at = |ptr: u64| -> Option<Vec<u8>> {
+                let header = read(ptr, 2 * ptr_size as u64)?;
+                read(word(&header[..ptr_size]), word(&header[ptr_size..]))
+            };
+            let version = string_at(word(&data[16..16 + ptr_size])).ok_or("version string not mapped")?;
+            let modinfo = string_at(word(&data[16 + ptr_size..16 + 2 * ptr_size])).unwrap_or_default();
+            (version, modinfo)
+        };
+        let go_version = String::from_utf8(version).map_err(|_| "version is not UTF-8")?;
+        let mut info = BuildInfo { go_version, ..BuildInfo::default() };
+        // The module text sits between two 16-byte sentinels.
+        let text = if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
+            &modinfo[16..modinfo.len() - 16]
+        } else {
+            &modinfo[..]
+        };
+        let text = std::str::from_utf8(text).map_err(|_| "module information is not UTF-8")?;
+        // `=>` replaces the module on the line before it.
+        enum Last {
+            None,
+            Main,
+            Dep,
+        }
+        let mut last = Last::None;
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split('\t').collect();
+            match fields.as_slice() {
+                ["path", p, ..] => info.path = Some(p.to_string()),
+                ["mod", p, v, ..] => {
+                    info.main = Some((p.to_string(), v.to_string()));
+                    last = Last::Main;
+                }
+                ["dep", p, v, ..] => {
+                    info.deps.push((p.to_string(), v.to_string()));
+                    last = Last::Dep;
+                }
+                ["=>", p, v, ..] if !v.is_empty() && *v != "(devel)" => {
+                    // Replaced by another module at a version: that is what was built.
+                    let replaced = match last {
+                        Last::Main => info.main.as_mut(),
+                        Last::Dep => info.deps.last_mut(),
+                        Last::None => None,
+                    };
+                    if let Some(m) = replaced {
+                        *m = (p.to_string(), v.to_string());
+                    }
+                }
+                // A replacement by a local directory has no version (`(devel)`): the original
+                // module and version are the best name for what was built.
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+
+    fn varint_string(data: &[u8]) -> Option<(&[u8], &[u8])> {
+        let mut len = 0u64;
+        let mut shift = 0;
+        for (i, &b) in data.iter().enumerate().take(10) {
+            len |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                let start = i + 1;
+                let end = start.checked_add(usize::try_from(len).ok()?)?;
+                return Some((data.get(start..end)?, &data[end..]));
+            }
+            shift += 7;
+        }
+        None
+    }
+
+    /// The packages of one binary: the standard library at the toolchain's version, the
+    /// main module when it has a version, and every dependency.
+    pub fn packages(info: &BuildInfo, binary: &Path) -> Vec<Package> {
+        let package = |name: &str, version: &str| Package {
+            name: name.to_string(),
+            version: version.to_string(),
+            kind: Kind::Go,
+            purl: purl::golang(name, version),
+            source: None,
+            licenses: Vec::new(),
+            found_at: binary.to_path_buf(),
+            files: vec![binary.to_path_buf()],
+        };
+        let mut out = Vec::new();
+        // `go1.19.8` (or `go1.21.0 X:boringcrypto`): OSV names it `stdlib`, version `1.19.8`.
+        if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
+            out.push(package("stdlib", v));
+        }
+        if let Some((p, v)) = &info.main
+            && v != "(devel)"
+            && !v.is_empty()
+        {
+            out.push(package(p, v));
+        }
+        out.extend(info.deps.iter().map(|(p, v)| package(p, v)));
+        out
+    }
+}
+
+/// cargo-auditable's dependency list.
+pub mod rust {
+    use super::*;
+
+    /// One crate of the list.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct Crate {
+        /// Crate name.
+        pub name: String,
+        /// Version.
+        pub version: String,
+        /// `crates.io`, `git`, `local`, `registry`, …
+        #[serde(default)]
+        pub source: String,
+        /// `runtime` (in the binary) or `build` (build scripts and proc macros only).
+        #[serde(default)]
+        pub kind: Option<String>,
+        /// The binary's own crate.
+        #[serde(default)]
+        pub root: bool,
+    }
+
+    #[derive(Deserialize)]
+    struct List {
+        packages: Vec<Crate>,
+    }
+
+    /// Decompresses and parses a `.dep-v0` section.
+    pub fn parse(data: &[u8]) -> Result<Vec<Crate>, String> {
+        let json = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_DEPS_JSON)
+            .map_err(|e| format!("cargo-auditable data does not decompress: {e:?}"))?;
+        let list: List = serde_json::from_slice(&json).map_err(|e| format!("cargo-auditable data is not valid: {e}"))?;
+        Ok(list.packages)
+    }
+
+    /// The crates compiled into the binary: build-time-only crates are left out, and so are
+    /// crates from elsewhere than crates.io (a local or git crate named like a published one
+    /// is not that crate), except the binary's own.
+    pub fn packages(crates: &[Crate], binary: &Path) -> Vec<Package> {
+        crates
+            .iter()
+            .filter(|c| c.kind.as_deref() != Some("build"))
+            .filter(|c| c.root || c.source == "crates.io")
+            .map(|c| Package {
+                name: c.name.clone(),
+                version: c.version.clone(),
+                kind: Kind::Rust,
+                purl: purl::cargo(&c.name, &c.version),
+                source: None,
+                licenses: Vec::new(),
+                found_at: binary.to_path_buf(),
+                files: vec![binary.to_path_buf()],
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inline(version: &str, modinfo: &str) -> Vec<u8> {
+        let mut d = b"\xff Go buildinf:\x08\x02".to_vec();
+        d.resize(32, 0);
+        d.push(version.len() as u8);
+        d.extend_from_slice(version.as_bytes());
+        let wrapped = format!("0123456789abcdef{modinfo}\n0123456789abcdef");
+        d.push((wrapped.len() & 0x7f) as u8 | 0x80);
+        d.push((wrapped.len() >> 7) as u8);
+        d.extend_from_slice(wrapped.as_bytes());
+        d
+    }
+
+    #[test]
+    fn go_build_info_with_replacements() {
+        let text = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\n\
+                    dep\tgithub.com/pkg/errors\tv0.9.1\th1:x=\n\
+                    dep\tgolang.org/x/text\tv0.3.0\th1:y=\n=>\tgolang.org/x/text\tv0.3.8\th1:z=\n\
+                    dep\texample.com/lib\tv1.2.3\t\n=>\t../lib\t\t\nbuild\tGOOS=linux";
+        let info = go::parse(&inline("go1.19.8", text), |_, _| None).unwrap();
+        assert_eq!(info.go_version, "go1.19.8");
+        assert_eq!(info.main, Some(("example.com/app".into(), "(devel)".into())));
+        assert_eq!(
+            info.deps,
+            [("github.com/pkg/errors".into(), "v0.9.1".into()), ("golang.org/x/text".into(), "v0.3.8".into()), ("example.com/lib".into(), "v1.2.3".into())]
+        );
+        let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
+        assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");
+        assert_eq!(names.len(), 4, "stdlib and three deps; the (devel) main module is not a version");
+    }
+
+    #[test]
+    fn go_garbage_is_an_error_not_a_panic() {
+        assert!(go::parse(b"nothing", |_, _| None).is_err());
+        let mut d = inline("go1.19.8", "x");
+        d.truncate(40);
+        assert!(go::parse(&d, |_, _| None).is_err());
+        // Old layout whose pointers map nowhere.
+        let mut old = b"\xff Go buildinf:\x08\x00".to_vec();
+        old.resize(32, 0xff);
+        assert!(go::parse(&old, |_, _| None).is_err());
+    }
+
+    #[test]
+    fn auditable_list_keeps_runtime_crates_io_and_the_root() {
+        let json = br#"{"packages":[
+            {"name":"app","version":"0.1.0","source":"local","root":true,"dependencies":[1,2,3]},
+            {"name":"itoa","version":"1.0.11","source":"crates.io"},
+            {"name":"cc","version":"1.0.0","source":"crates.io","kind":"build"},
+            {"name":"time","version":"0.1.0","source":"local"}]}"#;
+        let data = miniz_oxide::deflate::compress_to_vec_zlib(json, 6);
+        let crates = rust::parse(&data).unwrap();
+        let purls: Vec<String> = rust::packages(&crates, Path::new("/bin/app")).into_iter().map(|p| p.purl).collect();
+        assert_eq!(purls, ["pkg:cargo/app@0.1.0", "pkg:cargo/itoa@1.0.11"]);
+        assert!(rust::parse(b"\x78\x9cgarbage").is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Packages compiled into executables, from binaries built here by the real toolchains and
+//! checked against the toolchains' own readers (`go version -m`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sbom::Kind;
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `go version -m`: (go version, [(module, version)] of deps with replacements applied).
+fn go_version_m(binary: &Path) -> (String, Vec<(String, String)>) {
+    let text = run(Command::new("go").arg("version").arg("-m").arg(binary));
+    let mut lines = text.lines();
+    let go = lines.next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let mut deps: Vec<(String, String)> = Vec::new();
+    for line in lines {
+        let f: Vec<&str> = line.trim_start().split('\t').collect();
+        match f.as_slice() {
+            ["dep", p, v, ..] => deps.push((p.to_string(), v.to_string())),
+            ["=>", p, v, ..] if *v != "(devel)" => *deps.last_mut().unwrap() = (p.to_string(), v.to_string()),
+            _ => {}
+        }
+    }
+    (go, deps)
+}
+
+#[test]
+fn go_modules_of_a_real_binary_equal_go_version_m() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, lib, root) = (tmp.path().join("app"), tmp.path().join("lib"), tmp.path().join("root"));
+    for d in [&src, &lib, &root.join("usr/local/bin")] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    // A dependency at a version, replaced by a local directory: module mode, no network.
+    std::fs::write(lib.join("go.mod"), "module example.com/lib\n\ngo 1.19\n").unwrap();
+    std::fs::write(lib.join("lib.go"), "package lib\n\nfunc Hello() string { return \"hello\" }\n").unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        "module example.com/app\n\ngo 1.19\n\nrequire example.com/lib v1.2.3\n\nreplace example.com/lib => ../lib\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("main.go"), "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n").unwrap();
+    let binary = root.join("usr/local/bin/app");
+    run(Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .current_dir(&src)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOCACHE", tmp.path().join("cache"))
+        .env("GOPATH", tmp.path().join("gopath")));
+    let (go, deps) = go_version_m(&binary);
+    assert_eq!(deps, [("example.com/lib".to_string(), "v1.2.3".to_string())]);
+
+    let sbom = sbom::scan(&root).unwrap();
+    assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
+    let ours: Vec<(String, String)> =
+        sbom.packages.iter().filter(|p| p.kind == Kind::Go).map(|p| (p.name.clone(), p.version.clone())).collect();
+    let mut expected = deps.clone();
+    expected.push(("stdlib".into(), go.trim_start_matches("go").to_string()));
+    expected.sort();
+    assert_eq!(ours, expected);
+    let lib_pkg = sbom.packages.iter().find(|p| p.name == "example.com/lib").unwrap();
+    assert_eq!(lib_pkg.purl, "pkg:golang/example.com/lib@v1.2.3");
+    assert_eq!(lib_pkg.files, [PathBuf::from("/usr/local/bin/app")]);
+
+    // SBOM': executing the binary makes its modules relevant.
+    let r = sbom::rootfs::Root::open(&root).unwrap();
+    let index = sbom::index::FileIndex::build(&r, &sbom);
+    let opened = [PathBuf::from("/usr/local/bin/app")];
+    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    assert_eq!(prime.packages.len(), 2);
+}
+
+#[test]
+fn go_toolchain_of_debian_binaries_equals_go_version_m() {
+    // Debian's containerd and runc: GOPATH builds, so the toolchain is all they record.
+    let root = sbom::rootfs::Root::open(Path::new("/")).unwrap();
+    for binary in ["/usr/bin/containerd", "/usr/sbin/runc"] {
+        let mut catalog = sbom::catalog::Catalog::default();
+        sbom::catalog::binary::catalog_file(&root, Path::new(binary), &mut catalog);
+        let (go, _) = go_version_m(Path::new(binary));
+        let names: Vec<(&str, &str)> = catalog.packages.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+        assert_eq!(names, [("stdlib", go.trim_start_matches("go"))], "{binary}");
+    }
+}
