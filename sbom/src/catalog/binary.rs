@@ -8,7 +8,8 @@
 
 use std::path::Path;
 
-use object::{Object, ObjectSection, ObjectSegment};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
+use object::{Endianness, ReadRef};
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
@@ -27,35 +28,76 @@ pub fn catalog_file(root: &Root, path: &Path, catalog: &mut Catalog) {
     let cache = object::ReadCache::new(file);
     // Not ELF (a script, data): not ours. A broken ELF is not worth a warning either; the
     // loader would refuse it too.
-    let Ok(elf) = object::File::parse(&cache) else { return };
-    if let Some(section) = elf.section_by_name(".go.buildinfo") {
-        match section_data(&section).and_then(|data| go::parse(&data, |addr, len| read_virtual(&elf, addr, len))) {
+    let Ok(ident) = cache.read_bytes_at(0, 5) else { return };
+    if &ident[..4] != b"\x7fELF" {
+        return;
+    }
+    let found = match ident[4] {
+        1 => sections::<object::elf::FileHeader32<Endianness>, _>(&cache),
+        2 => sections::<object::elf::FileHeader64<Endianness>, _>(&cache),
+        _ => return,
+    };
+    let Some(found) = found else { return };
+    if let Some(data) = found.go {
+        match data.and_then(|data| go::parse(&data, |addr, len| read_virtual(&found.segments, &cache, addr, len))) {
             Ok(info) => catalog.packages.extend(go::packages(&info, path)),
             Err(e) => catalog.warn("go-binary", path, e),
         }
     }
-    if let Some(section) = elf.section_by_name(".dep-v0") {
-        match section_data(&section).and_then(|data| rust::parse(&data)) {
+    if let Some(data) = found.rust {
+        match data.and_then(|data| rust::parse(&data)) {
             Ok(crates) => catalog.packages.extend(rust::packages(&crates, path)),
             Err(e) => catalog.warn("rust-binary", path, e),
         }
     }
 }
 
-fn section_data<'d, R: object::ReadRef<'d>>(section: &object::Section<'d, '_, R>) -> Result<Vec<u8>, String> {
-    if section.size() > MAX_SECTION {
-        return Err(format!("section {} of {} bytes; not read", section.name().unwrap_or("?"), section.size()));
+/// The two sections, when present, and the loadable segments (virtual address, size in
+/// the file, offset).
+struct Found {
+    go: Option<Result<Vec<u8>, String>>,
+    rust: Option<Result<Vec<u8>, String>>,
+    segments: Vec<(u64, u64, u64)>,
+}
+
+/// Reads only the ELF header, the section table and its names; the symbol tables are
+/// never touched.
+fn sections<'d, H: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(data: R) -> Option<Found> {
+    let header = H::parse(data).ok()?;
+    let endian = header.endian().ok()?;
+    let table = header.sections(endian, data).ok()?;
+    let read = |name: &[u8]| {
+        let (_, section) = table.section_by_name(endian, name)?;
+        let size: u64 = section.sh_size(endian).into();
+        Some(if size > MAX_SECTION {
+            Err(format!("section {} of {size} bytes; not read", String::from_utf8_lossy(name)))
+        } else {
+            section.data(endian, data).map(<[u8]>::to_vec).map_err(|e| format!("reading section {}: {e}", String::from_utf8_lossy(name)))
+        })
+    };
+    let (go, rust) = (read(b".go.buildinfo"), read(b".dep-v0"));
+    if go.is_none() && rust.is_none() {
+        return Some(Found { go, rust, segments: Vec::new() });
     }
-    section.data().map(<[u8]>::to_vec).map_err(|e| format!("reading section: {e}"))
+    let segments = header
+        .program_headers(endian, data)
+        .ok()?
+        .iter()
+        .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
+        .map(|ph| (ph.p_vaddr(endian).into(), ph.p_filesz(endian).into(), ph.p_offset(endian).into()))
+        .collect();
+    Some(Found { go, rust, segments })
 }
 
 /// `len` bytes at virtual address `addr`, from the segment that maps it (pre-1.18 Go build
 /// info holds pointers).
-fn read_virtual<'d, R: object::ReadRef<'d>>(elf: &object::File<'d, R>, addr: u64, len: u64) -> Option<Vec<u8>> {
+fn read_virtual<'d, R: ReadRef<'d>>(segments: &[(u64, u64, u64)], data: R, addr: u64, len: u64) -> Option<Vec<u8>> {
     if len > MAX_SECTION {
         return None;
     }
-    elf.segments().find_map(|s| s.data_range(addr, len).ok().flatten().map(<[u8]>::to_vec))
+    let end = addr.checked_add(len)?;
+    let &(vaddr, _, offset) = segments.iter().find(|(v, size, _)| addr >= *v && end <= v.saturating_add(*size))?;
+    data.read_bytes_at(offset + (addr - vaddr), len).ok().map(<[u8]>::to_vec)
 }
 
 /// Go build info.
