@@ -102,6 +102,19 @@ async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinato
     let mut starts: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     while let Some(d) = rx.recv().await {
         match d {
+            crate::discovery::Discovered::Seen { dir, cgroup_id } => {
+                let mut s = lock(&state);
+                if let Err(e) = s.kernel.watch(cgroup_id) {
+                    tracing::warn!(cgroup = %dir.display(), error = %e, "watching");
+                }
+                // What ran before the watch began: executables and mapped libraries.
+                let present = crate::catchup::present(&dir, cgroup_id);
+                let c = s.containers.entry(cgroup_id).or_insert_with(|| Container::new(dir.display().to_string(), cgroup_id));
+                c.watching = true;
+                for event in &present {
+                    c.record(event);
+                }
+            }
             crate::discovery::Discovered::Started(w) => {
                 {
                     let mut s = lock(&state);

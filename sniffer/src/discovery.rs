@@ -22,6 +22,14 @@ use crate::cgroup;
 /// What discovery tells the daemon.
 #[derive(Debug, Clone)]
 pub enum Discovered {
+    /// A task's cgroup, as soon as it is known: watch it now; its [`Discovered::Started`]
+    /// follows once the runtime has described the container.
+    Seen {
+        /// The cgroup v2 directory.
+        dir: PathBuf,
+        /// Its id.
+        cgroup_id: u64,
+    },
     /// A container is about to run (or was running when the daemon started).
     Started(Workload),
     /// A container's init process exited.
@@ -126,7 +134,17 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
 }
 
 async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32, out: &mpsc::Sender<Discovered>) {
-    match workload(client, ns, id, pid).await {
+    // The cgroup first, and watched at once: describing the container takes two calls to
+    // containerd, while the workload may already be running.
+    let cgroup = cgroup::dir_of_pid(pid)
+        .map_err(|e| format!("cgroup of pid {pid}: {e}"))
+        .and_then(|dir| cgroup::id_of(&dir).map(|id| (dir.clone(), id)).map_err(|e| format!("cgroup {}: {e}", dir.display())));
+    let (dir, cgroup_id) = match cgroup {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(container = %id, error = %e, "describing container"),
+    };
+    let _ = out.send(Discovered::Seen { dir, cgroup_id }).await;
+    match workload(client, ns, id, pid, cgroup_id).await {
         Ok(Some(w)) => {
             let _ = out.send(Discovered::Started(w)).await;
         }
@@ -136,10 +154,7 @@ async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32
 }
 
 /// The workload of a task; `None` for Kubernetes pod sandboxes (the pause container).
-async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u32) -> Result<Option<Workload>, String> {
-    // The cgroup first: it is what the kernel keys on.
-    let dir = cgroup::dir_of_pid(pid).map_err(|e| format!("cgroup of pid {pid}: {e}"))?;
-    let cgroup_id = cgroup::id_of(&dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
+async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u32, cgroup_id: u64) -> Result<Option<Workload>, String> {
     let container = client
         .containers()
         .get(with_namespace!(GetContainerRequest { id: id.to_string() }, ns))
@@ -193,6 +208,7 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
             }
             match cgroup::id_of(&dir) {
                 Ok(cgroup_id) => {
+                    let _ = out.send(Discovered::Seen { dir: dir.clone(), cgroup_id }).await;
                     let w = Workload {
                         id: name.clone(),
                         pid,

@@ -2,11 +2,13 @@
 //! and its CLI.
 //!
 //! `kernel` loads and attaches the programs and drives their maps; `event` decodes what
-//! they send; `tracker` aggregates it per container; `daemon` and `api` serve it on a Unix
-//! socket; `trace` runs one command under watch.
+//! they send; `tracker` aggregates it per container; `catchup` adds what a container's
+//! processes already held when watching began; `discovery` finds containers; `daemon` and
+//! `api` serve it all on a Unix socket; `trace` runs one command under watch.
 
 pub mod api;
 pub mod btf;
+pub mod catchup;
 pub mod cgroup;
 pub mod daemon;
 pub mod discovery;
