@@ -66,6 +66,8 @@ fn walk(root: &Root, catalog: &mut Catalog) {
             } else if catalog::npm::is_project_manifest(&path, entry.path()) {
                 catalog::npm::catalog_project(root, &path, catalog);
             }
+        } else if file_type.is_file() && catalog::java::is_archive(&name) {
+            catalog::java::catalog_archive(root, &inside(&base, entry.path()), catalog);
         } else if file_type.is_file() && is_executable(&entry) {
             catalog::binary::catalog_file(root, &inside(&base, entry.path()), catalog);
         }

@@ -183,6 +183,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
     if with_test_packages {
         validators()?;
         bookworm_root()?;
+        java_root()?;
     }
     if !linker_ok {
         eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
@@ -268,6 +269,34 @@ fn bookworm_root() -> anyhow::Result<()> {
         .arg(&image)
         .stdout(std::process::Stdio::null()))?;
     std::fs::write(&stamp, BOOKWORM_RECIPE)?;
+    Ok(())
+}
+
+/// Where the Java fixture lives: real jars from Debian packages, unpacked (no JRE needed).
+const JAVA_ROOT: &str = "/var/cache/sniffer-fixtures/java";
+/// Debian packages whose jars carry Maven metadata; bump the stamp when this changes.
+const JAVA_DEBS: &[&str] = &["libcommons-lang3-java", "libslf4j-java"];
+
+/// Unpacks, once, the jars of [`JAVA_DEBS`] into [`JAVA_ROOT`] (`apt-get download`, then
+/// `dpkg-deb -x`: the files without installing them).
+fn java_root() -> anyhow::Result<()> {
+    let root = PathBuf::from(JAVA_ROOT);
+    let stamp = root.with_extension("stamp");
+    let recipe = JAVA_DEBS.join(" ");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == recipe) && root.is_dir() {
+        return Ok(());
+    }
+    eprintln!("xtask: unpacking the Java fixture {} ({recipe})", root.display());
+    let debs = root.with_extension("debs");
+    let _ = std::fs::remove_dir_all(&debs);
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&debs)?;
+    run(Command::new("apt-get").arg("download").args(JAVA_DEBS).current_dir(&debs))?;
+    for deb in std::fs::read_dir(&debs)? {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb?.path()).arg(&root))?;
+    }
+    std::fs::remove_dir_all(&debs)?;
+    std::fs::write(&stamp, recipe)?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub mod dpkg;
+pub mod java;
 pub mod npm;
 pub mod python;
 

@@ -1,0 +1,116 @@
+//! Java archives: the real jars of Debian's libcommons-lang3-java and libslf4j-java (the
+//! setup unpacks them), checked against Python's zipfile reading the same pom.properties,
+//! and the same jars nested in a web archive and a fat jar.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sbom::Kind;
+
+fn java_root() -> PathBuf {
+    let root = PathBuf::from("/var/cache/sniffer-fixtures/java");
+    assert!(root.join("usr/share/java").is_dir(), "{} missing: run `cargo xtask setup`", root.display());
+    root
+}
+
+/// (group:artifact, version) of every pom.properties in the regular jars under `dir`, read
+/// by Python's zipfile.
+fn python_zipfile(dir: &Path) -> BTreeSet<(String, String)> {
+    let script = r#"
+import os, sys, zipfile
+for d, _, files in os.walk(sys.argv[1]):
+    for f in files:
+        p = os.path.join(d, f)
+        if not f.endswith('.jar') or os.path.islink(p):
+            continue
+        z = zipfile.ZipFile(p)
+        for n in z.namelist():
+            parts = n.split('/')
+            if len(parts) == 5 and parts[:2] == ['META-INF', 'maven'] and parts[4] == 'pom.properties':
+                kv = dict(l.split('=', 1) for l in z.read(n).decode().splitlines() if '=' in l and not l.startswith('#'))
+                print(kv['groupId'] + ':' + kv['artifactId'] + '\t' + kv['version'])
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+fn java_set(sbom: &sbom::Sbom) -> BTreeSet<(String, String)> {
+    sbom.packages.iter().filter(|p| p.kind == Kind::Java).map(|p| (p.name.clone(), p.version.clone())).collect()
+}
+
+#[test]
+fn debian_jars_equal_their_pom_properties() {
+    let root = java_root();
+    let sbom = sbom::scan(&root).unwrap();
+    assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
+    let expected = python_zipfile(&root);
+    assert!(expected.contains(&("org.apache.commons:commons-lang3".into(), "3.12.0".into())), "{expected:?}");
+    assert!(expected.len() >= 5);
+    assert_eq!(java_set(&sbom), expected);
+    let lang3 = sbom.packages.iter().find(|p| p.name == "org.apache.commons:commons-lang3").unwrap();
+    assert_eq!(lang3.purl, "pkg:maven/org.apache.commons/commons-lang3@3.12.0");
+    // The versioned names are symlinks to this file; the walk follows none, so one package.
+    assert_eq!(lang3.files, [PathBuf::from("/usr/share/java/commons-lang3.jar")]);
+}
+
+#[test]
+fn nested_archives_are_read_and_owned_by_the_outer_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("opt/app");
+    std::fs::create_dir_all(&app).unwrap();
+    let jars = java_root().join("usr/share/java");
+    let lang3 = std::fs::read(jars.join("commons-lang3-3.12.0.jar")).unwrap();
+    let slf4j = std::fs::read(jars.join("slf4j-api-1.7.32.jar")).unwrap();
+    // A fat jar holding slf4j, inside a web archive holding commons-lang3; the web archive
+    // itself has a manifest only.
+    let zip = |entries: &[(&str, &[u8])]| -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for (name, data) in entries {
+            w.start_file(*name, stored).unwrap();
+            w.write_all(data).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    };
+    let fat = zip(&[("BOOT-INF/lib/slf4j-api-1.7.32.jar", &slf4j)]);
+    let war = zip(&[
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nImplementation-Title: shop\r\nImplementation-Version: 2.4.1\r\n\r\n"),
+        ("WEB-INF/lib/commons-lang3-3.12.0.jar", &lang3),
+        ("WEB-INF/lib/fat.jar", &fat),
+    ]);
+    std::fs::write(app.join("shop.war"), war).unwrap();
+    std::fs::write(app.join("broken.jar"), b"PK\x03\x04 garbage").unwrap();
+
+    let sbom = sbom::scan(tmp.path()).unwrap();
+    let expected: BTreeSet<(String, String)> = [
+        ("shop", "2.4.1"),
+        ("org.apache.commons:commons-lang3", "3.12.0"),
+        ("org.slf4j:slf4j-api", "1.7.32"),
+        // fat.jar has no metadata and no version in its name: nothing to name it by.
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(java_set(&sbom), expected);
+    let slf4j_pkg = sbom.packages.iter().find(|p| p.name == "org.slf4j:slf4j-api").unwrap();
+    assert_eq!(slf4j_pkg.found_at, PathBuf::from("/opt/app/shop.war!/WEB-INF/lib/fat.jar!/BOOT-INF/lib/slf4j-api-1.7.32.jar"));
+    assert_eq!(slf4j_pkg.files, [PathBuf::from("/opt/app/shop.war")]);
+    // The broken archive is a warning naming it; the rest was read.
+    assert_eq!(sbom.warnings.len(), 1, "{:?}", sbom.warnings);
+    assert_eq!(sbom.warnings[0].path, PathBuf::from("/opt/app/broken.jar"));
+
+    // SBOM': the JVM opening the web archive makes everything in it relevant.
+    let r = sbom::rootfs::Root::open(tmp.path()).unwrap();
+    let index = sbom::index::FileIndex::build(&r, &sbom);
+    let opened = [PathBuf::from("/opt/app/shop.war")];
+    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    assert_eq!(prime.packages.len(), 3);
+}
