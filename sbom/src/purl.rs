@@ -78,19 +78,23 @@ fn distro_qualifier(distro: Option<&Distro>) -> Option<String> {
     })
 }
 
-/// `pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40`; the version carries
-/// the epoch as `epoch:version-release` when there is one.
-pub fn rpm(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>) -> String {
+/// `pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40`: `version-release`,
+/// and the epoch, when there is one, as the `epoch` qualifier (as the purl spec says).
+pub fn rpm(distro: Option<&Distro>, name: &str, version_release: &str, epoch: Option<u32>, arch: Option<&str>) -> String {
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or("redhat");
     let distro_q = distro_qualifier(distro);
+    let epoch = epoch.filter(|&e| e > 0).map(|e| e.to_string());
     let mut q: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = arch {
         q.push(("arch", a));
     }
+    if let Some(e) = &epoch {
+        q.push(("epoch", e));
+    }
     if let Some(d) = &distro_q {
         q.push(("distro", d));
     }
-    render("rpm", Some(namespace), name, version, &q)
+    render("rpm", Some(namespace), name, version_release, &q)
 }
 
 /// `pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4`.
@@ -142,7 +146,8 @@ mod tests {
         assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");
         assert_eq!(npm("@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
         let f = Distro { id: "fedora".into(), version_id: Some("40".into()), pretty_name: None };
-        assert_eq!(rpm(Some(&f), "curl", "8.6.0-8.fc40", Some("x86_64")), "pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40");
+        assert_eq!(rpm(Some(&f), "curl", "8.6.0-8.fc40", None, Some("x86_64")), "pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40");
+        assert_eq!(rpm(Some(&f), "x", "1-2", Some(3), None), "pkg:rpm/fedora/x@1-2?distro=fedora-40&epoch=3");
         let a = Distro { id: "alpine".into(), version_id: Some("3.18.4".into()), pretty_name: None };
         assert_eq!(apk(Some(&a), "musl", "1.2.4-r2", Some("x86_64")), "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4");
         assert_eq!(golang("github.com/pkg/errors", "v0.9.1"), "pkg:golang/github.com/pkg/errors@v0.9.1");

@@ -268,6 +268,11 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
         "cargo" => (Some("crates.io".to_string()), name.clone()),
         other => return Err(format!("package type {other:?} is not matched")),
     };
+    // rpm: the epoch is a qualifier in the URL and part of the version compared.
+    let version = match q("epoch").filter(|e| p.ty() == "rpm" && e != "0") {
+        Some(e) => format!("{e}:{version}"),
+        None => version,
+    };
     let (mut match_name, mut match_version) = (full_name.clone(), version.clone());
     if p.ty() == "deb"
         && let Some(up) = q("upstream")
@@ -297,5 +302,11 @@ mod tests {
         let s = subject_of_purl("pkg:apk/alpine/musl@1.2.5-r0?distro=alpine-3.20.3").unwrap();
         assert_eq!(s.ecosystem.as_deref(), Some("Alpine:v3.20"));
         assert!(subject_of_purl("pkg:pypi/requests").is_err());
+        let s = subject_of_purl("pkg:rpm/redhat/openssl@3.0.7-27.el9?arch=x86_64&epoch=1&distro=rhel-9").unwrap();
+        assert_eq!(s.match_version, "1:3.0.7-27.el9");
+        let s = subject_of_purl("pkg:golang/stdlib@1.19.8").unwrap();
+        assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Go"), "stdlib"));
+        let s = subject_of_purl("pkg:maven/org.apache.commons/commons-lang3@3.12.0").unwrap();
+        assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Maven"), "org.apache.commons:commons-lang3"));
     }
 }

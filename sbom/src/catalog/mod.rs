@@ -5,6 +5,7 @@ pub mod dpkg;
 pub mod java;
 pub mod npm;
 pub mod python;
+pub mod rpm;
 
 use std::io::Read;
 use std::path::Path;
