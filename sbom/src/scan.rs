@@ -33,6 +33,7 @@ pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
     let mut catalog = Catalog::default();
     catalog::dpkg::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
+    catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
     walk(&root, &mut catalog);
     let Catalog { mut packages, warnings } = catalog;
     packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));

@@ -1,5 +1,6 @@
 //! Catalogers: each finds one kind of package in a root and never stops the others.
 
+pub mod apk;
 pub mod binary;
 pub mod dpkg;
 pub mod java;
