@@ -79,11 +79,14 @@ mod tests {
     fn a_running_process_shows_its_executable_and_libraries() {
         let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
         let exe = std::fs::canonicalize("/bin/sleep").unwrap();
-        // Until the loader has mapped libc.
+        // Until the child has exec'd sleep (before, it is a copy of this process) and the
+        // loader has mapped libc.
         let mut events = Vec::new();
         for _ in 0..200 {
             events = of_process(child.id(), 7);
-            if events.iter().any(|e| e.path.to_string_lossy().contains("libc.so")) {
+            if events.iter().any(|e| e.kind == Kind::Exec && e.path == exe && e.comm == "sleep")
+                && events.iter().any(|e| e.path.to_string_lossy().contains("libc.so"))
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
