@@ -89,3 +89,30 @@ fn go_toolchain_of_debian_binaries_equals_go_version_m() {
         assert_eq!(names, [("stdlib", go.trim_start_matches("go"))], "{binary}");
     }
 }
+
+#[test]
+fn rust_crates_of_a_cargo_auditable_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, root) = (tmp.path().join("app"), tmp.path().join("root"));
+    std::fs::create_dir_all(src.join("src")).unwrap();
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    std::fs::write(
+        src.join("Cargo.toml"),
+        "[package]\nname = \"audited-app\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("src/main.rs"), "fn main() { println!(\"{}\", itoa::Buffer::new().format(42)); }\n").unwrap();
+    // itoa is in this workspace's lock file, so the registry cache has it: no network.
+    run(Command::new("cargo").args(["auditable", "build", "--release", "--offline", "-q"]).current_dir(&src).env("CARGO_TARGET_DIR", tmp.path().join("target")));
+    std::fs::copy(tmp.path().join("target/release/audited-app"), root.join("usr/local/bin/audited-app")).unwrap();
+    let lock = std::fs::read_to_string(src.join("Cargo.lock")).unwrap();
+    let itoa = lock.split("[[package]]").find(|p| p.contains("name = \"itoa\"")).unwrap();
+    let itoa_version = itoa.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+
+    let sbom = sbom::scan(&root).unwrap();
+    assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
+    let ours: Vec<(&str, &str)> = sbom.packages.iter().filter(|p| p.kind == Kind::Rust).map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    assert_eq!(ours, [("audited-app", "0.3.1"), ("itoa", itoa_version)]);
+    assert!(sbom.packages.iter().all(|p| p.files == [PathBuf::from("/usr/local/bin/audited-app")]));
+    assert!(sbom.packages.iter().any(|p| p.purl == format!("pkg:cargo/itoa@{itoa_version}")));
+}

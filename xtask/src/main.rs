@@ -184,6 +184,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
         validators()?;
         bookworm_root()?;
         java_root()?;
+        cargo_auditable()?;
     }
     if !linker_ok {
         eprintln!("xtask: installing bpf-linker {BPF_LINKER_VERSION} against LLVM 22 (about a minute)");
@@ -270,6 +271,21 @@ fn bookworm_root() -> anyhow::Result<()> {
         .stdout(std::process::Stdio::null()))?;
     std::fs::write(&stamp, BOOKWORM_RECIPE)?;
     Ok(())
+}
+
+/// cargo-auditable, which the Rust binary cataloger's test builds with.
+const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
+
+fn cargo_auditable() -> anyhow::Result<()> {
+    let installed = Command::new("cargo")
+        .args(["install", "--list"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("cargo-auditable v{CARGO_AUDITABLE_VERSION}:")));
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing cargo-auditable {CARGO_AUDITABLE_VERSION} (about a minute)");
+    run(Command::new("cargo").args(["install", "--locked", "cargo-auditable", "--version", CARGO_AUDITABLE_VERSION]))
 }
 
 /// Where the Java fixture lives: real jars from Debian packages, unpacked (no JRE needed).
