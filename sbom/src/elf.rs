@@ -25,7 +25,8 @@ pub fn interpreter(root: &Root, exe: &Path) -> std::io::Result<Option<PathBuf>> 
     Ok(Some(root.canonicalize(&interp)?))
 }
 
-fn interp_of(data: &[u8]) -> Option<PathBuf> {
+/// The `PT_INTERP` of an ELF image's first bytes, as written (not resolved).
+pub fn interp_of(data: &[u8]) -> Option<PathBuf> {
     match data.get(4)? {
         1 => interp_in::<object::elf::FileHeader32<Endianness>>(data),
         2 => interp_in::<object::elf::FileHeader64<Endianness>>(data),

@@ -71,6 +71,16 @@ enum Cmd {
         #[arg(default_value = "sniffer")]
         which: String,
     },
+    /// Fuzz every parser of image content (cargo fuzz, nightly), each for SECONDS, seeded
+    /// with the real fixtures.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(default_value_t = 30)]
+        seconds: u32,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -93,6 +103,10 @@ fn main() -> anyhow::Result<()> {
             let mut cmd = cargo();
             cmd.args(["test", "--workspace", "--no-fail-fast"]).args(args);
             run(&mut cmd)
+        }
+        Cmd::Fuzz { seconds, target } => {
+            setup(true)?;
+            fuzz(seconds, target.as_deref())
         }
         Cmd::Bench { which } => {
             setup(true)?;
@@ -270,6 +284,55 @@ fn bookworm_root() -> anyhow::Result<()> {
         .arg(&image)
         .stdout(std::process::Stdio::null()))?;
     std::fs::write(&stamp, BOOKWORM_RECIPE)?;
+    Ok(())
+}
+
+/// cargo-fuzz, pinned.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// Seeds per fuzz target: real files of the fixtures (paths under the fixture roots).
+const FUZZ_SEEDS: &[(&str, &str)] = &[
+    ("dpkg_control", "bookworm/var/lib/dpkg/status"),
+    ("python_metadata", "bookworm/usr/local/lib/python3.11/dist-packages/requests-2.25.0.dist-info/METADATA"),
+    ("python_metadata", "bookworm/usr/local/lib/python3.11/dist-packages/requests-2.25.0.dist-info/RECORD"),
+    ("npm_manifest", "bookworm/srv/app/node_modules/lodash/package.json"),
+    ("os_release", "bookworm/usr/lib/os-release"),
+    ("java_archive", "java/usr/share/java/slf4j-api.jar"),
+    ("java_metadata", "java/usr/share/java/slf4j-api.jar"),
+];
+
+/// Runs every fuzz target (or one) for `seconds`; a crash fails the command and leaves
+/// its input under `sbom/fuzz/artifacts/`.
+fn fuzz(seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
+    let listed = Command::new("cargo").args(["install", "--list"]).output().context("cargo install --list")?;
+    if !String::from_utf8_lossy(&listed.stdout).contains(&format!("cargo-fuzz v{CARGO_FUZZ_VERSION}:")) {
+        eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION]))?;
+    }
+    let dir = workspace_root().join("sbom/fuzz");
+    let mut targets: Vec<String> = std::fs::read_dir(dir.join("fuzz_targets"))?
+        .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    targets.sort();
+    if let Some(t) = only {
+        anyhow::ensure!(targets.iter().any(|x| x == t), "no fuzz target {t:?}; there are: {}", targets.join(", "));
+        targets.retain(|x| x == t);
+    }
+    let fixtures = Path::new(BOOKWORM_ROOT).parent().expect("absolute path");
+    for target in &targets {
+        let corpus = dir.join("corpus").join(target);
+        std::fs::create_dir_all(&corpus)?;
+        for (_, seed) in FUZZ_SEEDS.iter().filter(|(t, _)| t == target) {
+            let from = fixtures.join(seed);
+            let name = seed.replace('/', "_");
+            std::fs::copy(&from, corpus.join(name)).with_context(|| format!("seeding {target} with {}", from.display()))?;
+        }
+        eprintln!("xtask: fuzzing {target} for {seconds} s");
+        run(Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", "-O", target, "--", &format!("-max_total_time={seconds}")])
+            .arg("-max_len=1048576")
+            .current_dir(&dir))?;
+    }
     Ok(())
 }
 

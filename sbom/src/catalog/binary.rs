@@ -25,27 +25,31 @@ const MAX_DEPS_JSON: usize = 64 << 20;
 /// Catalogs the executable at `path` (inside the root) when it is ELF with either section.
 pub fn catalog_file(root: &Root, path: &Path, catalog: &mut Catalog) {
     let Ok(file) = root.open_file(path) else { return };
-    let cache = object::ReadCache::new(file);
-    // Not ELF (a script, data): not ours. A broken ELF is not worth a warning either; the
-    // loader would refuse it too.
-    let Ok(ident) = cache.read_bytes_at(0, 5) else { return };
+    catalog_elf(&object::ReadCache::new(file), path, catalog);
+}
+
+/// Catalogs an executable's contents (`path` names it in warnings and packages). Not ELF
+/// (a script, data): not ours. A broken ELF is not worth a warning either; the loader
+/// would refuse it too. A broken section that names itself is.
+pub fn catalog_elf<'d, R: ReadRef<'d>>(data: R, path: &Path, catalog: &mut Catalog) {
+    let Ok(ident) = data.read_bytes_at(0, 5) else { return };
     if &ident[..4] != b"\x7fELF" {
         return;
     }
     let found = match ident[4] {
-        1 => sections::<object::elf::FileHeader32<Endianness>, _>(&cache),
-        2 => sections::<object::elf::FileHeader64<Endianness>, _>(&cache),
+        1 => sections::<object::elf::FileHeader32<Endianness>, _>(data),
+        2 => sections::<object::elf::FileHeader64<Endianness>, _>(data),
         _ => return,
     };
     let Some(found) = found else { return };
-    if let Some(data) = found.go {
-        match data.and_then(|data| go::parse(&data, |addr, len| read_virtual(&found.segments, &cache, addr, len))) {
+    if let Some(section) = found.go {
+        match section.and_then(|bytes| go::parse(&bytes, |addr, len| read_virtual(&found.segments, data, addr, len))) {
             Ok(info) => catalog.packages.extend(go::packages(&info, path)),
             Err(e) => catalog.warn("go-binary", path, e),
         }
     }
-    if let Some(data) = found.rust {
-        match data.and_then(|data| rust::parse(&data)) {
+    if let Some(section) = found.rust {
+        match section.and_then(|bytes| rust::parse(&bytes)) {
             Ok(crates) => catalog.packages.extend(rust::packages(&crates, path)),
             Err(e) => catalog.warn("rust-binary", path, e),
         }

@@ -1,0 +1,6 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let (mut found, mut problems) = (Vec::new(), Vec::new());
+    sbom::catalog::java::read_archive(std::io::Cursor::new(data), "x.jar".into(), String::new(), 0, &mut found, &mut problems);
+});

@@ -1,0 +1,7 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let _ = sbom::catalog::java::parse_pom_properties(text, "");
+    let _ = sbom::catalog::java::parse_manifest(text, "");
+});
