@@ -13,4 +13,4 @@ pub mod rootfs;
 pub mod scan;
 
 pub use model::{Kind, Package, Sbom};
-pub use scan::{ScanError, scan};
+pub use scan::{Progress, ScanError, scan, scan_with_progress};

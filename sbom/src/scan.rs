@@ -26,15 +26,32 @@ pub enum ScanError {
     },
 }
 
+/// How far a scan has got, for progress on a terminal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Entries of the tree walked so far.
+    pub entries: u64,
+    /// Packages found so far.
+    pub packages: usize,
+}
+
+/// How many entries the walk goes between two progress reports.
+const PROGRESS_EVERY: u64 = 1024;
+
 /// Computes the SBOM of the root filesystem at `root_path`.
 pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
+    scan_with_progress(root_path, &mut |_| {})
+}
+
+/// [`scan`], calling `progress` every thousand or so entries of the walk.
+pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
     let root = Root::open(root_path).map_err(|source| ScanError::Root { path: root_path.to_path_buf(), source })?;
     let distro = distro::detect(&root);
     let mut catalog = Catalog::default();
     catalog::dpkg::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
-    walk(&root, &mut catalog);
+    walk(&root, &mut catalog, progress);
     let Catalog { mut packages, warnings } = catalog;
     packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
     Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings })
@@ -43,12 +60,17 @@ pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
 /// One walk for the catalogers that look everywhere. Symlinks are never followed (a
 /// hostile image cannot steer the walk out of the root), and every read goes through
 /// [`Root`].
-fn walk(root: &Root, catalog: &mut Catalog) {
+fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) {
     let base = root.path().to_path_buf();
     let walker = WalkDir::new(&base).follow_links(false).into_iter().filter_entry(|e| {
         !(e.depth() == 1 && SKIP.iter().any(|s| e.file_name() == *s))
     });
+    let mut entries = 0u64;
     for entry in walker {
+        entries += 1;
+        if entries % PROGRESS_EVERY == 0 {
+            progress(Progress { entries, packages: catalog.packages.len() });
+        }
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {

@@ -249,3 +249,18 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     // python3-minimal owns the /usr/bin/python3 link to the interpreter that ran, so it is in.
     assert_eq!(names, BTreeSet::from(["requests", "urllib3", "python3.11-minimal", "python3-minimal", "lodash"]));
 }
+
+#[test]
+fn progress_is_reported_as_the_walk_goes() {
+    let root = bookworm_root();
+    let mut seen: Vec<sbom::Progress> = Vec::new();
+    let sbom = sbom::scan_with_progress(&root, &mut |p| seen.push(p)).unwrap();
+    let files = walkdir::WalkDir::new(&root)
+        .into_iter()
+        .filter_entry(|e| !(e.depth() == 1 && ["proc", "sys", "dev"].iter().any(|s| e.file_name() == *s)))
+        .count() as u64;
+    // One report per 1,024 entries (the walk skips /proc, /sys and /dev), growing.
+    assert_eq!(seen.len() as u64, files / 1024, "{} entries", files);
+    assert!(seen.windows(2).all(|w| w[0].entries < w[1].entries && w[0].packages <= w[1].packages));
+    assert!(seen.last().unwrap().packages <= sbom.packages.len());
+}

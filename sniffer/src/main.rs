@@ -552,7 +552,7 @@ fn db_command(command: DbCommand) -> anyhow::Result<u8> {
 
 /// The SBOM of a root, and SBOM' from a list of opened paths when given.
 fn computed_sbom(dir: &std::path::Path, opened: Option<&std::path::Path>) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
-    let sbom = sbom::scan(dir)?;
+    let sbom = scan_showing_progress(dir)?;
     let filtered = match opened {
         Some(list) => {
             let paths = read_opened(list)?;
@@ -563,6 +563,31 @@ fn computed_sbom(dir: &std::path::Path, opened: Option<&std::path::Path>) -> any
         None => None,
     };
     Ok((sbom, filtered))
+}
+
+/// Scans a root; on a terminal, a line on standard error says how far it has got.
+fn scan_showing_progress(dir: &std::path::Path) -> anyhow::Result<sbom::Sbom> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() {
+        return Ok(sbom::scan(dir)?);
+    }
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut shown = false;
+    let sbom = sbom::scan_with_progress(dir, &mut |p| {
+        // Quiet for small roots; then at most ten updates a second.
+        if started.elapsed() < std::time::Duration::from_millis(300) || last.elapsed() < std::time::Duration::from_millis(100) {
+            return;
+        }
+        last = std::time::Instant::now();
+        shown = true;
+        eprint!("\rscanning {}: {} entries, {} packages", dir.display(), p.entries, p.packages);
+        let _ = std::io::stderr().flush();
+    });
+    if shown {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(sbom?)
 }
 
 /// The SBOM (and SBOM', if asked) the daemon stored for a container, instance or image.
