@@ -18,6 +18,7 @@
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{
+    EbpfContext,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
@@ -109,10 +110,10 @@ pub fn noop(_ctx: TracePointContext) -> u32 {
 
 #[inline(always)]
 fn on_open_exit(ctx: &TracePointContext) -> u32 {
-    let ret: i64 = match unsafe { ctx.read_at(SYS_EXIT_RET) } {
-        Ok(ret) => ret,
-        Err(_) => return 0,
-    };
+    // A direct load from the context, not `read_at` (a probe-read helper call): the
+    // verifier checks the offset against the tracepoint's record, and every open pays this.
+    // SAFETY: `ret` is a field of every sys_exit record, at SYS_EXIT_RET.
+    let ret: i64 = unsafe { core::ptr::read_volatile((ctx.as_ptr() as *const u8).add(SYS_EXIT_RET) as *const i64) };
     if ret < 0 {
         return 0;
     }

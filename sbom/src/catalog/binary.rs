@@ -3,13 +3,14 @@
 //! (`.dep-v0`, zlib-compressed JSON). Each package owns the binary it was found in, so it is
 //! in SBOM' when that binary was executed.
 //!
-//! Only the ELF header, the section table and those two sections are read, through a
-//! read cache over the file: a 100 MB binary costs a few reads.
+//! Only the ELF header, the section table, its names and those two sections are read, each
+//! with one positioned read: a 100 MB binary costs five reads.
 
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
-use object::{Endianness, ReadRef};
+use object::Endianness;
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
@@ -21,24 +22,48 @@ use crate::rootfs::Root;
 const MAX_SECTION: u64 = 8 << 20;
 /// Largest decompressed cargo-auditable list.
 const MAX_DEPS_JSON: usize = 64 << 20;
+/// Largest section or program header table, or section name table, read.
+const MAX_TABLE: u64 = 1 << 20;
+
+/// Bytes at an offset: a file (one `pread`) or a buffer (the fuzz target's).
+pub trait ReadAt {
+    /// `len` bytes at `offset`, or `None` when they are not all there.
+    fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>>;
+}
+
+impl ReadAt for std::fs::File {
+    fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let mut buf = vec![0; usize::try_from(len).ok()?];
+        self.read_exact_at(&mut buf, offset).ok()?;
+        Some(buf)
+    }
+}
+
+impl ReadAt for [u8] {
+    fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let start = usize::try_from(offset).ok()?;
+        self.get(start..start.checked_add(usize::try_from(len).ok()?)?).map(<[u8]>::to_vec)
+    }
+}
 
 /// Catalogs the executable at `path` (inside the root) when it is ELF with either section.
 pub fn catalog_file(root: &Root, path: &Path, catalog: &mut Catalog) {
     let Ok(file) = root.open_file(path) else { return };
-    catalog_elf(&object::ReadCache::new(file), path, catalog);
+    catalog_elf(&file, path, catalog);
 }
 
 /// Catalogs an executable's contents (`path` names it in warnings and packages). Not ELF
 /// (a script, data): not ours. A broken ELF is not worth a warning either; the loader
 /// would refuse it too. A broken section that names itself is.
-pub fn catalog_elf<'d, R: ReadRef<'d>>(data: R, path: &Path, catalog: &mut Catalog) {
-    let Ok(ident) = data.read_bytes_at(0, 5) else { return };
-    if &ident[..4] != b"\x7fELF" {
+pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Catalog) {
+    // The largest ELF header (64-bit) is 64 bytes; a 32-bit one is shorter.
+    let Some(head) = data.read_at(0, 64).or_else(|| data.read_at(0, 52)) else { return };
+    if !head.starts_with(b"\x7fELF") {
         return;
     }
-    let found = match ident[4] {
-        1 => sections::<object::elf::FileHeader32<Endianness>, _>(data),
-        2 => sections::<object::elf::FileHeader64<Endianness>, _>(data),
+    let found = match head[4] {
+        1 => sections::<object::elf::FileHeader32<Endianness>, D>(&head, data),
+        2 => sections::<object::elf::FileHeader64<Endianness>, D>(&head, data),
         _ => return,
     };
     let Some(found) = found else { return };
@@ -64,28 +89,48 @@ struct Found {
     segments: Vec<(u64, u64, u64)>,
 }
 
-/// Reads only the ELF header, the section table and its names; the symbol tables are
-/// never touched.
-fn sections<'d, H: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(data: R) -> Option<Found> {
-    let header = H::parse(data).ok()?;
+/// A table of `count` entries of `size` bytes at `offset`, in one read.
+fn table<D: ReadAt + ?Sized>(data: &D, offset: u64, count: u64, size: u64) -> Option<Vec<u8>> {
+    let len = count.checked_mul(size)?;
+    if len > MAX_TABLE {
+        return None;
+    }
+    data.read_at(offset, len)
+}
+
+/// Reads the section table and its names; the symbol tables are never touched.
+fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8], data: &D) -> Option<Found> {
+    let header = H::parse(head).ok()?;
     let endian = header.endian().ok()?;
-    let table = header.sections(endian, data).ok()?;
-    let read = |name: &[u8]| {
-        let (_, section) = table.section_by_name(endian, name)?;
+    let shentsize = u64::from(header.e_shentsize(endian));
+    if shentsize != std::mem::size_of::<H::SectionHeader>() as u64 {
+        return None;
+    }
+    let shdrs = table(data, header.e_shoff(endian).into(), header.e_shnum(endian).into(), shentsize)?;
+    let shdrs: &[H::SectionHeader] = object::pod::slice_from_all_bytes(&shdrs).ok()?;
+    let strtab = shdrs.get(usize::from(header.e_shstrndx(endian)))?;
+    let names = table(data, strtab.sh_offset(endian).into(), 1, strtab.sh_size(endian).into())?;
+    let read = |wanted: &[u8]| {
+        let section = shdrs.iter().find(|s| {
+            let start = s.sh_name(endian) as usize;
+            names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(wanted)
+        })?;
         let size: u64 = section.sh_size(endian).into();
+        let what = String::from_utf8_lossy(wanted);
         Some(if size > MAX_SECTION {
-            Err(format!("section {} of {size} bytes; not read", String::from_utf8_lossy(name)))
+            Err(format!("section {what} of {size} bytes; not read"))
         } else {
-            section.data(endian, data).map(<[u8]>::to_vec).map_err(|e| format!("reading section {}: {e}", String::from_utf8_lossy(name)))
+            data.read_at(section.sh_offset(endian).into(), size).ok_or_else(|| format!("section {what} lies outside the file"))
         })
     };
     let (go, rust) = (read(b".go.buildinfo"), read(b".dep-v0"));
     if go.is_none() && rust.is_none() {
         return Some(Found { go, rust, segments: Vec::new() });
     }
-    let segments = header
-        .program_headers(endian, data)
-        .ok()?
+    let phentsize = std::mem::size_of::<H::ProgramHeader>() as u64;
+    let phdrs = table(data, header.e_phoff(endian).into(), header.e_phnum(endian).into(), phentsize).unwrap_or_default();
+    let phdrs: &[H::ProgramHeader] = object::pod::slice_from_all_bytes(&phdrs).unwrap_or(&[]);
+    let segments = phdrs
         .iter()
         .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
         .map(|ph| (ph.p_vaddr(endian).into(), ph.p_filesz(endian).into(), ph.p_offset(endian).into()))
@@ -95,13 +140,13 @@ fn sections<'d, H: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(data: R) -> 
 
 /// `len` bytes at virtual address `addr`, from the segment that maps it (pre-1.18 Go build
 /// info holds pointers).
-fn read_virtual<'d, R: ReadRef<'d>>(segments: &[(u64, u64, u64)], data: R, addr: u64, len: u64) -> Option<Vec<u8>> {
+fn read_virtual<D: ReadAt + ?Sized>(segments: &[(u64, u64, u64)], data: &D, addr: u64, len: u64) -> Option<Vec<u8>> {
     if len > MAX_SECTION {
         return None;
     }
     let end = addr.checked_add(len)?;
     let &(vaddr, _, offset) = segments.iter().find(|(v, size, _)| addr >= *v && end <= v.saturating_add(*size))?;
-    data.read_bytes_at(offset + (addr - vaddr), len).ok().map(<[u8]>::to_vec)
+    data.read_at(offset.checked_add(addr - vaddr)?, len)
 }
 
 /// Go build info.
