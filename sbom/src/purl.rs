@@ -21,11 +21,13 @@ fn render(ty: &'static str, namespace: Option<&str>, name: &str, version: &str, 
 }
 
 /// `pkg:deb/debian/curl@7.88.1-10?arch=amd64&distro=debian-12`, with `upstream` naming the
-/// source package when it differs.
+/// source package and its version when either differs.
 pub fn deb(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>, source: Option<&Source>) -> String {
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or("debian");
     let distro_q = distro_qualifier(distro);
-    let upstream = source.filter(|s| s.name != name).map(|s| format!("{}@{}", s.name, s.version));
+    // A binNMU (`1.2-3+b1` built from source `1.2-3`) differs in version only: Debian's
+    // advisories still name the source version, so it is said too.
+    let upstream = source.filter(|s| s.name != name || s.version != version).map(|s| format!("{}@{}", s.name, s.version));
     let mut q: Vec<(&str, &str)> = Vec::new();
     if let Some(a) = arch {
         q.push(("arch", a));
@@ -141,6 +143,13 @@ mod tests {
             deb(Some(&d), "libc6", "2.36-9", Some("amd64"), Some(&src)),
             "pkg:deb/debian/libc6@2.36-9?arch=amd64&distro=debian-12&upstream=glibc%402.36-9"
         );
+        let binnmu = Source { name: "zlib1g".into(), version: "1:1.2.13.dfsg-1".into() };
+        assert_eq!(
+            deb(Some(&d), "zlib1g", "1:1.2.13.dfsg-1+b1", None, Some(&binnmu)),
+            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bb1?distro=debian-12&upstream=zlib1g%401:1.2.13.dfsg-1"
+        );
+        let same = Source { name: "curl".into(), version: "7.88.1-10".into() };
+        assert_eq!(deb(Some(&d), "curl", "7.88.1-10", None, Some(&same)), "pkg:deb/debian/curl@7.88.1-10?distro=debian-12");
         assert_eq!(pypi("Jinja2", "2.11.2"), "pkg:pypi/jinja2@2.11.2");
         assert_eq!(normalize_python("zope.interface__x"), "zope-interface-x");
         assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");

@@ -302,6 +302,8 @@ mod tests {
         let s = subject_of_purl("pkg:apk/alpine/musl@1.2.5-r0?distro=alpine-3.20.3").unwrap();
         assert_eq!(s.ecosystem.as_deref(), Some("Alpine:v3.20"));
         assert!(subject_of_purl("pkg:pypi/requests").is_err());
+        let s = subject_of_purl("pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bb1?distro=debian-12&upstream=zlib1g%401:1.2.13.dfsg-1").unwrap();
+        assert_eq!((s.match_name.as_str(), s.match_version.as_str()), ("zlib1g", "1:1.2.13.dfsg-1"));
         let s = subject_of_purl("pkg:rpm/redhat/openssl@3.0.7-27.el9?arch=x86_64&epoch=1&distro=rhel-9").unwrap();
         assert_eq!(s.match_version, "1:3.0.7-27.el9");
         let s = subject_of_purl("pkg:golang/stdlib@1.19.8").unwrap();
