@@ -65,8 +65,12 @@ struct Active {
     seed: Vec<PathBuf>,
 }
 
-/// Per image: the file index SBOM' is computed with, built while a container of it runs.
-type Indexes = HashMap<String, Arc<(sbom::Sbom, sbom::index::FileIndex)>>;
+/// An image's SBOM and the file index SBOM' is computed with.
+type Image = Arc<(sbom::Sbom, sbom::index::FileIndex)>;
+
+/// Per image digest, filled once while a container of it runs. The first container of an
+/// image computes it; others of that image wait for it; other images go on in parallel.
+type Indexes = HashMap<String, Arc<tokio::sync::OnceCell<Image>>>;
 
 /// The coordinator.
 pub struct Coordinator {
@@ -76,8 +80,23 @@ pub struct Coordinator {
     config: Config,
     outbox: Arc<Notify>,
     active: Mutex<HashMap<String, Active>>,
-    images: tokio::sync::Mutex<Indexes>,
+    images: Mutex<Indexes>,
     last_persist: Mutex<Instant>,
+}
+
+/// Why an image has no SBOM and index.
+enum ImageError {
+    /// It could not be made from this container (published as `SbomFailed`); a later
+    /// container of the image tries again.
+    Failed,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<StoreError> for ImageError {
+    fn from(e: StoreError) -> Self {
+        ImageError::Store(e)
+    }
 }
 
 fn now() -> String {
@@ -98,7 +117,7 @@ impl Coordinator {
             config,
             outbox,
             active: Mutex::new(HashMap::new()),
-            images: tokio::sync::Mutex::new(HashMap::new()),
+            images: Mutex::new(HashMap::new()),
             last_persist: Mutex::new(Instant::now()),
         }
     }
@@ -151,13 +170,27 @@ impl Coordinator {
 
     /// Ensures the image has an SBOM (and its report) and an index for SBOM'.
     async fn image(&self, w: &Workload) -> Result<(), StoreError> {
-        // Holding the lock across the computation makes N containers of one image wait
-        // for one computation rather than each doing it.
-        let mut images = self.images.lock().await;
-        if images.contains_key(&w.digest) {
-            self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
-            return Ok(());
+        let cell = lock(&self.images).entry(w.digest.clone()).or_default().clone();
+        let mut computed_here = false;
+        let result = cell
+            .get_or_try_init(|| {
+                computed_here = true;
+                self.compute_image(w)
+            })
+            .await;
+        match result {
+            Ok(_) if !computed_here => {
+                self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
+                Ok(())
+            }
+            Ok(_) | Err(ImageError::Failed) => Ok(()),
+            Err(ImageError::Store(e)) => Err(e),
         }
+    }
+
+    /// The image's SBOM (stored, or computed from this container's root, scanned and
+    /// stored) and its file index, built from this container's root.
+    async fn compute_image(&self, w: &Workload) -> Result<Image, ImageError> {
         // Pin the container's root with a descriptor: reading through it keeps working after
         // a short-lived container has exited.
         let shown = PathBuf::from(format!("/proc/{}/root", w.pid));
@@ -165,7 +198,7 @@ impl Coordinator {
             Ok(f) => f,
             Err(e) => {
                 self.bus.publish(FlowEvent::SbomFailed { digest: w.digest.clone(), error: format!("{}: {e}", shown.display()) });
-                return Ok(());
+                return Err(ImageError::Failed);
             }
         };
         let root = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
@@ -189,7 +222,7 @@ impl Coordinator {
             Ok(x) => x,
             Err(error) => {
                 self.bus.publish(FlowEvent::SbomFailed { digest: w.digest.clone(), error });
-                return Ok(());
+                return Err(ImageError::Failed);
             }
         };
         if reused {
@@ -201,8 +234,12 @@ impl Coordinator {
             self.store_report(&report, vec![(Kind::Sbom, w.digest.clone(), serde_json::to_value(&sbom).expect("serialisable"))])?;
             self.bus.publish(FlowEvent::SbomStored { digest: w.digest.clone(), packages, millis });
         }
-        images.insert(w.digest.clone(), Arc::new((sbom, index)));
-        Ok(())
+        Ok(Arc::new((sbom, index)))
+    }
+
+    /// The image's SBOM and index, when a container of it has made them.
+    fn image_of(&self, digest: &str) -> Option<Image> {
+        lock(&self.images).get(digest).and_then(|cell| cell.get().cloned())
     }
 
     /// Scans and builds a report (a missing or broken database becomes a warning in it).
@@ -322,7 +359,7 @@ impl Coordinator {
         let learned = self.learned(&a);
         self.sniffer.unwatch(a.workload.cgroup_id);
         self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
-        let Some(image) = self.images.lock().await.get(&a.workload.digest).cloned() else {
+        let Some(image) = self.image_of(&a.workload.digest) else {
             // No SBOM could be made for the image: keep what was learned for a later try.
             self.store.put(Kind::Learning, &a.instance, &learned)?;
             return Ok(());
@@ -331,8 +368,8 @@ impl Coordinator {
     }
 
     /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.
-    async fn conclude(&self, instance: &str, learned: &Learning, image: &(sbom::Sbom, sbom::index::FileIndex)) -> Result<(), StoreError> {
-        let (sbom, index) = image;
+    async fn conclude(&self, instance: &str, learned: &Learning, image: &Image) -> Result<(), StoreError> {
+        let (sbom, index) = (&image.0, &image.1);
         let prime = sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
         let report = self.report(ReportKind::Instance, instance, &learned.workload, sbom, Some(&prime)).await;
         let packages = prime.packages.len();
@@ -357,7 +394,7 @@ impl Coordinator {
             finished += 1;
         }
         let active: Vec<String> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
-        let mut listings: HashMap<String, Arc<(sbom::Sbom, sbom::index::FileIndex)>> = HashMap::new();
+        let mut listings: HashMap<String, Image> = HashMap::new();
         for instance in self.store.keys(Kind::Learning)? {
             if active.contains(&instance) {
                 continue;
@@ -368,7 +405,7 @@ impl Coordinator {
                 continue;
             }
             let digest = learned.workload.digest.clone();
-            let image = match self.images.lock().await.get(&digest).cloned() {
+            let image = match self.image_of(&digest) {
                 Some(image) => Some(image),
                 None => match listings.get(&digest) {
                     Some(image) => Some(image.clone()),
