@@ -23,22 +23,30 @@ fn render(ty: &'static str, namespace: Option<&str>, name: &str, version: &str, 
 /// `pkg:deb/debian/curl@7.88.1-10?arch=amd64&distro=debian-12`, with `upstream` naming the
 /// source package and its version when either differs.
 pub fn deb(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>, source: Option<&Source>) -> String {
-    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("debian");
-    let distro_q = distro_qualifier(distro);
     // A binNMU (`1.2-3+b1` built from source `1.2-3`) differs in version only: Debian's
     // advisories still name the source version, so it is said too.
     let upstream = source.filter(|s| s.name != name || s.version != version).map(|s| format!("{}@{}", s.name, s.version));
-    let mut q: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = arch {
-        q.push(("arch", a));
-    }
-    if let Some(d) = &distro_q {
-        q.push(("distro", d));
-    }
-    if let Some(u) = &upstream {
-        q.push(("upstream", u));
-    }
-    render("deb", Some(namespace), name, version, &q)
+    os("deb", "debian", distro, name, version, arch, upstream.as_deref().map(|u| ("upstream", u)))
+}
+
+/// A distribution package's URL: the distro's id as namespace (`default` without one),
+/// `arch`, `distro` and one more qualifier where the type has one.
+fn os(
+    ty: &'static str,
+    default: &str,
+    distro: Option<&Distro>,
+    name: &str,
+    version: &str,
+    arch: Option<&str>,
+    extra: Option<(&str, &str)>,
+) -> String {
+    let namespace = distro.map(|d| d.id.as_str()).unwrap_or(default);
+    let distro_q = distro_qualifier(distro);
+    let q: Vec<(&str, &str)> = [arch.map(|a| ("arch", a)), distro_q.as_deref().map(|d| ("distro", d)), extra]
+        .into_iter()
+        .flatten()
+        .collect();
+    render(ty, Some(namespace), name, version, &q)
 }
 
 /// `pkg:pypi/requests@2.25.0`: names normalised as PEP 503 says (lower case, `-`).
@@ -83,34 +91,13 @@ fn distro_qualifier(distro: Option<&Distro>) -> Option<String> {
 /// `pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40`: `version-release`,
 /// and the epoch, when there is one, as the `epoch` qualifier (as the purl spec says).
 pub fn rpm(distro: Option<&Distro>, name: &str, version_release: &str, epoch: Option<u32>, arch: Option<&str>) -> String {
-    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("redhat");
-    let distro_q = distro_qualifier(distro);
     let epoch = epoch.filter(|&e| e > 0).map(|e| e.to_string());
-    let mut q: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = arch {
-        q.push(("arch", a));
-    }
-    if let Some(e) = &epoch {
-        q.push(("epoch", e));
-    }
-    if let Some(d) = &distro_q {
-        q.push(("distro", d));
-    }
-    render("rpm", Some(namespace), name, version_release, &q)
+    os("rpm", "redhat", distro, name, version_release, arch, epoch.as_deref().map(|e| ("epoch", e)))
 }
 
 /// `pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4`.
 pub fn apk(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>) -> String {
-    let namespace = distro.map(|d| d.id.as_str()).unwrap_or("alpine");
-    let distro_q = distro_qualifier(distro);
-    let mut q: Vec<(&str, &str)> = Vec::new();
-    if let Some(a) = arch {
-        q.push(("arch", a));
-    }
-    if let Some(d) = &distro_q {
-        q.push(("distro", d));
-    }
-    render("apk", Some(namespace), name, version, &q)
+    os("apk", "alpine", distro, name, version, arch, None)
 }
 
 /// `pkg:golang/github.com/pkg/errors@v0.9.1`: the module path's last element is the name.

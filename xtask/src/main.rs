@@ -242,13 +242,18 @@ const BOOKWORM_PIP: &[&str] = &[
 /// An npm project with known advisories, in `/srv/app`.
 const BOOKWORM_NPM: &[&str] = &["lodash@4.17.15", "minimist@1.2.0"];
 
+/// A cached fixture directory is there and its stamp (`<dir>.stamp`) names `recipe`.
+fn is_current(dir: &Path, recipe: &str) -> bool {
+    std::fs::read_to_string(dir.with_extension("stamp")).is_ok_and(|s| s == recipe) && dir.is_dir()
+}
+
 /// Builds, once and cached, a real Debian bookworm root (debootstrap minbase with python3)
 /// holding pip and npm packages with known advisories. About a minute; the stamp file
 /// records the recipe, and a root is swapped in only when complete.
 fn bookworm_root() -> anyhow::Result<()> {
     let root = PathBuf::from(BOOKWORM_ROOT);
     let stamp = root.with_extension("stamp");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == BOOKWORM_RECIPE) && root.is_dir() {
+    if is_current(&root, BOOKWORM_RECIPE) {
         return Ok(());
     }
     eprintln!("xtask: building the Debian fixture root {} (debootstrap, pip, npm; about a minute)", root.display());
@@ -362,7 +367,7 @@ fn java_root() -> anyhow::Result<()> {
     let root = PathBuf::from(JAVA_ROOT);
     let stamp = root.with_extension("stamp");
     let recipe = JAVA_DEBS.join(" ");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == recipe) && root.is_dir() {
+    if is_current(&root, &recipe) {
         return Ok(());
     }
     eprintln!("xtask: unpacking the Java fixture {} ({recipe})", root.display());
