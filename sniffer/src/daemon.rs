@@ -145,6 +145,11 @@ async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinato
                     }
                 });
             }
+            crate::discovery::Discovered::Dropped(cgroup_id) => {
+                let mut s = lock(&state);
+                let _ = s.kernel.unwatch(cgroup_id);
+                s.containers.remove(&cgroup_id);
+            }
             crate::discovery::Discovered::Synced(running) => {
                 let c = coordinator.clone();
                 tokio::spawn(async move {

@@ -34,6 +34,9 @@ pub enum Discovered {
     Started(Workload),
     /// A container's init process exited.
     Exited(String),
+    /// A cgroup [`Discovered::Seen`] that is not a workload's after all (a pod sandbox), or
+    /// whose container could not be described: stop watching it.
+    Dropped(u64),
     /// Every running container has been reported (by id), at start-up or after a
     /// reconnect: one not among them exited unseen.
     Synced(Vec<String>),
@@ -148,8 +151,13 @@ async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32
         Ok(Some(w)) => {
             let _ = out.send(Discovered::Started(w)).await;
         }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(container = %id, error = %e, "describing container"),
+        Ok(None) => {
+            let _ = out.send(Discovered::Dropped(cgroup_id)).await;
+        }
+        Err(e) => {
+            tracing::warn!(container = %id, error = %e, "describing container");
+            let _ = out.send(Discovered::Dropped(cgroup_id)).await;
+        }
     }
 }
 
