@@ -389,8 +389,7 @@ impl Coordinator {
         let gone: Vec<String> = lock(&self.active).keys().filter(|id| !running.contains(id)).cloned().collect();
         let mut finished = 0;
         for id in gone {
-            self.bus.publish(FlowEvent::WorkloadExited { id: id.clone() });
-            self.finish(&id, "exited").await?;
+            self.workload_exited(&id).await?;
             finished += 1;
         }
         let active: Vec<String> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
@@ -405,17 +404,14 @@ impl Coordinator {
                 continue;
             }
             let digest = learned.workload.digest.clone();
-            let image = match self.image_of(&digest) {
+            let image = match self.image_of(&digest).or_else(|| listings.get(&digest).cloned()) {
                 Some(image) => Some(image),
-                None => match listings.get(&digest) {
-                    Some(image) => Some(image.clone()),
-                    None => self.store.get::<sbom::Sbom>(Kind::Sbom, &digest)?.map(|sbom| {
-                        let index = sbom::index::FileIndex::from_listing(&sbom);
-                        let image = Arc::new((sbom, index));
-                        listings.insert(digest.clone(), image.clone());
-                        image
-                    }),
-                },
+                None => self.store.get::<sbom::Sbom>(Kind::Sbom, &digest)?.map(|sbom| {
+                    let index = sbom::index::FileIndex::from_listing(&sbom);
+                    let image = Arc::new((sbom, index));
+                    listings.insert(digest.clone(), image.clone());
+                    image
+                }),
             };
             let Some(image) = image else {
                 // Nothing to map its paths with: keep them; an SBOM of the image may come.

@@ -74,10 +74,7 @@ impl FileIndex {
                 if package.kind == Kind::Npm {
                     index.dirs.insert(path, i);
                 } else if !canon.is_dir(&path) {
-                    let owners = index.files.entry(path).or_default();
-                    if !owners.contains(&i) {
-                        owners.push(i);
-                    }
+                    index.own(path, i);
                 }
             }
         }
@@ -95,7 +92,7 @@ impl FileIndex {
         let mut index = FileIndex { approximate: Some(WITHOUT_ROOT.to_string()), ..FileIndex::default() };
         for (i, package) in sbom.packages.iter().enumerate() {
             for file in &package.files {
-                let file = normalize(file);
+                let file = crate::rootfs::normalize(file);
                 if package.kind == Kind::Npm {
                     index.dirs.insert(file, i);
                     continue;
@@ -104,15 +101,21 @@ impl FileIndex {
                     continue;
                 }
                 let merged = merged_usr(&file);
-                for path in std::iter::once(file).chain(merged) {
-                    let owners = index.files.entry(path).or_default();
-                    if !owners.contains(&i) {
-                        owners.push(i);
-                    }
+                index.own(file, i);
+                if let Some(merged) = merged {
+                    index.own(merged, i);
                 }
             }
         }
         index
+    }
+
+    /// Records package `i` as an owner of the file `path`.
+    fn own(&mut self, path: PathBuf, i: usize) {
+        let owners = self.files.entry(path).or_default();
+        if !owners.contains(&i) {
+            owners.push(i);
+        }
     }
 
     /// The packages owning a canonical path (a file listed by several packages has several).
@@ -133,21 +136,6 @@ impl FileIndex {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty() && self.dirs.is_empty()
     }
-}
-
-/// `path` made absolute, with `.` and `..` taken out lexically.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            std::path::Component::Normal(n) => out.push(n),
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// `/lib/x` -> `/usr/lib/x`, for the directories merged-/usr links.

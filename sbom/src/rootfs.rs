@@ -96,6 +96,22 @@ impl Root {
     }
 }
 
+/// Lexical normalisation of a path inside a root: made absolute, `.` dropped, `..` pops
+/// (never above `/`). No symlink is looked at; [`Root::canonicalize`] resolves them.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The components of a path, as bytes, root and prefix dropped.
 fn components(path: &Path) -> Vec<Vec<u8>> {
     path.components()

@@ -75,8 +75,12 @@ pub fn is_project_manifest(path: &Path, on_disk: &Path) -> bool {
 /// app need not have them) is skipped without a warning.
 pub fn catalog_project(root: &Root, manifest: &Path, catalog: &mut Catalog) {
     match read_limited(root, manifest, MAX_MANIFEST) {
-        Ok(Some(text)) if parse_manifest(&text).is_ok() => catalog_manifest(root, manifest, catalog),
-        Ok(_) => {}
+        Ok(Some(text)) => {
+            if let Ok(parsed) = parse_manifest(&text) {
+                push(manifest, parsed, catalog);
+            }
+        }
+        Ok(None) => {}
         Err(e) => catalog.warn(CATALOGER, manifest, e),
     }
 }
@@ -94,7 +98,7 @@ pub fn parse_manifest(text: &str) -> Result<(String, String, Vec<String>), Strin
 
 /// Catalogs one installed package's `package.json` (path inside the root).
 pub fn catalog_manifest(root: &Root, manifest: &Path, catalog: &mut Catalog) {
-    let (name, version, licenses) = match read_limited(root, manifest, MAX_MANIFEST) {
+    let parsed = match read_limited(root, manifest, MAX_MANIFEST) {
         Ok(Some(text)) => match parse_manifest(&text) {
             Ok(parsed) => parsed,
             Err(e) => return catalog.warn(CATALOGER, manifest, e),
@@ -102,6 +106,11 @@ pub fn catalog_manifest(root: &Root, manifest: &Path, catalog: &mut Catalog) {
         Ok(None) => return,
         Err(e) => return catalog.warn(CATALOGER, manifest, e),
     };
+    push(manifest, parsed, catalog);
+}
+
+/// The package of a parsed manifest; it owns the manifest's directory.
+fn push(manifest: &Path, (name, version, licenses): (String, String, Vec<String>), catalog: &mut Catalog) {
     let dir = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
     catalog.packages.push(Package {
         purl: purl::npm(&name, &version),

@@ -1,12 +1,12 @@
 //! Python distributions: `*.dist-info` (METADATA, RECORD) and `*.egg-info` (PKG-INFO,
 //! installed-files.txt).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, read_limited};
 use crate::model::{Kind, Package};
 use crate::purl;
-use crate::rootfs::Root;
+use crate::rootfs::{Root, normalize};
 
 const CATALOGER: &str = "python";
 const MAX_METADATA: u64 = 16 << 20;
@@ -74,21 +74,6 @@ pub fn parse_record(text: &str, base: &Path) -> Vec<PathBuf> {
             (!path.is_empty()).then(|| normalize(&base.join(path)))
         })
         .collect()
-}
-
-/// Lexical normalisation: `.` dropped, `..` pops (never above `/`).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Catalogs one `*.dist-info` or `*.egg-info` directory (path inside the root).
