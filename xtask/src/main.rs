@@ -309,11 +309,7 @@ const FUZZ_SEEDS: &[(&str, &str)] = &[
 /// Runs every fuzz target (or one) for `seconds`; a crash fails the command and leaves
 /// its input under `sbom/fuzz/artifacts/`.
 fn fuzz(seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
-    let listed = Command::new("cargo").args(["install", "--list"]).output().context("cargo install --list")?;
-    if !String::from_utf8_lossy(&listed.stdout).contains(&format!("cargo-fuzz v{CARGO_FUZZ_VERSION}:")) {
-        eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
-        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION]))?;
-    }
+    cargo_tool("cargo-fuzz", CARGO_FUZZ_VERSION)?;
     let dir = workspace_root().join("sbom/fuzz");
     let mut targets: Vec<String> = std::fs::read_dir(dir.join("fuzz_targets"))?
         .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
@@ -345,15 +341,21 @@ fn fuzz(seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
 const CARGO_AUDITABLE_VERSION: &str = "0.7.7";
 
 fn cargo_auditable() -> anyhow::Result<()> {
+    cargo_tool("cargo-auditable", CARGO_AUDITABLE_VERSION)
+}
+
+/// Installs a cargo subcommand at `version` with `cargo install --locked`, unless that
+/// version is installed already.
+fn cargo_tool(name: &str, version: &str) -> anyhow::Result<()> {
     let installed = Command::new("cargo")
         .args(["install", "--list"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("cargo-auditable v{CARGO_AUDITABLE_VERSION}:")));
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&format!("{name} v{version}:")));
     if installed {
         return Ok(());
     }
-    eprintln!("xtask: installing cargo-auditable {CARGO_AUDITABLE_VERSION} (about a minute)");
-    run(Command::new("cargo").args(["install", "--locked", "cargo-auditable", "--version", CARGO_AUDITABLE_VERSION]))
+    eprintln!("xtask: installing {name} {version} (a minute or two)");
+    run(Command::new("cargo").args(["install", "--locked", name, "--version", version]))
 }
 
 /// Where the Java fixture lives: real jars from Debian packages, unpacked (no JRE needed).

@@ -149,6 +149,20 @@ fn read_virtual<D: ReadAt + ?Sized>(segments: &[(u64, u64, u64)], data: &D, addr
     data.read_at(offset.checked_add(addr - vaddr)?, len)
 }
 
+/// A package compiled into `binary`: found there, and owning it.
+fn compiled_into(binary: &Path, kind: Kind, name: &str, version: &str, purl: String) -> Package {
+    Package {
+        name: name.to_string(),
+        version: version.to_string(),
+        kind,
+        purl,
+        source: None,
+        licenses: Vec::new(),
+        found_at: binary.to_path_buf(),
+        files: vec![binary.to_path_buf()],
+    }
+}
+
 /// Go build info.
 pub mod go {
     use super::*;
@@ -270,16 +284,7 @@ pub mod go {
     /// The packages of one binary: the standard library at the toolchain's version, the
     /// main module when it has a version, and every dependency.
     pub fn packages(info: &BuildInfo, binary: &Path) -> Vec<Package> {
-        let package = |name: &str, version: &str| Package {
-            name: name.to_string(),
-            version: version.to_string(),
-            kind: Kind::Go,
-            purl: purl::golang(name, version),
-            source: None,
-            licenses: Vec::new(),
-            found_at: binary.to_path_buf(),
-            files: vec![binary.to_path_buf()],
-        };
+        let package = |name: &str, version: &str| compiled_into(binary, Kind::Go, name, version, purl::golang(name, version));
         let mut out = Vec::new();
         // `go1.19.8` (or `go1.21.0 X:boringcrypto`): OSV names it `stdlib`, version `1.19.8`.
         if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
@@ -339,16 +344,7 @@ pub mod rust {
             .iter()
             .filter(|c| c.kind.as_deref() != Some("build"))
             .filter(|c| c.root || c.source == "crates.io")
-            .map(|c| Package {
-                name: c.name.clone(),
-                version: c.version.clone(),
-                kind: Kind::Rust,
-                purl: purl::cargo(&c.name, &c.version),
-                source: None,
-                licenses: Vec::new(),
-                found_at: binary.to_path_buf(),
-                files: vec![binary.to_path_buf()],
-            })
+            .map(|c| compiled_into(binary, Kind::Rust, &c.name, &c.version, purl::cargo(&c.name, &c.version)))
             .collect()
     }
 }
