@@ -78,8 +78,9 @@ impl coordinator::flow::Sniffer for FlowSniffer {
     }
 }
 
-/// Runs discovery and feeds the coordinator. Watching starts in this loop, at once; the
-/// rest of a start runs in its own task, and an exit waits for its start.
+/// Runs discovery and feeds the coordinator. Watching starts in this loop, at once, when a
+/// cgroup is `Seen`; the rest of a start runs in its own task, and an exit waits for its
+/// start.
 async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinator>, state: Shared) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let socket = flow.containerd.clone();
@@ -116,14 +117,9 @@ async fn drive(flow: FlowOptions, coordinator: Arc<coordinator::flow::Coordinato
                 }
             }
             crate::discovery::Discovered::Started(w) => {
-                {
-                    let mut s = lock(&state);
-                    if let Err(e) = s.kernel.watch(w.cgroup_id) {
-                        tracing::warn!(container = %w.id, error = %e, "watching");
-                    }
-                    let c = s.containers.entry(w.cgroup_id).or_insert_with(|| Container::new(w.id.clone(), w.cgroup_id));
+                // Its cgroup is watched since its `Seen`; now it has a name.
+                if let Some(c) = lock(&state).containers.get_mut(&w.cgroup_id) {
                     c.name = w.id.clone();
-                    c.watching = true;
                 }
                 let c = coordinator.clone();
                 let id = w.id.clone();
