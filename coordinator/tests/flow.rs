@@ -79,6 +79,21 @@ fn bookworm() -> PathBuf {
     root
 }
 
+/// A real process of the Debian root (`chroot ROOT sleep 120`), returned once it is inside
+/// the root: until `chroot` has run, `/proc/<pid>/root` is the host's, and an SBOM computed
+/// then would be the host's.
+fn in_bookworm() -> std::process::Child {
+    let root = std::fs::canonicalize(bookworm()).unwrap();
+    let child = std::process::Command::new("chroot").arg(&root).args(["sleep", "120"]).spawn().unwrap();
+    for _ in 0..500 {
+        if std::fs::read_link(format!("/proc/{}/root", child.id())).is_ok_and(|r| r == root) {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("process {} never entered {}", child.id(), root.display());
+}
+
 fn vuln_db(dir: &Path) -> PathBuf {
     let db = dir.join("vuln.db");
     let mut w = vuln::Writer::open(&db).unwrap();
@@ -104,8 +119,8 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
     // A real workload in the real root.
-    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
-    let mut second = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let mut child = in_bookworm();
+    let mut second = in_bookworm();
     let site = "/usr/local/lib/python3.11/dist-packages";
     let opened: Vec<PathBuf> = ["/usr/bin/python3.11", &format!("{site}/requests/__init__.py"), &format!("{site}/urllib3/__init__.py")]
         .iter()
@@ -189,7 +204,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let tmp = tempfile::tempdir().unwrap();
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
-    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let mut child = in_bookworm();
     let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
     let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1) };
@@ -227,7 +242,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     let tmp = tempfile::tempdir().unwrap();
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
-    let mut child = std::process::Command::new("chroot").arg(bookworm()).args(["sleep", "120"]).spawn().unwrap();
+    let mut child = in_bookworm();
     let w = Workload { id: "c9".into(), pid: child.id(), cgroup_id: 29, image: "img".into(), digest: "sha256:f00d".into(), k8s: None };
     // What the kernel reports: merged-/usr paths, while dpkg lists /lib/x86_64-linux-gnu/libc.so.6.
     let opened: Vec<PathBuf> = [

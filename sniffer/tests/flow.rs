@@ -155,6 +155,9 @@ fn without_containerd_child_cgroups_are_discovered() {
         .args([root.as_str(), "sh", "-c", "sleep 2; PYTHONDONTWRITEBYTECODE=1 python3 -c 'import requests'; sleep 60"])
         .spawn()
         .unwrap();
+    // Into the cgroup once inside its root: discovery takes the root it finds then.
+    let inside = std::fs::canonicalize(&root).unwrap();
+    wait_for("chroot", Duration::from_secs(5), || std::fs::read_link(format!("/proc/{}/root", workload.id())).is_ok_and(|r| r == inside));
     std::fs::write(child.join("cgroup.procs"), workload.id().to_string()).unwrap();
     d.wait_event("SBOM' of app1", |e| e["event"] == "prime_stored" && e["instance"] == "app1");
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
