@@ -22,7 +22,8 @@ use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_get_current_task, bpf_probe_read_kernel, generated::bpf_probe_read_kernel as read_raw,
+        bpf_probe_read_kernel,
+        generated::{bpf_get_current_task_btf, bpf_probe_read_kernel as read_raw},
     },
     macros::{map, tracepoint},
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
@@ -44,6 +45,20 @@ static WATCHED: HashMap<u64, WatchState> = HashMap::with_max_entries(16384, 0);
 /// Paths already sent per cgroup; a repeat is dropped in the kernel.
 #[map]
 static SEEN: LruHashMap<SeenKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// Slots of [`RECENT`]: a power of two, so a hash picks one with a mask.
+const RECENT_SLOTS: usize = 512;
+
+/// One CPU's direct-mapped cache of `SEEN` keys known to be sent: a repeat found here costs
+/// two compares instead of a hash-table lookup. It only ever holds keys that are (or were)
+/// in `SEEN`, so a hit means exactly what a `SEEN` hit means; a miss asks `SEEN`.
+#[repr(C)]
+pub struct Recent {
+    slots: [SeenKey; RECENT_SLOTS],
+}
+
+#[map]
+static RECENT: PerCpuArray<Recent> = PerCpuArray::with_max_entries(1, 0);
 
 /// Events to user space. Its size is set by user space at load.
 #[map]
@@ -130,19 +145,38 @@ unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const *const u8) }
 }
 
+/// The running task as a BTF-typed pointer: fields reached from it through pointers the
+/// verifier knows the type of are read with plain loads (the JIT guards them against faults),
+/// not with a probe-read helper call each. Offsets from [`CONFIG`] are constants to the
+/// verifier (`.rodata` is frozen before load), so it checks each load against the BTF.
+#[inline(always)]
+fn current_task() -> *const u8 {
+    unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// A plain load of the field `offset` bytes into a BTF-typed pointer.
+///
+/// SAFETY: `base` must be a BTF-typed pointer (from [`current_task`] or a pointer field read
+/// from one with this function) and `offset` a field of its type that holds a `T`.
+#[inline(always)]
+unsafe fn load<T>(base: *const u8, offset: usize) -> T {
+    unsafe { core::ptr::read_volatile(base.add(offset) as *const T) }
+}
+
 /// `current->files->fdt->fd[fd]`, then report that file.
 #[inline(always)]
 unsafe fn report_fd(cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    let files = unsafe { read_ptr(task, off!(task_files))? };
-    let fdt = unsafe { read_ptr(files, off!(files_fdt))? };
-    // struct fdtable starts { unsigned int max_fds; struct file **fd; } (checked in user space).
-    let table = unsafe { read_pair(fdt, off!(fdt_max_fds))? };
-    if fd >= table.first as u32 as u64 {
+    let task = current_task();
+    let files: *const u8 = unsafe { load(task, off!(task_files)) };
+    let fdt: *const u8 = unsafe { load(files, off!(files_fdt)) };
+    let max_fds: u32 = unsafe { load(fdt, off!(fdt_max_fds)) };
+    if fd >= max_fds as u64 {
         return Ok(());
     }
-    let fd_array = table.second as *const u8;
-    let file = unsafe { read_ptr(fd_array, (fd as usize) * 8)? };
+    // `fd` is `struct file **`: the verifier types what it points to as a number, so the
+    // array slot is read with the helper.
+    let fd_array: u64 = unsafe { load(fdt, off!(fdt_fd)) };
+    let file = unsafe { read_ptr(fd_array as *const u8, (fd as usize) * 8)? };
     if file.is_null() {
         return Ok(());
     }
@@ -152,8 +186,8 @@ unsafe fn report_fd(cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(
 /// `current->mm->exe_file`, then report that file.
 #[inline(always)]
 unsafe fn report_exe(cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    let mm = unsafe { read_ptr(task, off!(task_mm))? };
+    let task = current_task();
+    let mm: *const u8 = unsafe { load(task, off!(task_mm)) };
     if mm.is_null() {
         return Ok(());
     }
@@ -207,20 +241,35 @@ unsafe fn report_file(
     if unsafe { core::ptr::read_volatile(&CONFIG.ready) } == 0 {
         return Ok(());
     }
-    // struct path is { mnt, dentry }: one read each for the file's and the root's.
+    // struct path is { mnt, dentry }.
     let f_path = unsafe { read_pair(file, off!(file_path))? };
-    let fs = unsafe { read_ptr(task, off!(task_fs))? };
-    let root = unsafe { read_pair(fs, off!(fs_root))? };
+    let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
+    // The root's mount and dentry, loaded typed: the verifier forbids hashing a typed pointer
+    // but lets a privileged program subtract one from another, so the key takes their
+    // distance from a fixed address (CONFIG's, in .rodata), one-to-one with the pointers.
+    let base = &raw const CONFIG as u64;
+    let root_key = [
+        unsafe { load::<u64>(fs, off!(fs_root)) }.wrapping_sub(base),
+        unsafe { load::<u64>(fs, off!(fs_root) + 8) }.wrapping_sub(base),
+    ];
     let dentry = f_path.second as *const u8;
     // d_parent then d_name.hash_len (user space checks they are adjacent).
     let leaf = unsafe { read_pair(dentry, off!(dentry_parent))? };
 
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ kind as u64;
-    for word in [f_path.first, f_path.second, leaf.first, leaf.second, root.first, root.second] {
+    for word in [f_path.first, f_path.second, leaf.first, leaf.second, root_key[0], root_key[1]] {
         hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
     }
     let key = SeenKey { cgroup_id, path_hash: hash };
-    if unsafe { SEEN.get(&key) }.is_some() {
+    let slot = RECENT.get_ptr_mut(0).map(|recent| {
+        // SAFETY: the index is masked below RECENT_SLOTS; the slot is this CPU's own.
+        unsafe { &raw mut (*recent).slots[(hash as usize) & (RECENT_SLOTS - 1)] }
+    });
+    let cached = slot.is_some_and(|slot| unsafe { *slot == key });
+    if cached || unsafe { SEEN.get(&key) }.is_some() {
+        if let (false, Some(slot)) = (cached, slot) {
+            unsafe { *slot = key };
+        }
         // SAFETY: `state` points into the WATCHED map value of this cgroup.
         unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).repeats, 1) };
         return Ok(());
@@ -230,6 +279,8 @@ unsafe fn report_file(
         return Ok(());
     };
     let event = unsafe { &mut *event };
+    // The walk compares the root with plain numbers it reads, so it reads the root as one too.
+    let root = unsafe { read_pair(fs, off!(fs_root))? };
     let walk = Walk {
         dentry,
         vfsmount: f_path.first as *const u8,
@@ -269,6 +320,9 @@ unsafe fn report_file(
         return Ok(());
     }
     let _ = SEEN.insert(&key, &1, 0);
+    if let Some(slot) = slot {
+        unsafe { *slot = key };
+    }
     count(STAT_SENT);
     Ok(())
 }
@@ -283,14 +337,9 @@ fn count(stat: u32) {
 
 #[inline(always)]
 unsafe fn mount_ns(task: *const u8) -> u64 {
-    let Ok(nsproxy) = (unsafe { read_ptr(task, off!(task_nsproxy)) }) else {
-        return 0;
-    };
-    let Ok(mnt_ns) = (unsafe { read_ptr(nsproxy, off!(nsproxy_mnt_ns)) }) else {
-        return 0;
-    };
-    unsafe { bpf_probe_read_kernel(mnt_ns.add(off!(mnt_ns_inum)) as *const u32) }.unwrap_or(0)
-        as u64
+    let nsproxy: *const u8 = unsafe { load(task, off!(task_nsproxy)) };
+    let mnt_ns: *const u8 = unsafe { load(nsproxy, off!(nsproxy_mnt_ns)) };
+    unsafe { load::<u32>(mnt_ns, off!(mnt_ns_inum)) as u64 }
 }
 
 /// Walks from the file's dentry up to the task's root, crossing mount points, as the

@@ -65,6 +65,14 @@ pub enum KernelError {
         /// The cause.
         source: aya::programs::ProgramError,
     },
+    /// The kernel's information on a loaded program could not be read.
+    #[error("reading the kernel's information on program {program}: {source}")]
+    Info {
+        /// Program name.
+        program: &'static str,
+        /// The cause.
+        source: aya::programs::ProgramError,
+    },
     /// A map operation failed.
     #[error("eBPF map {map}: {source}")]
     Map {
@@ -93,13 +101,32 @@ pub struct Options {
     pub seen_entries: u32,
     /// Most cgroups watched at once.
     pub max_watched: u32,
-    /// Attach the do-nothing program instead of the real ones (benchmark baseline).
-    pub noop: bool,
+    /// Which programs to attach: the real ones, or a benchmark baseline.
+    pub programs: Programs,
 }
+
+/// The programs [`Kernel::load`] attaches. Only [`Programs::Real`] sniffs anything; the others
+/// are the benchmark's baselines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Programs {
+    /// The real programs.
+    #[default]
+    Real,
+    /// A program that returns at once, on every tracepoint the real ones use: what enabling
+    /// those tracepoints costs.
+    DoNothing,
+    /// The do-nothing program on `syscalls/sys_exit_reboot` alone, which no open fires: what
+    /// switching every syscall of every task to the traced path costs, the floor any syscall
+    /// tracepoint program (bpftrace's included) pays before it runs.
+    SyscallTracingOnly,
+}
+
+/// The tracepoint [`Programs::SyscallTracingOnly`] uses: a syscall no workload makes at a rate.
+const IDLE_SYSCALL_TRACEPOINT: Attachment = attachment("sys_exit_reboot", "syscalls", true);
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, noop: false }
+        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, programs: Programs::Real }
     }
 }
 
@@ -159,9 +186,13 @@ impl Kernel {
             .map_max_entries("WATCHED", options.max_watched)
             .load(EBPF_OBJECT)?;
         let mut attached = Vec::new();
-        for a in ATTACHMENTS {
-            // The baseline variant attaches one do-nothing program everywhere instead.
-            let program = if options.noop { "noop" } else { a.program };
+        let attachments = match options.programs {
+            Programs::Real | Programs::DoNothing => ATTACHMENTS,
+            Programs::SyscallTracingOnly => std::slice::from_ref(&IDLE_SYSCALL_TRACEPOINT),
+        };
+        for a in attachments {
+            // The baselines attach one do-nothing program instead.
+            let program = if options.programs == Programs::Real { a.program } else { "noop" };
             let tp: &mut TracePoint = ebpf
                 .program_mut(program)
                 .and_then(|p| p.try_into().ok())
@@ -182,6 +213,18 @@ impl Kernel {
     /// Programs attached, as `program@category/tracepoint`.
     pub fn attached(&self) -> &[String] {
         &self.attached
+    }
+
+    /// How long `program` has run in all, and how many times, as the kernel counts while
+    /// run-time statistics are on (`aya::sys::enable_stats`); both zero while they are off.
+    pub fn run_time(&self, program: &'static str) -> Result<(std::time::Duration, u64), KernelError> {
+        let info = self
+            .ebpf
+            .program(program)
+            .ok_or(KernelError::Missing(program))?
+            .info()
+            .map_err(|source| KernelError::Info { program, source })?;
+        Ok((info.run_time(), info.run_count()))
     }
 
     fn watched(&mut self) -> Result<HashMap<&mut MapData, u64, WatchState>, KernelError> {

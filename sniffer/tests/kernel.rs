@@ -247,3 +247,23 @@ async fn deep_paths_are_flagged_truncated_not_cut_silently() {
     assert!(leaf.truncated, "{leaf:?}");
     assert!(leaf.path.to_string_lossy().starts_with(sniffer::event::TRUNCATED_PREFIX));
 }
+
+#[tokio::test]
+async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
+    // The same task, mount and dentry, two roots: only the root in the repeat key tells the
+    // second open from a repeat of the first.
+    let dir = tempdir();
+    let root = canonical(dir.path());
+    std::fs::create_dir(root.join("data")).unwrap();
+    let file = root.join("data/hello.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let script = format!(
+        "import os\nopen({file:?}).close()\nos.chroot({root:?})\nos.chdir('/')\nopen('/data/hello.txt').close()\n",
+        file = file.to_str().unwrap(),
+        root = root.to_str().unwrap()
+    );
+    let mut h = Harness::new("reroot", Options::default());
+    let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
+    assert_eq!(opened(&events, &file), 1, "{events:#?}");
+    assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
+}
