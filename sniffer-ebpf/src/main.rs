@@ -7,7 +7,9 @@
 //! paths. Execs are seen at `sched_process_exec`, from the task's new `mm->exe_file`.
 //!
 //! Struct field offsets come from user space (read from the running kernel's BTF) through
-//! [`CONFIG`]; see DESIGN.md for why this and not fentry/LSM with `bpf_d_path`.
+//! [`CONFIG`]; fields reached from the task through typed pointers are plain loads the
+//! verifier checks against the BTF, the rest probe reads. See DESIGN.md for why this and not
+//! fentry/LSM with `bpf_d_path`.
 #![no_std]
 #![no_main]
 // Atomic add: the BPF target exposes no `fetch_add`, but LLVM lowers the intrinsic to BPF's
@@ -229,7 +231,8 @@ const WAKEUP_BYTES: u64 = 64 * 1024;
 /// A repeat is recognised without walking the path: the key hashes what fixes the path as
 /// this task sees it: the file's dentry, its parent and its name hash (the kernel's own,
 /// salted by the parent), its mount, and the task's root. Same key, same path; a renamed or
-/// re-created file gets a new key and is sent again.
+/// re-created file gets a new key and is sent again. This CPU's [`RECENT`] slot is asked
+/// before `SEEN`.
 #[inline(always)]
 unsafe fn report_file(
     task: *const u8,
