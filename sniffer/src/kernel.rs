@@ -296,9 +296,6 @@ fn check_layout(o: &sniffer_common::KernelOffsets) -> Result<(), KernelError> {
     if o.dentry_name != o.dentry_parent + 8 {
         return Err(KernelError::Layout("dentry.d_name does not follow dentry.d_parent"));
     }
-    if o.fdt_fd != o.fdt_max_fds + 8 {
-        return Err(KernelError::Layout("fdtable.fd is not 8 bytes after fdtable.max_fds"));
-    }
     Ok(())
 }
 
