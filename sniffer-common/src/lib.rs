@@ -48,6 +48,14 @@ pub struct KernelOffsets {
     pub task_mm: u32,
     /// `task_struct.nsproxy`
     pub task_nsproxy: u32,
+    /// `task_struct.cgroups`
+    pub task_cgroups: u32,
+    /// `css_set.dfl_cgrp`: the task's cgroup2 cgroup
+    pub css_set_dfl_cgrp: u32,
+    /// `cgroup.kn`
+    pub cgroup_kn: u32,
+    /// `kernfs_node.id`: the cgroup id (`bpf_get_current_cgroup_id` reads the same)
+    pub kernfs_node_id: u32,
     /// `files_struct.fdt`
     pub files_fdt: u32,
     /// `fdtable.fd`
@@ -92,9 +100,24 @@ pub struct Config {
     pub offsets: KernelOffsets,
     /// Non-zero once user space has filled this in; the programs do nothing before.
     pub ready: u32,
-    /// Reserved, keeps the size a multiple of 8.
-    pub _pad: u32,
+    /// BTF id of `struct file` in the kernel's BTF when the kfunc `bpf_rdonly_cast` is
+    /// patched into the programs (see [`RDONLY_CAST_PLACEHOLDER`]): the programs then read an
+    /// opened file's fields with plain loads. 0 when the kernel lacks the kfunc: they read them
+    /// with the probe-read helper.
+    pub file_btf_id: u32,
 }
+
+/// The immediate of the kfunc call instruction the kernel programs carry for
+/// `bpf_rdonly_cast`. aya does not resolve kfuncs, so user space finds this instruction in
+/// the object and writes the kfunc's BTF id over it before load (or, on a kernel without the
+/// kfunc, replaces the call with `r0 = r1` and leaves [`Config::file_btf_id`] at 0, so the
+/// verifier never walks the code that would use it).
+pub const RDONLY_CAST_PLACEHOLDER: u32 = 0x5eed_f11e;
+
+/// The whole placeholder instruction: `call` (0x85), source register 2
+/// (`BPF_PSEUDO_KFUNC_CALL`), offset 0 (the kfunc is in the kernel's own BTF), immediate
+/// [`RDONLY_CAST_PLACEHOLDER`]; little-endian, as it appears in the object.
+pub const RDONLY_CAST_CALL: u64 = 0x85 | (0x20 << 8) | ((RDONLY_CAST_PLACEHOLDER as u64) << 32);
 
 /// Fixed part of an event; `path_len` bytes of path data follow it in the ring buffer.
 ///

@@ -16,6 +16,8 @@
 // atomic add.
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
+// The kfunc call is emitted in assembly (see `rdonly_cast`).
+#![feature(asm_experimental_arch)]
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
@@ -23,7 +25,7 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
-        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_probe_read_kernel as read_raw},
     },
@@ -33,7 +35,7 @@ use aya_ebpf::{
 };
 use sniffer_common::{
     Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX,
-    PATH_BUF, STAT_COUNT, STAT_LOST, STAT_SENT, SeenKey, WatchState,
+    PATH_BUF, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_SENT, SeenKey, WatchState,
 };
 
 /// Filled in by user space before load (`EbpfLoader::set_global`).
@@ -110,11 +112,12 @@ pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
-    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let task = current_task();
+    let cgroup_id = unsafe { cgroup_id(task) };
     let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
         return 0;
     };
-    let _ = unsafe { report_exe(cgroup_id, state) };
+    let _ = unsafe { report_exe(task, cgroup_id, state) };
     0
 }
 
@@ -134,17 +137,25 @@ fn on_open_exit(ctx: &TracePointContext) -> u32 {
     if ret < 0 {
         return 0;
     }
-    let cgroup_id = unsafe { bpf_get_current_cgroup_id() };
+    let task = current_task();
+    let cgroup_id = unsafe { cgroup_id(task) };
     let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
         return 0;
     };
-    let _ = unsafe { report_fd(cgroup_id, state, ret as u64) };
+    let _ = unsafe { report_fd(task, cgroup_id, state, ret as u64) };
     0
 }
 
 #[inline(always)]
 unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const *const u8) }
+}
+
+/// Whether user space has filled in [`CONFIG`]; before, the programs do nothing.
+#[inline(always)]
+fn ready() -> bool {
+    // SAFETY: plain data in .rodata.
+    unsafe { core::ptr::read_volatile(&CONFIG.ready) != 0 }
 }
 
 /// The running task as a BTF-typed pointer: fields reached from it through pointers the
@@ -154,6 +165,16 @@ unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
 #[inline(always)]
 fn current_task() -> *const u8 {
     unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// The task's cgroup2 id, `task->cgroups->dfl_cgrp->kn->id`, as
+/// `bpf_get_current_cgroup_id` reads it, in four plain loads instead of a helper call.
+#[inline(always)]
+unsafe fn cgroup_id(task: *const u8) -> u64 {
+    let css_set: *const u8 = unsafe { load(task, off!(task_cgroups)) };
+    let cgroup: *const u8 = unsafe { load(css_set, off!(css_set_dfl_cgrp)) };
+    let kn: *const u8 = unsafe { load(cgroup, off!(cgroup_kn)) };
+    unsafe { load(kn, off!(kernfs_node_id)) }
 }
 
 /// A plain load of the field `offset` bytes into a BTF-typed pointer.
@@ -167,37 +188,139 @@ unsafe fn load<T>(base: *const u8, offset: usize) -> T {
 
 /// `current->files->fdt->fd[fd]`, then report that file.
 #[inline(always)]
-unsafe fn report_fd(cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
-    let task = current_task();
+unsafe fn report_fd(task: *const u8, cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
+    if !ready() {
+        return Ok(());
+    }
     let files: *const u8 = unsafe { load(task, off!(task_files)) };
     let fdt: *const u8 = unsafe { load(files, off!(files_fdt)) };
     let max_fds: u32 = unsafe { load(fdt, off!(fdt_max_fds)) };
     if fd >= max_fds as u64 {
         return Ok(());
     }
-    // `fd` is `struct file **`: the verifier types what it points to as a number, so the
-    // array slot is read with the helper.
-    let fd_array: u64 = unsafe { load(fdt, off!(fdt_fd)) };
-    let file = unsafe { read_ptr(fd_array as *const u8, (fd as usize) * 8)? };
+    // `fd` is `struct file **`: the verifier does not type what it points to as a file, so
+    // the slot is read with the helper.
+    let slots: u64 = unsafe { load(fdt, off!(fdt_fd)) };
+    let file = unsafe { read_ptr(slots as *const u8, (fd as usize) * 8)? };
     if file.is_null() {
         return Ok(());
     }
-    unsafe { report_file(task, cgroup_id, state, file, KIND_OPEN) }
+    // A constant to the verifier, which checks only the branch taken.
+    let file_btf_id = unsafe { core::ptr::read_volatile(&CONFIG.file_btf_id) };
+    let key = if file_btf_id != 0 {
+        unsafe { path_key(task, cgroup_id, Typed(rdonly_cast(file, file_btf_id)), KIND_OPEN)? }
+    } else {
+        unsafe { path_key(task, cgroup_id, Probed(file), KIND_OPEN)? }
+    };
+    let Some(slot) = (unsafe { unsent(state, &key) }) else {
+        return Ok(());
+    };
+    unsafe { send(task, cgroup_id, state, file, KIND_OPEN, &key, slot) }
+}
+
+/// The kfunc `bpf_rdonly_cast(addr, btf_id)`: `addr` as a read-only pointer to the kernel
+/// type `btf_id`, whose fields the verifier then lets the program read with plain loads (the
+/// JIT guards them against faults). The verifier replaces the call with a register move, so
+/// it costs nothing at run time. aya does not resolve kfuncs: the call is emitted with a
+/// placeholder that user space patches before load ([`RDONLY_CAST_PLACEHOLDER`]).
+///
+/// SAFETY: only where `CONFIG.file_btf_id` is non-zero, which user space sets only once it
+/// has patched the call in.
+#[inline(always)]
+unsafe fn rdonly_cast(addr: *const u8, btf_id: u32) -> *const u8 {
+    let typed: *const u8;
+    unsafe {
+        core::arch::asm!(
+            ".8byte {call}",
+            call = const RDONLY_CAST_CALL,
+            in("r1") addr,
+            in("r2") btf_id as u64,
+            lateout("r0") typed,
+            lateout("r1") _,
+            lateout("r2") _,
+            lateout("r3") _,
+            lateout("r4") _,
+            lateout("r5") _,
+            options(nostack, pure, nomem),
+        );
+    }
+    typed
 }
 
 /// `current->mm->exe_file`, then report that file.
 #[inline(always)]
-unsafe fn report_exe(cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
-    let task = current_task();
+unsafe fn report_exe(task: *const u8, cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
+    if !ready() {
+        return Ok(());
+    }
     let mm: *const u8 = unsafe { load(task, off!(task_mm)) };
     if mm.is_null() {
         return Ok(());
     }
-    let file = unsafe { read_ptr(mm, off!(mm_exe_file))? };
+    let file: *const u8 = unsafe { load(mm, off!(mm_exe_file)) };
     if file.is_null() {
         return Ok(());
     }
-    unsafe { report_file(task, cgroup_id, state, file, KIND_EXEC) }
+    let key = unsafe { path_key(task, cgroup_id, Typed(file), KIND_EXEC)? };
+    let Some(slot) = (unsafe { unsent(state, &key) }) else {
+        return Ok(());
+    };
+    unsafe { send(task, cgroup_id, state, file, KIND_EXEC, &key, slot) }
+}
+
+/// An opened file whose fields [`path_key`] reads to recognise a repeat.
+trait FileRef: Copy {
+    /// Tells this kind of reference's keys from the other's.
+    const DOMAIN: u64;
+    /// What fixes the file's path below the root: its mount, its dentry, the dentry's parent
+    /// and its name's `hash_len`, as numbers one-to-one with the pointers.
+    unsafe fn key_words(self) -> Result<[u64; 4], i32>;
+}
+
+/// A `struct file *` the verifier knows the type of (from the task's `mm`, or through
+/// [`rdonly_cast`]): its fields are plain loads.
+#[derive(Clone, Copy)]
+struct Typed(*const u8);
+
+/// A `struct file *` the verifier sees as a number: its fields are probe reads.
+#[derive(Clone, Copy)]
+struct Probed(*const u8);
+
+impl FileRef for Typed {
+    const DOMAIN: u64 = 0;
+
+    #[inline(always)]
+    unsafe fn key_words(self) -> Result<[u64; 4], i32> {
+        let path = off!(file_path);
+        let dentry: *const u8 = unsafe { load(self.0, path + off!(path_dentry)) };
+        Ok([
+            distance(unsafe { load(self.0, path + off!(path_mnt)) }),
+            distance(dentry as u64),
+            distance(unsafe { load(dentry, off!(dentry_parent)) }),
+            unsafe { load(dentry, off!(dentry_name)) },
+        ])
+    }
+}
+
+impl FileRef for Probed {
+    const DOMAIN: u64 = 1 << 8;
+
+    #[inline(always)]
+    unsafe fn key_words(self) -> Result<[u64; 4], i32> {
+        // struct path is { mnt, dentry }; d_name.hash_len follows d_parent (user space checks).
+        let f_path = unsafe { read_pair(self.0, off!(file_path))? };
+        let leaf = unsafe { read_pair(f_path.second as *const u8, off!(dentry_parent))? };
+        Ok([f_path.first, f_path.second, leaf.first, leaf.second])
+    }
+}
+
+/// A typed pointer as a number the verifier lets a program hash: its distance from a fixed
+/// address (CONFIG's, in .rodata). The verifier forbids hashing a typed pointer itself but
+/// lets a privileged program subtract one pointer from another; the distance is one-to-one
+/// with the pointer.
+#[inline(always)]
+fn distance(typed: u64) -> u64 {
+    typed.wrapping_sub(&raw const CONFIG as u64)
 }
 
 /// Where a walk up the dentry chain starts and where it must stop.
@@ -226,66 +349,68 @@ unsafe fn read_pair(base: *const u8, offset: usize) -> Result<Pair, i32> {
 /// container does not pay a wakeup per event.
 const WAKEUP_BYTES: u64 = 64 * 1024;
 
-/// Sends one event for `file` unless this cgroup already sent it with this kind.
-///
-/// A repeat is recognised without walking the path: the key hashes what fixes the path as
-/// this task sees it: the file's dentry, its parent and its name hash (the kernel's own,
-/// salted by the parent), its mount, and the task's root. Same key, same path; a renamed or
-/// re-created file gets a new key and is sent again. This CPU's [`RECENT`] slot is asked
-/// before `SEEN`.
+/// The key of `file`'s path in `SEEN`: this cgroup, and a hash of what fixes the path as this
+/// task sees it (the file's dentry, its parent and its name hash, the kernel's own, salted by
+/// the parent; its mount; the task's root) and of the kind. Same key, same path; a renamed or
+/// re-created file gets a new key and is sent again. Typed and probed references hash into
+/// domains of their own, so a file met both ways may be sent twice, never missed.
 #[inline(always)]
-unsafe fn report_file(
+unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u8) -> Result<SeenKey, i32> {
+    let [mnt, dentry, parent, hash_len] = unsafe { file.key_words()? };
+    let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
+    let root = off!(fs_root);
+    let root_mnt = distance(unsafe { load(fs, root + off!(path_mnt)) });
+    let root_dentry = distance(unsafe { load(fs, root + off!(path_dentry)) });
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ kind as u64 ^ F::DOMAIN;
+    for word in [mnt, dentry, parent, hash_len, root_mnt, root_dentry] {
+        hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    Ok(SeenKey { cgroup_id, path_hash: hash })
+}
+
+/// `None` if this cgroup already sent `key` (counted as a repeat); otherwise this CPU's
+/// [`RECENT`] slot for it (null if there is none), to fill once it is sent. The slot is
+/// asked before `SEEN`.
+#[inline(always)]
+unsafe fn unsent(state: *mut WatchState, key: &SeenKey) -> Option<*mut SeenKey> {
+    let slot = match RECENT.get_ptr_mut(0) {
+        // SAFETY: the index is masked below RECENT_SLOTS; the slot is this CPU's own.
+        Some(recent) => unsafe { &raw mut (*recent).slots[(key.path_hash as usize) & (RECENT_SLOTS - 1)] },
+        None => core::ptr::null_mut(),
+    };
+    let cached = !slot.is_null() && unsafe { *slot == *key };
+    if !cached && unsafe { SEEN.get(key) }.is_none() {
+        return Some(slot);
+    }
+    if !cached && !slot.is_null() {
+        unsafe { *slot = *key };
+    }
+    // SAFETY: `state` points into the WATCHED map value of this cgroup.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).repeats, 1) };
+    None
+}
+
+/// Walks `file`'s path and sends it; marks `key` sent in `SEEN` and `slot`.
+#[inline(always)]
+unsafe fn send(
     task: *const u8,
     cgroup_id: u64,
     state: *mut WatchState,
     file: *const u8,
     kind: u8,
+    key: &SeenKey,
+    slot: *mut SeenKey,
 ) -> Result<(), i32> {
-    if unsafe { core::ptr::read_volatile(&CONFIG.ready) } == 0 {
-        return Ok(());
-    }
-    // struct path is { mnt, dentry }.
-    let f_path = unsafe { read_pair(file, off!(file_path))? };
-    let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
-    // The root's mount and dentry, loaded typed: the verifier forbids hashing a typed pointer
-    // but lets a privileged program subtract one from another, so the key takes their
-    // distance from a fixed address (CONFIG's, in .rodata), one-to-one with the pointers.
-    let base = &raw const CONFIG as u64;
-    let root_key = [
-        unsafe { load::<u64>(fs, off!(fs_root)) }.wrapping_sub(base),
-        unsafe { load::<u64>(fs, off!(fs_root) + 8) }.wrapping_sub(base),
-    ];
-    let dentry = f_path.second as *const u8;
-    // d_parent then d_name.hash_len (user space checks they are adjacent).
-    let leaf = unsafe { read_pair(dentry, off!(dentry_parent))? };
-
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ kind as u64;
-    for word in [f_path.first, f_path.second, leaf.first, leaf.second, root_key[0], root_key[1]] {
-        hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let key = SeenKey { cgroup_id, path_hash: hash };
-    let slot = RECENT.get_ptr_mut(0).map(|recent| {
-        // SAFETY: the index is masked below RECENT_SLOTS; the slot is this CPU's own.
-        unsafe { &raw mut (*recent).slots[(hash as usize) & (RECENT_SLOTS - 1)] }
-    });
-    let cached = slot.is_some_and(|slot| unsafe { *slot == key });
-    if cached || unsafe { SEEN.get(&key) }.is_some() {
-        if let (false, Some(slot)) = (cached, slot) {
-            unsafe { *slot = key };
-        }
-        // SAFETY: `state` points into the WATCHED map value of this cgroup.
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).repeats, 1) };
-        return Ok(());
-    }
-
     let Some(event) = SCRATCH.get_ptr_mut(0) else {
         return Ok(());
     };
     let event = unsafe { &mut *event };
-    // The walk compares the root with plain numbers it reads, so it reads the root as one too.
+    // The walk compares plain numbers it reads, so it reads its start and the root as such.
+    let f_path = unsafe { read_pair(file, off!(file_path))? };
+    let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
     let root = unsafe { read_pair(fs, off!(fs_root))? };
     let walk = Walk {
-        dentry,
+        dentry: f_path.second as *const u8,
         vfsmount: f_path.first as *const u8,
         root_dentry: root.second as *const u8,
         root_vfsmount: root.first as *const u8,
@@ -322,9 +447,9 @@ unsafe fn report_file(
         // Not marked seen: a later open of the same path may still get through.
         return Ok(());
     }
-    let _ = SEEN.insert(&key, &1, 0);
-    if let Some(slot) = slot {
-        unsafe { *slot = key };
+    let _ = SEEN.insert(key, &1, 0);
+    if !slot.is_null() {
+        unsafe { *slot = *key };
     }
     count(STAT_SENT);
     Ok(())

@@ -49,6 +49,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -78,6 +79,7 @@ pub struct Btf {
     types: Vec<Type>,
     strings: Vec<u8>,
     structs_by_name: HashMap<String, u32>,
+    funcs_by_name: HashMap<String, u32>,
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -157,12 +159,15 @@ impl Btf {
             types.push(Type { name, kind, type_ref: size_or_type, members });
         }
 
-        let mut btf = Btf { types, strings, structs_by_name: HashMap::new() };
+        let mut btf = Btf { types, strings, structs_by_name: HashMap::new(), funcs_by_name: HashMap::new() };
         for (id, ty) in btf.types.iter().enumerate() {
             // Forward declarations and empty structs have no members; keep the full one.
             if ty.kind == KIND_STRUCT && !ty.members.is_empty() {
                 let name = btf.string(ty.name).to_string();
                 btf.structs_by_name.entry(name).or_insert(id as u32);
+            } else if ty.kind == KIND_FUNC {
+                let name = btf.string(ty.name).to_string();
+                btf.funcs_by_name.entry(name).or_insert(id as u32);
             }
         }
         Ok(btf)
@@ -207,6 +212,16 @@ impl Btf {
         None
     }
 
+    /// Type id of the (complete) struct `name`.
+    pub fn struct_id(&self, name: &str) -> Option<u32> {
+        self.structs_by_name.get(name).copied()
+    }
+
+    /// Type id of the function `name`: how a program names a kfunc it calls.
+    pub fn func_id(&self, name: &str) -> Option<u32> {
+        self.funcs_by_name.get(name).copied()
+    }
+
     /// Byte offset of a dotted field path in a struct: `offset("mnt_namespace", "ns.inum")`.
     pub fn offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
         let id = *self
@@ -235,6 +250,10 @@ impl Btf {
             task_fs: self.offset("task_struct", "fs")?,
             task_mm: self.offset("task_struct", "mm")?,
             task_nsproxy: self.offset("task_struct", "nsproxy")?,
+            task_cgroups: self.offset("task_struct", "cgroups")?,
+            css_set_dfl_cgrp: self.offset("css_set", "dfl_cgrp")?,
+            cgroup_kn: self.offset("cgroup", "kn")?,
+            kernfs_node_id: self.offset("kernfs_node", "id")?,
             files_fdt: self.offset("files_struct", "fdt")?,
             fdt_fd: self.offset("fdtable", "fd")?,
             fdt_max_fds: self.offset("fdtable", "max_fds")?,

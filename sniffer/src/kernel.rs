@@ -5,7 +5,7 @@ use std::path::Path;
 use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Ebpf, EbpfLoader};
-use sniffer_common::{Config, STAT_COUNT, STAT_LOST, STAT_SENT, WatchState};
+use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_SENT, WatchState};
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
@@ -175,16 +175,21 @@ impl Kernel {
         if !nix::unistd::geteuid().is_root() {
             return Err(KernelError::NotRoot);
         }
-        let offsets = Btf::from_kernel()?.kernel_offsets()?;
+        let btf = Btf::from_kernel()?;
+        let offsets = btf.kernel_offsets()?;
         check_layout(&offsets)?;
         ensure_tracefs()?;
-        let config = Config { offsets, ready: 1, _pad: 0 };
+        // Typed file reads need the kfunc bpf_rdonly_cast and struct file's id; without
+        // them the programs read a file's fields with the probe-read helper.
+        let typed_files = btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file"));
+        let object = patch_rdonly_cast(EBPF_OBJECT, typed_files.map(|(func, _)| func))?;
+        let config = Config { offsets, ready: 1, file_btf_id: typed_files.map_or(0, |(_, file)| file) };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", options.ring_bytes)
             .map_max_entries("SEEN", options.seen_entries)
             .map_max_entries("WATCHED", options.max_watched)
-            .load(EBPF_OBJECT)?;
+            .load(object.bytes())?;
         let mut attached = Vec::new();
         let attachments = match options.programs {
             Programs::Real | Programs::DoNothing => ATTACHMENTS,
@@ -285,6 +290,50 @@ impl Kernel {
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
         Ok(EventReader { ring })
+    }
+}
+
+/// Writes the kfunc id of `bpf_rdonly_cast` into each placeholder call in the object (see
+/// [`sniffer_common::RDONLY_CAST_PLACEHOLDER`]), or, when the kernel has no such kfunc, turns each call into
+/// `r0 = r1`: the verifier refuses an unknown kfunc even in code it would not walk.
+fn patch_rdonly_cast(object: &[u8], kfunc: Option<u32>) -> Result<AlignedObject, KernelError> {
+    // Instructions are 8 bytes, 8-aligned in the file; so is the copy.
+    let mut words: Vec<u64> = object
+        .chunks(8)
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        })
+        .collect();
+    let replacement = match kfunc {
+        Some(id) => (RDONLY_CAST_CALL & 0xffff_ffff) | (u64::from(id) << 32),
+        None => MOV_R0_R1,
+    };
+    let mut patched = 0;
+    for word in words.iter_mut().filter(|w| **w == RDONLY_CAST_CALL.to_le()) {
+        *word = replacement.to_le();
+        patched += 1;
+    }
+    if patched == 0 {
+        return Err(KernelError::Missing("bpf_rdonly_cast placeholder call"));
+    }
+    Ok(AlignedObject { words, len: object.len() })
+}
+
+/// `r0 = r1`: BPF_ALU64 | BPF_MOV | BPF_X, source register 1, destination 0.
+const MOV_R0_R1: u64 = 0xbf | (0x10 << 8);
+
+/// An object file copied into 8-byte aligned memory, as aya reads it.
+struct AlignedObject {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl AlignedObject {
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `words` holds at least `len` initialised bytes; u8 has no alignment needs.
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
     }
 }
 
