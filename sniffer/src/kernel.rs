@@ -103,6 +103,10 @@ pub struct Options {
     pub max_watched: u32,
     /// Which programs to attach: the real ones, or a benchmark baseline.
     pub programs: Programs,
+    /// Read an opened file's fields with the probe-read helper even where the kernel offers
+    /// typed reads through the kfunc `bpf_rdonly_cast`: the way kernels without it go, which
+    /// tests cover with this.
+    pub probe_reads: bool,
 }
 
 /// The programs [`Kernel::load`] attaches. Only [`Programs::Real`] sniffs anything; the others
@@ -126,7 +130,7 @@ const IDLE_SYSCALL_TRACEPOINT: Attachment = attachment("sys_exit_reboot", "sysca
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, programs: Programs::Real }
+        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, programs: Programs::Real, probe_reads: false }
     }
 }
 
@@ -147,6 +151,7 @@ pub struct KernelStats {
 pub struct Kernel {
     ebpf: Ebpf,
     attached: Vec<String>,
+    typed_file_reads: bool,
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
@@ -181,7 +186,7 @@ impl Kernel {
         ensure_tracefs()?;
         // Typed file reads need the kfunc bpf_rdonly_cast and struct file's id; without
         // them the programs read a file's fields with the probe-read helper.
-        let typed_files = btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file"));
+        let typed_files = btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file")).filter(|_| !options.probe_reads);
         let object = patch_rdonly_cast(EBPF_OBJECT, typed_files.map(|(func, _)| func))?;
         let config = Config { offsets, ready: 1, file_btf_id: typed_files.map_or(0, |(_, file)| file) };
         let mut ebpf = EbpfLoader::new()
@@ -212,12 +217,18 @@ impl Kernel {
                 Err(source) => return Err(error("attaching")(source)),
             }
         }
-        Ok(Kernel { ebpf, attached })
+        Ok(Kernel { ebpf, attached, typed_file_reads: typed_files.is_some() })
     }
 
     /// Programs attached, as `program@category/tracepoint`.
     pub fn attached(&self) -> &[String] {
         &self.attached
+    }
+
+    /// Whether the programs read an opened file's fields with plain loads (through the kfunc
+    /// `bpf_rdonly_cast`) rather than with the probe-read helper.
+    pub fn typed_file_reads(&self) -> bool {
+        self.typed_file_reads
     }
 
     /// How long `program` has run in all, and how many times, as the kernel counts while
@@ -395,5 +406,51 @@ fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>) {
             Some(event) => out.push(event),
             None => tracing::warn!(len = item.len(), "malformed event from the kernel"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sniffer_common::RDONLY_CAST_PLACEHOLDER;
+
+    fn words(object: &AlignedObject) -> Vec<u64> {
+        object.bytes().chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect()
+    }
+
+    #[test]
+    fn every_placeholder_call_gets_the_kfunc_id() {
+        let placeholders = words(&patch_rdonly_cast(EBPF_OBJECT, Some(RDONLY_CAST_PLACEHOLDER)).unwrap())
+            .iter()
+            .filter(|&&w| w == RDONLY_CAST_CALL)
+            .count();
+        assert!(placeholders >= 4, "one call per open program, found {placeholders}");
+
+        let patched = patch_rdonly_cast(EBPF_OBJECT, Some(0x1234)).unwrap();
+        assert_eq!(patched.bytes().len(), EBPF_OBJECT.len());
+        let words = words(&patched);
+        assert!(!words.contains(&RDONLY_CAST_CALL));
+        let call = 0x85 | (0x20 << 8) | (0x1234 << 32);
+        assert_eq!(words.iter().filter(|&&w| w == call).count(), placeholders);
+    }
+
+    #[test]
+    fn without_the_kfunc_each_call_becomes_a_move() {
+        let before = words(&patch_rdonly_cast(EBPF_OBJECT, Some(RDONLY_CAST_PLACEHOLDER)).unwrap());
+        let after = words(&patch_rdonly_cast(EBPF_OBJECT, None).unwrap());
+        for (b, a) in before.iter().zip(&after) {
+            if *b == RDONLY_CAST_CALL {
+                assert_eq!(*a, MOV_R0_R1);
+            } else {
+                assert_eq!(a, b, "only the placeholder calls change");
+            }
+        }
+    }
+
+    #[test]
+    fn an_object_without_the_placeholder_is_refused() {
+        let object = vec![0u8; 64];
+        let error = patch_rdonly_cast(&object, Some(1)).err().expect("no placeholder in zeroes");
+        assert!(error.to_string().contains("bpf_rdonly_cast placeholder"), "{error}");
     }
 }

@@ -267,3 +267,33 @@ async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
     assert_eq!(opened(&events, &file), 1, "{events:#?}");
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
 }
+
+#[tokio::test]
+async fn probe_reads_report_paths_and_drop_repeats_as_typed_reads_do() {
+    // Kernels without the kfunc bpf_rdonly_cast read a file's fields with the probe-read
+    // helper; this kernel has it, so that way is forced here.
+    let dir = tempdir();
+    let root = canonical(dir.path());
+    std::fs::create_dir(root.join("data")).unwrap();
+    let file = root.join("data/hello.txt");
+    std::fs::write(&file, "hello").unwrap();
+    let script = format!(
+        "import os\nfor _ in range(1000):\n    open({file:?}).close()\nos.chroot({root:?})\nos.chdir('/')\nopen('/data/hello.txt').close()\n",
+        file = file.to_str().unwrap(),
+        root = root.to_str().unwrap()
+    );
+    let mut h = Harness::new("probed", Options { probe_reads: true, ..Options::default() });
+    assert!(!h.kernel.typed_file_reads());
+    let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
+    assert_eq!(opened(&events, &file), 1, "{events:#?}");
+    assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
+    let repeats = h.kernel.counts_for(h.cgroup.id()).unwrap().repeats;
+    assert!(repeats >= 999, "{repeats} repeats dropped in the kernel");
+}
+
+#[tokio::test]
+async fn file_fields_are_plain_loads_where_the_kernel_has_bpf_rdonly_cast() {
+    let btf = sniffer::btf::Btf::from_kernel().unwrap();
+    let h = Harness::new("typed", Options::default());
+    assert_eq!(h.kernel.typed_file_reads(), btf.func_id("bpf_rdonly_cast").is_some());
+}
