@@ -100,6 +100,8 @@ pub struct Config {
     pub offsets: KernelOffsets,
     /// Non-zero once user space has filled this in; the programs do nothing before.
     pub ready: u32,
+    /// `WATCHED` has this plus one slots (a power of two); cgroup `id` has slot `id & watch_mask`.
+    pub watch_mask: u32,
     /// BTF id of `struct file` in the kernel's BTF when the kfunc `bpf_rdonly_cast` is
     /// patched into the programs (see [`RDONLY_CAST_PLACEHOLDER`]): the programs then read an
     /// opened file's fields with plain loads. 0 when the kernel lacks the kfunc: they read them
@@ -159,10 +161,12 @@ pub struct Event {
     pub path: [u8; 2 * PATH_BUF],
 }
 
-/// Per watched cgroup state, the value of the `WATCHED` map.
+/// Per watched cgroup state: a slot of the `WATCHED` array, or a value of `WATCHED_SPILL`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WatchState {
+    /// The cgroup this slot is for; 0 in a free slot (no cgroup has id 0).
+    pub cgroup_id: u64,
     /// Events of this cgroup lost because the ring buffer was full.
     pub lost: u64,
     /// Opens and execs of this cgroup dropped in the kernel as repeats of a path already sent

@@ -30,7 +30,7 @@ use aya_ebpf::{
         generated::{bpf_get_current_task_btf, bpf_probe_read_kernel as read_raw},
     },
     macros::{map, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray, RingBuf},
     programs::TracePointContext,
 };
 use sniffer_common::{
@@ -42,9 +42,22 @@ use sniffer_common::{
 #[unsafe(no_mangle)]
 static CONFIG: Config = unsafe { core::mem::zeroed() };
 
-/// Watched cgroup ids: the gate every program passes first.
+/// Watched cgroups, direct-mapped: the gate every program passes first. Cgroup `id` has slot
+/// `id & CONFIG.watch_mask`; a slot holds one watched cgroup, and others whose ids map there
+/// are in [`WATCHED_SPILL`], with the slot's [`SPILLED`] flag set. So the gate is an array
+/// read and a compare, both inlined by the verifier, not a hash-table lookup. User space
+/// sizes the three maps.
 #[map]
-static WATCHED: HashMap<u64, WatchState> = HashMap::with_max_entries(16384, 0);
+static WATCHED: Array<WatchState> = Array::with_max_entries(1, 0);
+
+/// Non-zero where some watched cgroup mapping to that [`WATCHED`] slot is in [`WATCHED_SPILL`].
+/// Apart from `WATCHED` so that user space never rewrites a slot the programs count into.
+#[map]
+static SPILLED: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Watched cgroups whose [`WATCHED`] slot another one holds.
+#[map]
+static WATCHED_SPILL: HashMap<u64, WatchState> = HashMap::with_max_entries(1, 0);
 
 /// Paths already sent per cgroup; a repeat is dropped in the kernel.
 #[map]
@@ -63,6 +76,26 @@ pub struct Recent {
 
 #[map]
 static RECENT: PerCpuArray<Recent> = PerCpuArray::with_max_entries(1, 0);
+
+/// What a program hands [`send_path`] with a path to send: this CPU's, written just before the
+/// tail call.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Handoff {
+    /// The `struct file *`, as a number.
+    file: u64,
+    /// Its key in `SEEN`.
+    key: SeenKey,
+    /// `KIND_OPEN` or `KIND_EXEC`.
+    kind: u64,
+}
+
+#[map]
+static HANDOFF: PerCpuArray<Handoff> = PerCpuArray::with_max_entries(1, 0);
+
+/// Holds [`send_path`] at index 0; user space puts it there.
+#[map]
+static SENDER: ProgramArray = ProgramArray::with_max_entries(1, 0);
 
 /// Events to user space. Its size is set by user space at load.
 #[map]
@@ -111,13 +144,39 @@ pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
 }
 
 #[tracepoint]
-pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let task = current_task();
     let cgroup_id = unsafe { cgroup_id(task) };
-    let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
+    let Some(state) = watched(cgroup_id) else {
         return 0;
     };
-    let _ = unsafe { report_exe(task, cgroup_id, state) };
+    let _ = unsafe { report_exe(&ctx, task, cgroup_id, state) };
+    0
+}
+
+/// Walks the path of a file another program found not sent yet, and sends it. Attached to
+/// nothing: the programs above tail-call it through [`SENDER`], with what it needs in
+/// [`HANDOFF`]. Apart, the walk (the costliest code to verify) is verified once, not once
+/// per program and per way into it.
+#[tracepoint]
+pub fn send_path(_ctx: TracePointContext) -> u32 {
+    let task = current_task();
+    let cgroup_id = unsafe { cgroup_id(task) };
+    let Some(handoff) = HANDOFF.get_ptr(0) else {
+        return 0;
+    };
+    // SAFETY: this CPU's own slot, written just before the tail call here.
+    let handoff = unsafe { *handoff };
+    if handoff.key.cgroup_id != cgroup_id {
+        return 0;
+    }
+    if unsafe { send(task, cgroup_id, handoff.file as *const u8, handoff.kind as u8, &handoff.key) }.is_err() {
+        // Not sent (the ring buffer is full, or the path could not be read), and said so.
+        // The gate is asked again only here, so the walk above is verified with one state.
+        if let Some(state) = watched(cgroup_id) {
+            lose(state);
+        }
+    }
     0
 }
 
@@ -139,10 +198,10 @@ fn on_open_exit(ctx: &TracePointContext) -> u32 {
     }
     let task = current_task();
     let cgroup_id = unsafe { cgroup_id(task) };
-    let Some(state) = WATCHED.get_ptr_mut(&cgroup_id) else {
+    let Some(state) = watched(cgroup_id) else {
         return 0;
     };
-    let _ = unsafe { report_fd(task, cgroup_id, state, ret as u64) };
+    let _ = unsafe { report_fd(ctx, task, cgroup_id, state, ret as u64) };
     0
 }
 
@@ -167,6 +226,22 @@ fn current_task() -> *const u8 {
     unsafe { bpf_get_current_task_btf() as *const u8 }
 }
 
+/// This cgroup's [`WatchState`] if it is watched.
+#[inline(always)]
+fn watched(cgroup_id: u64) -> Option<*mut WatchState> {
+    // SAFETY: plain data in .rodata.
+    let index = cgroup_id as u32 & unsafe { core::ptr::read_volatile(&CONFIG.watch_mask) };
+    let slot = WATCHED.get_ptr_mut(index)?;
+    // SAFETY: a slot of WATCHED; a torn read during user space's write at most misses one open.
+    if unsafe { (*slot).cgroup_id } == cgroup_id {
+        return Some(slot);
+    }
+    if SPILLED.get(index).is_none_or(|&spilled| spilled == 0) {
+        return None;
+    }
+    WATCHED_SPILL.get_ptr_mut(&cgroup_id)
+}
+
 /// The task's cgroup2 id, `task->cgroups->dfl_cgrp->kn->id`, as
 /// `bpf_get_current_cgroup_id` reads it, in four plain loads instead of a helper call.
 #[inline(always)]
@@ -188,7 +263,13 @@ unsafe fn load<T>(base: *const u8, offset: usize) -> T {
 
 /// `current->files->fdt->fd[fd]`, then report that file.
 #[inline(always)]
-unsafe fn report_fd(task: *const u8, cgroup_id: u64, state: *mut WatchState, fd: u64) -> Result<(), i32> {
+unsafe fn report_fd(
+    ctx: &TracePointContext,
+    task: *const u8,
+    cgroup_id: u64,
+    state: *mut WatchState,
+    fd: u64,
+) -> Result<(), i32> {
     if !ready() {
         return Ok(());
     }
@@ -212,10 +293,10 @@ unsafe fn report_fd(task: *const u8, cgroup_id: u64, state: *mut WatchState, fd:
     } else {
         unsafe { path_key(task, cgroup_id, Probed(file), KIND_OPEN)? }
     };
-    let Some(slot) = (unsafe { unsent(state, &key) }) else {
-        return Ok(());
-    };
-    unsafe { send(task, cgroup_id, state, file, KIND_OPEN, &key, slot) }
+    if unsafe { unsent(state, &key) } {
+        unsafe { hand_off(ctx, state, file, KIND_OPEN, &key) };
+    }
+    Ok(())
 }
 
 /// The kfunc `bpf_rdonly_cast(addr, btf_id)`: `addr` as a read-only pointer to the kernel
@@ -249,7 +330,7 @@ unsafe fn rdonly_cast(addr: *const u8, btf_id: u32) -> *const u8 {
 
 /// `current->mm->exe_file`, then report that file.
 #[inline(always)]
-unsafe fn report_exe(task: *const u8, cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
+unsafe fn report_exe(ctx: &TracePointContext, task: *const u8, cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
     if !ready() {
         return Ok(());
     }
@@ -262,10 +343,10 @@ unsafe fn report_exe(task: *const u8, cgroup_id: u64, state: *mut WatchState) ->
         return Ok(());
     }
     let key = unsafe { path_key(task, cgroup_id, Typed(file), KIND_EXEC)? };
-    let Some(slot) = (unsafe { unsent(state, &key) }) else {
-        return Ok(());
-    };
-    unsafe { send(task, cgroup_id, state, file, KIND_EXEC, &key, slot) }
+    if unsafe { unsent(state, &key) } {
+        unsafe { hand_off(ctx, state, file, KIND_EXEC, &key) };
+    }
+    Ok(())
 }
 
 /// An opened file whose fields [`path_key`] reads to recognise a repeat.
@@ -368,38 +449,61 @@ unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u
     Ok(SeenKey { cgroup_id, path_hash: hash })
 }
 
-/// `None` if this cgroup already sent `key` (counted as a repeat); otherwise this CPU's
-/// [`RECENT`] slot for it (null if there is none), to fill once it is sent. The slot is
-/// asked before `SEEN`.
+/// This CPU's [`RECENT`] slot for `key`, or null if there is none.
 #[inline(always)]
-unsafe fn unsent(state: *mut WatchState, key: &SeenKey) -> Option<*mut SeenKey> {
-    let slot = match RECENT.get_ptr_mut(0) {
+fn recent_slot(key: &SeenKey) -> *mut SeenKey {
+    match RECENT.get_ptr_mut(0) {
         // SAFETY: the index is masked below RECENT_SLOTS; the slot is this CPU's own.
         Some(recent) => unsafe { &raw mut (*recent).slots[(key.path_hash as usize) & (RECENT_SLOTS - 1)] },
         None => core::ptr::null_mut(),
-    };
+    }
+}
+
+/// Whether this cgroup has not sent `key` yet; a repeat is counted. This CPU's [`RECENT`]
+/// slot is asked before `SEEN`.
+#[inline(always)]
+unsafe fn unsent(state: *mut WatchState, key: &SeenKey) -> bool {
+    let slot = recent_slot(key);
     let cached = !slot.is_null() && unsafe { *slot == *key };
     if !cached && unsafe { SEEN.get(key) }.is_none() {
-        return Some(slot);
+        return true;
     }
     if !cached && !slot.is_null() {
         unsafe { *slot = *key };
     }
-    // SAFETY: `state` points into the WATCHED map value of this cgroup.
+    // SAFETY: `state` points to this cgroup's WatchState, in WATCHED or WATCHED_SPILL.
     unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).repeats, 1) };
-    None
+    false
 }
 
-/// Walks `file`'s path and sends it; marks `key` sent in `SEEN` and `slot`.
+/// Hands a path not sent yet to [`send_path`] and tail-calls it. Returns only if the tail
+/// call failed, which counts as a lost event.
+#[inline(always)]
+unsafe fn hand_off(ctx: &TracePointContext, state: *mut WatchState, file: *const u8, kind: u8, key: &SeenKey) {
+    if let Some(handoff) = HANDOFF.get_ptr_mut(0) {
+        // SAFETY: this CPU's own slot; programs do not nest here.
+        unsafe { *handoff = Handoff { file: file as u64, key: *key, kind: kind as u64 } };
+        unsafe { SENDER.tail_call(ctx, 0) };
+    }
+    lose(state);
+}
+
+/// Counts an event of this cgroup that could not be sent.
+#[inline(always)]
+fn lose(state: *mut WatchState) {
+    count(STAT_LOST);
+    // SAFETY: `state` points to this cgroup's WatchState, in WATCHED or WATCHED_SPILL.
+    unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).lost, 1) };
+}
+
+/// Walks `file`'s path and sends it; marks `key` sent in `SEEN` and this CPU's [`RECENT`] slot.
 #[inline(always)]
 unsafe fn send(
     task: *const u8,
     cgroup_id: u64,
-    state: *mut WatchState,
     file: *const u8,
     kind: u8,
     key: &SeenKey,
-    slot: *mut SeenKey,
 ) -> Result<(), i32> {
     let Some(event) = SCRATCH.get_ptr_mut(0) else {
         return Ok(());
@@ -441,13 +545,11 @@ unsafe fn send(
         BPF_RB_NO_WAKEUP as u64
     };
     if EVENTS.output::<[u8]>(bytes, wakeup).is_err() {
-        count(STAT_LOST);
-        // SAFETY: `state` points into the WATCHED map value of this cgroup.
-        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(&raw mut (*state).lost, 1) };
         // Not marked seen: a later open of the same path may still get through.
-        return Ok(());
+        return Err(-1);
     }
     let _ = SEEN.insert(key, &1, 0);
+    let slot = recent_slot(key);
     if !slot.is_null() {
         unsafe { *slot = *key };
     }

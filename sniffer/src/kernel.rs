@@ -2,13 +2,16 @@
 
 use std::path::Path;
 
-use aya::maps::{HashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{MapData, PerCpuArray, ProgramArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Ebpf, EbpfLoader};
 use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_SENT, WatchState};
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
+
+mod watch;
+use watch::Watchlist;
 use crate::event::FileEvent;
 
 /// The kernel object, built by `build.rs` from `sniffer-ebpf` and embedded in the binary.
@@ -84,6 +87,9 @@ pub enum KernelError {
     /// An expected map or program is missing from the object (a build problem).
     #[error("the embedded eBPF object has no {0}")]
     Missing(&'static str),
+    /// No cgroup has this id (0 marks a free slot of the watched cgroups).
+    #[error("cgroup id {0} names no cgroup")]
+    NoCgroup(u64),
     /// The kernel lays out a structure differently from what the programs read in one go.
     #[error("unsupported kernel structure layout: {0}")]
     Layout(&'static str),
@@ -99,7 +105,8 @@ pub struct Options {
     pub ring_bytes: u32,
     /// Entries of the in-kernel LRU of paths already sent.
     pub seen_entries: u32,
-    /// Most cgroups watched at once.
+    /// Most cgroups watched at once: the gate's direct-mapped slots (rounded up to a power of
+    /// two), and as many again for cgroups whose slot another holds.
     pub max_watched: u32,
     /// Which programs to attach: the real ones, or a benchmark baseline.
     pub programs: Programs,
@@ -152,6 +159,7 @@ pub struct Kernel {
     ebpf: Ebpf,
     attached: Vec<String>,
     typed_file_reads: bool,
+    watchlist: Watchlist,
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
@@ -188,12 +196,16 @@ impl Kernel {
         // them the programs read a file's fields with the probe-read helper.
         let typed_files = btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file")).filter(|_| !options.probe_reads);
         let object = patch_rdonly_cast(EBPF_OBJECT, typed_files.map(|(func, _)| func))?;
-        let config = Config { offsets, ready: 1, file_btf_id: typed_files.map_or(0, |(_, file)| file) };
+        let slots = options.max_watched.max(1).next_power_of_two();
+        let watch_mask = slots - 1;
+        let config = Config { offsets, ready: 1, watch_mask, file_btf_id: typed_files.map_or(0, |(_, file)| file) };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", options.ring_bytes)
             .map_max_entries("SEEN", options.seen_entries)
-            .map_max_entries("WATCHED", options.max_watched)
+            .map_max_entries("WATCHED", slots)
+            .map_max_entries("SPILLED", slots)
+            .map_max_entries("WATCHED_SPILL", options.max_watched.max(1))
             .load(object.bytes())?;
         let mut attached = Vec::new();
         let attachments = match options.programs {
@@ -217,7 +229,11 @@ impl Kernel {
                 Err(source) => return Err(error("attaching")(source)),
             }
         }
-        Ok(Kernel { ebpf, attached, typed_file_reads: typed_files.is_some() })
+        if options.programs == Programs::Real {
+            install_sender(&mut ebpf)?;
+        }
+        let watchlist = Watchlist::new(&mut ebpf, watch_mask)?;
+        Ok(Kernel { ebpf, attached, typed_file_reads: typed_files.is_some(), watchlist })
     }
 
     /// Programs attached, as `program@category/tracepoint`.
@@ -243,40 +259,24 @@ impl Kernel {
         Ok((info.run_time(), info.run_count()))
     }
 
-    fn watched(&mut self) -> Result<HashMap<&mut MapData, u64, WatchState>, KernelError> {
-        let map = self.ebpf.map_mut("WATCHED").ok_or(KernelError::Missing("map WATCHED"))?;
-        HashMap::try_from(map).map_err(map_err("WATCHED"))
-    }
-
     /// Starts reporting opens and execs of tasks in this cgroup.
     pub fn watch(&mut self, cgroup_id: u64) -> Result<(), KernelError> {
-        let mut watched = self.watched()?;
-        if watched.get(&cgroup_id, 0).is_ok() {
-            return Ok(());
-        }
-        watched.insert(cgroup_id, WatchState::default(), 0).map_err(map_err("WATCHED"))
+        self.watchlist.watch(cgroup_id)
     }
 
     /// Stops reporting this cgroup; returns how many of its events were lost.
     pub fn unwatch(&mut self, cgroup_id: u64) -> Result<u64, KernelError> {
-        let mut watched = self.watched()?;
-        let lost = watched.get(&cgroup_id, 0).map(|s| s.lost).unwrap_or(0);
-        match watched.remove(&cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(lost),
-            Err(e) => Err(map_err("WATCHED")(e)),
-        }
+        self.watchlist.unwatch(cgroup_id)
     }
 
     /// What the kernel counted for this cgroup: events lost, and repeats dropped.
     pub fn counts_for(&mut self, cgroup_id: u64) -> Result<WatchState, KernelError> {
-        Ok(self.watched()?.get(&cgroup_id, 0).unwrap_or_default())
+        self.watchlist.counts_for(cgroup_id)
     }
 
     /// The kernel programs' counters.
     pub fn stats(&self) -> Result<KernelStats, KernelError> {
-        let map = self.ebpf.map("WATCHED").ok_or(KernelError::Missing("map WATCHED"))?;
-        let watched: HashMap<&MapData, u64, WatchState> = HashMap::try_from(map).map_err(map_err("WATCHED"))?;
-        let repeats = watched.iter().filter_map(Result::ok).map(|(_, state)| state.repeats).sum();
+        let repeats = self.watchlist.repeats()?;
         let map = self.ebpf.map("STATS").ok_or(KernelError::Missing("map STATS"))?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(map_err("STATS"))?;
         let mut per_stat = Vec::with_capacity(STAT_COUNT as usize);
@@ -302,6 +302,23 @@ impl Kernel {
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
         Ok(EventReader { ring })
     }
+}
+
+/// The program that walks and sends a new path, which the others tail-call.
+const SENDER_PROGRAM: &str = "send_path";
+
+/// Loads [`SENDER_PROGRAM`] (attached to nothing) and puts it where the others tail-call it.
+fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
+    let error = |what| {
+        move |source| KernelError::Program { what, program: SENDER_PROGRAM, category: "-", tracepoint: "(tail call)", source }
+    };
+    let program: &mut TracePoint =
+        ebpf.program_mut(SENDER_PROGRAM).and_then(|p| p.try_into().ok()).ok_or(KernelError::Missing(SENDER_PROGRAM))?;
+    program.load().map_err(error("loading"))?;
+    let fd = program.fd().map_err(error("loading"))?.try_clone().map_err(|e| KernelError::Io(e))?;
+    let map = ebpf.map_mut("SENDER").ok_or(KernelError::Missing("map SENDER"))?;
+    let mut sender = ProgramArray::try_from(map).map_err(map_err("SENDER"))?;
+    sender.set(0, &fd, 0).map_err(map_err("SENDER"))
 }
 
 /// Writes the kfunc id of `bpf_rdonly_cast` into each placeholder call in the object (see

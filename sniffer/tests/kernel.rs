@@ -297,3 +297,40 @@ async fn file_fields_are_plain_loads_where_the_kernel_has_bpf_rdonly_cast() {
     let h = Harness::new("typed", Options::default());
     assert_eq!(h.kernel.typed_file_reads(), btf.func_id("bpf_rdonly_cast").is_some());
 }
+
+#[tokio::test]
+async fn cgroups_sharing_a_gate_slot_are_each_reported_and_unwatched_apart() {
+    // One slot: every cgroup maps to it, so the second watched one spills.
+    let mut kernel = Kernel::load(&Options { max_watched: 1, ..Options::default() }).unwrap();
+    let mut reader = kernel.events().unwrap();
+    let pid = std::process::id();
+    let [a, b, c] = ["a", "b", "c"].map(|n| ScratchCgroup::create(&format!("sniffer-test-slot-{n}-{pid}")).unwrap());
+    kernel.watch(a.id()).unwrap();
+    kernel.watch(b.id()).unwrap();
+    let dir = tempdir();
+    let base = canonical(dir.path());
+    let mut cat_in = |cgroup: &ScratchCgroup, name: &str| -> Vec<FileEvent> {
+        let file = base.join(name);
+        std::fs::write(&file, "x").unwrap();
+        assert!(run_in(cgroup, Command::new("/bin/cat").arg(&file)).success());
+        let mut events = Vec::new();
+        reader.drain(&mut events);
+        events.retain(|e| e.path == file);
+        events
+    };
+    let seen_by = |events: &[FileEvent]| events.iter().map(|e| e.cgroup_id).collect::<Vec<_>>();
+
+    assert_eq!(seen_by(&cat_in(&a, "a1")), [a.id()], "the slot's holder");
+    assert_eq!(seen_by(&cat_in(&b, "b1")), [b.id()], "the spilled one");
+    assert!(cat_in(&c, "c1").is_empty(), "unwatched, though its slot is taken");
+
+    kernel.unwatch(a.id()).unwrap();
+    assert!(cat_in(&a, "a2").is_empty(), "unwatched holder");
+    assert_eq!(seen_by(&cat_in(&b, "b2")), [b.id()], "still watched after the holder left");
+    kernel.watch(c.id()).unwrap();
+    assert_eq!(seen_by(&cat_in(&c, "c2")), [c.id()], "takes the freed slot");
+
+    kernel.unwatch(b.id()).unwrap();
+    assert!(cat_in(&b, "b3").is_empty(), "unwatched spilled one");
+    assert_eq!(seen_by(&cat_in(&c, "c3")), [c.id()]);
+}
