@@ -7,9 +7,13 @@
 //! paths. Execs are seen at `sched_process_exec`, from the task's new `mm->exe_file`.
 //!
 //! Struct field offsets come from user space (read from the running kernel's BTF) through
-//! [`CONFIG`]; fields reached from the task through typed pointers are plain loads the
-//! verifier checks against the BTF, the rest probe reads. See DESIGN.md for why this and not
-//! fentry/LSM with `bpf_d_path`.
+//! [`CONFIG`]. Fields reached through pointers the verifier knows the type of (the task's,
+//! and the opened file's through the kfunc `bpf_rdonly_cast`) are plain loads it checks
+//! against the BTF; the rest are probe reads. The gate is a direct-mapped array of watched
+//! cgroups; a repeat is recognised by a key hashed from the file's dentry, mount and the
+//! task's root, without walking the path. Only a path not sent yet is walked, by
+//! [`send_path`], tail-called, so that the walk is verified once. See DESIGN.md for why this
+//! and not fentry/LSM with `bpf_d_path`.
 #![no_std]
 #![no_main]
 // Atomic add: the BPF target exposes no `fetch_add`, but LLVM lowers the intrinsic to BPF's
@@ -63,8 +67,20 @@ static WATCHED_SPILL: HashMap<u64, WatchState> = HashMap::with_max_entries(1, 0)
 #[map]
 static SEEN: LruHashMap<SeenKey, u8> = LruHashMap::with_max_entries(65536, 0);
 
-/// Slots of [`RECENT`]: a power of two, so a hash picks one with a mask.
-const RECENT_SLOTS: usize = 512;
+/// Slots of [`RECENT`]: a power of two; a key's slot is the top `RECENT_BITS` of its hash.
+const RECENT_BITS: u32 = 9;
+const RECENT_SLOTS: usize = 1 << RECENT_BITS;
+
+/// Odd random factors of [`path_key`]'s hash, one per word.
+const HASH_FACTORS: [u64; 7] = [
+    0x1d52490575ffc53d,
+    0xe2a214e8bbe9c675,
+    0x186c39e8c7bb69f7,
+    0x03aa3897fcf4c6b7,
+    0x64d4748ca3c77ebf,
+    0x5c22c46963e968fd,
+    0x8c656018eee38dc1,
+];
 
 /// One CPU's direct-mapped cache of `SEEN` keys known to be sent: a repeat found here costs
 /// two compares instead of a hash-table lookup. It only ever holds keys that are (or were)
@@ -170,7 +186,8 @@ pub fn send_path(_ctx: TracePointContext) -> u32 {
     if handoff.key.cgroup_id != cgroup_id {
         return 0;
     }
-    if unsafe { send(task, cgroup_id, handoff.file as *const u8, handoff.kind as u8, &handoff.key) }.is_err() {
+    let file = handoff.file as *const u8;
+    if unsafe { send(task, cgroup_id, file, handoff.kind as u8, &handoff.key) }.is_err() {
         // Not sent (the ring buffer is full, or the path could not be read), and said so.
         // The gate is asked again only here, so the walk above is verified with one state.
         if let Some(state) = watched(cgroup_id) {
@@ -303,7 +320,8 @@ unsafe fn report_fd(
 /// type `btf_id`, whose fields the verifier then lets the program read with plain loads (the
 /// JIT guards them against faults). The verifier replaces the call with a register move, so
 /// it costs nothing at run time. aya does not resolve kfuncs: the call is emitted with a
-/// placeholder that user space patches before load ([`RDONLY_CAST_PLACEHOLDER`]).
+/// placeholder that user space patches before load
+/// ([`sniffer_common::RDONLY_CAST_PLACEHOLDER`]).
 ///
 /// SAFETY: only where `CONFIG.file_btf_id` is non-zero, which user space sets only once it
 /// has patched the call in.
@@ -330,7 +348,12 @@ unsafe fn rdonly_cast(addr: *const u8, btf_id: u32) -> *const u8 {
 
 /// `current->mm->exe_file`, then report that file.
 #[inline(always)]
-unsafe fn report_exe(ctx: &TracePointContext, task: *const u8, cgroup_id: u64, state: *mut WatchState) -> Result<(), i32> {
+unsafe fn report_exe(
+    ctx: &TracePointContext,
+    task: *const u8,
+    cgroup_id: u64,
+    state: *mut WatchState,
+) -> Result<(), i32> {
     if !ready() {
         return Ok(());
     }
@@ -351,8 +374,6 @@ unsafe fn report_exe(ctx: &TracePointContext, task: *const u8, cgroup_id: u64, s
 
 /// An opened file whose fields [`path_key`] reads to recognise a repeat.
 trait FileRef: Copy {
-    /// Tells this kind of reference's keys from the other's.
-    const DOMAIN: u64;
     /// What fixes the file's path below the root: its mount, its dentry, the dentry's parent
     /// and its name's `hash_len`, as numbers one-to-one with the pointers.
     unsafe fn key_words(self) -> Result<[u64; 4], i32>;
@@ -368,8 +389,6 @@ struct Typed(*const u8);
 struct Probed(*const u8);
 
 impl FileRef for Typed {
-    const DOMAIN: u64 = 0;
-
     #[inline(always)]
     unsafe fn key_words(self) -> Result<[u64; 4], i32> {
         let path = off!(file_path);
@@ -384,8 +403,6 @@ impl FileRef for Typed {
 }
 
 impl FileRef for Probed {
-    const DOMAIN: u64 = 1 << 8;
-
     #[inline(always)]
     unsafe fn key_words(self) -> Result<[u64; 4], i32> {
         // struct path is { mnt, dentry }; d_name.hash_len follows d_parent (user space checks).
@@ -433,8 +450,8 @@ const WAKEUP_BYTES: u64 = 64 * 1024;
 /// The key of `file`'s path in `SEEN`: this cgroup, and a hash of what fixes the path as this
 /// task sees it (the file's dentry, its parent and its name hash, the kernel's own, salted by
 /// the parent; its mount; the task's root) and of the kind. Same key, same path; a renamed or
-/// re-created file gets a new key and is sent again. Typed and probed references hash into
-/// domains of their own, so a file met both ways may be sent twice, never missed.
+/// re-created file gets a new key and is sent again. Typed and probed references hash
+/// different words for one file, but one loaded program reads opened files only one way.
 #[inline(always)]
 unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u8) -> Result<SeenKey, i32> {
     let [mnt, dentry, parent, hash_len] = unsafe { file.key_words()? };
@@ -442,9 +459,13 @@ unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u
     let root = off!(fs_root);
     let root_mnt = distance(unsafe { load(fs, root + off!(path_mnt)) });
     let root_dentry = distance(unsafe { load(fs, root + off!(path_dentry)) });
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ kind as u64 ^ F::DOMAIN;
-    for word in [mnt, dentry, parent, hash_len, root_mnt, root_dentry] {
-        hash = (hash ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+    // Multilinear: the products are independent, so they overlap in the CPU instead of
+    // waiting on each other as a chained hash's steps do. The top bits mix every word; the
+    // RECENT slot is taken from them.
+    let words = [mnt, dentry, parent, hash_len, root_mnt, root_dentry, kind as u64];
+    let mut hash: u64 = 0;
+    for (word, factor) in words.into_iter().zip(HASH_FACTORS) {
+        hash = hash.wrapping_add(word.wrapping_mul(factor));
     }
     Ok(SeenKey { cgroup_id, path_hash: hash })
 }
@@ -454,7 +475,9 @@ unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u
 fn recent_slot(key: &SeenKey) -> *mut SeenKey {
     match RECENT.get_ptr_mut(0) {
         // SAFETY: the index is masked below RECENT_SLOTS; the slot is this CPU's own.
-        Some(recent) => unsafe { &raw mut (*recent).slots[(key.path_hash as usize) & (RECENT_SLOTS - 1)] },
+        Some(recent) => unsafe {
+            &raw mut (*recent).slots[(key.path_hash >> (64 - RECENT_BITS)) as usize & (RECENT_SLOTS - 1)]
+        },
         None => core::ptr::null_mut(),
     }
 }
@@ -479,7 +502,13 @@ unsafe fn unsent(state: *mut WatchState, key: &SeenKey) -> bool {
 /// Hands a path not sent yet to [`send_path`] and tail-calls it. Returns only if the tail
 /// call failed, which counts as a lost event.
 #[inline(always)]
-unsafe fn hand_off(ctx: &TracePointContext, state: *mut WatchState, file: *const u8, kind: u8, key: &SeenKey) {
+unsafe fn hand_off(
+    ctx: &TracePointContext,
+    state: *mut WatchState,
+    file: *const u8,
+    kind: u8,
+    key: &SeenKey,
+) {
     if let Some(handoff) = HANDOFF.get_ptr_mut(0) {
         // SAFETY: this CPU's own slot; programs do not nest here.
         unsafe { *handoff = Handoff { file: file as u64, key: *key, kind: kind as u64 } };

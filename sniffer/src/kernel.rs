@@ -68,6 +68,9 @@ pub enum KernelError {
         /// The cause.
         source: aya::programs::ProgramError,
     },
+    /// The program that walks and sends new paths could not be loaded.
+    #[error("loading {SENDER_PROGRAM} (tail-called to walk and send each new path): {0}")]
+    Sender(aya::programs::ProgramError),
     /// The kernel's information on a loaded program could not be read.
     #[error("reading the kernel's information on program {program}: {source}")]
     Info {
@@ -137,7 +140,13 @@ const IDLE_SYSCALL_TRACEPOINT: Attachment = attachment("sys_exit_reboot", "sysca
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_bytes: 8 << 20, seen_entries: 65536, max_watched: 16384, programs: Programs::Real, probe_reads: false }
+        Options {
+            ring_bytes: 8 << 20,
+            seen_entries: 65536,
+            max_watched: 16384,
+            programs: Programs::Real,
+            probe_reads: false,
+        }
     }
 }
 
@@ -194,11 +203,13 @@ impl Kernel {
         ensure_tracefs()?;
         // Typed file reads need the kfunc bpf_rdonly_cast and struct file's id; without
         // them the programs read a file's fields with the probe-read helper.
-        let typed_files = btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file")).filter(|_| !options.probe_reads);
+        let typed_files =
+            btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file")).filter(|_| !options.probe_reads);
         let object = patch_rdonly_cast(EBPF_OBJECT, typed_files.map(|(func, _)| func))?;
         let slots = options.max_watched.max(1).next_power_of_two();
         let watch_mask = slots - 1;
-        let config = Config { offsets, ready: 1, watch_mask, file_btf_id: typed_files.map_or(0, |(_, file)| file) };
+        let file_btf_id = typed_files.map_or(0, |(_, file)| file);
+        let config = Config { offsets, ready: 1, watch_mask, file_btf_id };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", options.ring_bytes)
@@ -309,13 +320,12 @@ const SENDER_PROGRAM: &str = "send_path";
 
 /// Loads [`SENDER_PROGRAM`] (attached to nothing) and puts it where the others tail-call it.
 fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
-    let error = |what| {
-        move |source| KernelError::Program { what, program: SENDER_PROGRAM, category: "-", tracepoint: "(tail call)", source }
-    };
-    let program: &mut TracePoint =
-        ebpf.program_mut(SENDER_PROGRAM).and_then(|p| p.try_into().ok()).ok_or(KernelError::Missing(SENDER_PROGRAM))?;
-    program.load().map_err(error("loading"))?;
-    let fd = program.fd().map_err(error("loading"))?.try_clone().map_err(|e| KernelError::Io(e))?;
+    let program: &mut TracePoint = ebpf
+        .program_mut(SENDER_PROGRAM)
+        .and_then(|p| p.try_into().ok())
+        .ok_or(KernelError::Missing(SENDER_PROGRAM))?;
+    program.load().map_err(KernelError::Sender)?;
+    let fd = program.fd().map_err(KernelError::Sender)?.try_clone()?;
     let map = ebpf.map_mut("SENDER").ok_or(KernelError::Missing("map SENDER"))?;
     let mut sender = ProgramArray::try_from(map).map_err(map_err("SENDER"))?;
     sender.set(0, &fd, 0).map_err(map_err("SENDER"))

@@ -33,7 +33,11 @@ pub(super) struct Watchlist {
     watched: StdHashMap<u64, Place>,
 }
 
-fn take<T: TryFrom<aya::maps::Map, Error = MapError>>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, KernelError> {
+/// Takes map `name` out of `ebpf` as a `T`.
+fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, KernelError>
+where
+    T: TryFrom<aya::maps::Map, Error = MapError>,
+{
     let map = ebpf.take_map(name).ok_or(KernelError::Missing(name))?;
     T::try_from(map).map_err(map_err(name))
 }
