@@ -218,6 +218,10 @@ impl Kernel {
             .map_max_entries("SPILLED", slots)
             .map_max_entries("WATCHED_SPILL", options.max_watched.max(1))
             .load(object.bytes())?;
+        // Before any program runs, so no tail call finds the slot empty.
+        if options.programs == Programs::Real {
+            install_sender(&mut ebpf)?;
+        }
         let mut attached = Vec::new();
         let attachments = match options.programs {
             Programs::Real | Programs::DoNothing => ATTACHMENTS,
@@ -239,9 +243,6 @@ impl Kernel {
                 Err(_) if !a.required && !tracepoint_exists(a.category, a.tracepoint) => {}
                 Err(source) => return Err(error("attaching")(source)),
             }
-        }
-        if options.programs == Programs::Real {
-            install_sender(&mut ebpf)?;
         }
         let watchlist = Watchlist::new(&mut ebpf, watch_mask)?;
         Ok(Kernel { ebpf, attached, typed_file_reads: typed_files.is_some(), watchlist })
