@@ -29,8 +29,11 @@ pub const FLAG_TRUNCATED: u8 = 1;
 pub const STAT_SENT: u32 = 0;
 /// Index of the per-CPU count of events lost because the ring buffer was full.
 pub const STAT_LOST: u32 = 1;
+/// Index of the per-CPU count of opens and execs dropped in the kernel as repeats of a path
+/// already sent.
+pub const STAT_REPEATS: u32 = 2;
 /// Number of entries of the `STATS` array.
-pub const STAT_COUNT: u32 = 2;
+pub const STAT_COUNT: u32 = 3;
 
 /// Byte offsets of the kernel structure fields the programs follow, read from the running
 /// kernel's BTF by user space and written into the programs' read-only data before load.
@@ -60,8 +63,6 @@ pub struct KernelOffsets {
     pub files_fdt: u32,
     /// `fdtable.fd`
     pub fdt_fd: u32,
-    /// `fdtable.max_fds`
-    pub fdt_max_fds: u32,
     /// `file.f_path`
     pub file_path: u32,
     /// `path.mnt`
@@ -98,8 +99,6 @@ pub struct KernelOffsets {
 pub struct Config {
     /// Field offsets of the running kernel.
     pub offsets: KernelOffsets,
-    /// Non-zero once user space has filled this in; the programs do nothing before.
-    pub ready: u32,
     /// `WATCHED` has this plus one slots (a power of two); cgroup `id` has slot `id & watch_mask`.
     pub watch_mask: u32,
     /// BTF id of `struct file` in the kernel's BTF when the kfunc `bpf_rdonly_cast` is
@@ -107,6 +106,10 @@ pub struct Config {
     /// opened file's fields with plain loads. 0 when the kernel lacks the kfunc: they read them
     /// with the probe-read helper.
     pub file_btf_id: u32,
+    /// Non-zero when, besides, the kernel lets `bpf_rdonly_cast` cast to `void`
+    /// (`BPF_FEAT_RDONLY_CAST_TO_VOID`): memory so cast is read with plain loads at any
+    /// offset, and the programs read the fd slot that way too.
+    pub cast_to_void: u32,
 }
 
 /// The immediate of the kfunc call instruction the kernel programs carry for
@@ -169,9 +172,6 @@ pub struct WatchState {
     pub cgroup_id: u64,
     /// Events of this cgroup lost because the ring buffer was full.
     pub lost: u64,
-    /// Opens and execs of this cgroup dropped in the kernel as repeats of a path already sent
-    /// (counted here, in the value the gate already found, as the cheapest place).
-    pub repeats: u64,
 }
 
 /// Key of the in-kernel LRU of paths already sent.

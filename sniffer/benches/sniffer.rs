@@ -5,6 +5,11 @@
 //! child process (so it can be put in a cgroup): the best of five rounds that each measure
 //! every set-up in turn (distinct paths: best of three runs). Beside the wall clock, each
 //! program's own time per run comes from the kernel's run-time statistics.
+//!
+//! The child is pinned to the last CPU this process may use, the same for every figure. On
+//! CPU 0, where bpftrace binds the perf event its program hangs from, bpftrace costs an open
+//! about 100 ns more than on any other CPU here; left to the scheduler, its figure was one
+//! or the other from run to run. Elsewhere is bpftrace at its cheapest, the harder peer.
 
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
@@ -36,7 +41,10 @@ fn main() -> anyhow::Result<()> {
     let dir = Path::new(BENCH_DIR);
     prepare_files(dir)?;
 
-    println!("sniffer benchmark: {OPENS} open+close per figure, best of {ROUNDS} interleaved rounds, ns/open");
+    println!(
+        "sniffer benchmark: {OPENS} open+close per figure, best of {ROUNDS} interleaved rounds, ns/open, on CPU {}",
+        bench_cpu()?
+    );
     let cgroup = ScratchCgroup::create(&format!("sniffer-bench-{}", std::process::id()))?;
     // Each round measures every set-up once, in turn, so a drift of the machine's speed
     // during the run moves them all alike; each figure is its best round.
@@ -204,10 +212,20 @@ fn best(mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     Ok(best)
 }
 
+/// The CPU every opener runs on: the last one this process may use (see the module doc).
+fn bench_cpu() -> anyhow::Result<usize> {
+    let allowed = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))?;
+    (0..nix::sched::CpuSet::count())
+        .rev()
+        .find(|&cpu| allowed.is_set(cpu).unwrap_or(false))
+        .ok_or_else(|| anyhow::anyhow!("no CPU in this process's affinity mask"))
+}
+
 /// Runs the opener child (in `cgroup` when given) and returns its ns/open.
 fn measure(cgroup: Option<&ScratchCgroup>, files: usize, rate: Option<u64>) -> anyhow::Result<f64> {
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["--open", BENCH_DIR, &OPENS.to_string(), &files.to_string()]);
+    cmd.args(["--cpu", &bench_cpu()?.to_string()]);
     if let Some(rate) = rate {
         cmd.args(["--rate", &rate.to_string()]);
         cmd.args(["--count", &files.to_string()]);
@@ -218,7 +236,7 @@ fn measure(cgroup: Option<&ScratchCgroup>, files: usize, rate: Option<u64>) -> a
     Ok(String::from_utf8(out.stdout)?.trim().parse()?)
 }
 
-/// Child: open+close files in a loop, print ns per open.
+/// Child: open+close files in a loop (on `--cpu` when given), print ns per open.
 fn opener(args: &[String]) -> anyhow::Result<()> {
     let dir = PathBuf::from(&args[0]);
     let mut count: u64 = args[1].parse()?;
@@ -230,6 +248,11 @@ fn opener(args: &[String]) -> anyhow::Result<()> {
         match flag.as_str() {
             "--rate" => rate = Some(value),
             "--count" => count = value,
+            "--cpu" => {
+                let mut cpus = nix::sched::CpuSet::new();
+                cpus.set(value as usize)?;
+                nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &cpus)?;
+            }
             _ => anyhow::bail!("unknown flag {flag}"),
         }
     }

@@ -69,10 +69,9 @@ pub struct Status {
     pub version: String,
     /// Programs attached, `program@category/tracepoint`.
     pub programs: Vec<String>,
-    /// Whether the programs read opened files' fields with plain loads (the kfunc
-    /// `bpf_rdonly_cast`) rather than with the probe-read helper.
+    /// How the programs read an opened file (older daemons did not say).
     #[serde(default)]
-    pub typed_file_reads: bool,
+    pub file_reads: Option<crate::kernel::FileReads>,
     /// Seconds since start.
     pub uptime_s: u64,
     /// Events received since start.

@@ -72,6 +72,8 @@ struct Type {
     /// For modifiers and typedefs: the type referred to.
     type_ref: u32,
     members: Vec<Member>,
+    /// For enums: the names of the values.
+    enumerators: Vec<u32>,
 }
 
 /// Parsed BTF: types by id and the string section.
@@ -124,7 +126,7 @@ impl Btf {
             .to_vec();
 
         // Type id 0 is void.
-        let mut types = vec![Type { name: 0, kind: 0, type_ref: 0, members: Vec::new() }];
+        let mut types = vec![Type { name: 0, kind: 0, type_ref: 0, members: Vec::new(), enumerators: Vec::new() }];
         let mut at = 0;
         while at < type_data.len() {
             let name = u32_at(type_data, at)?;
@@ -135,6 +137,7 @@ impl Btf {
             let vlen = (info & 0xffff) as usize;
             let kind_flag = info >> 31 == 1;
             let mut members = Vec::new();
+            let mut enumerators = Vec::new();
             at += match kind {
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
                 KIND_ARRAY => 12,
@@ -151,12 +154,19 @@ impl Btf {
                     }
                     vlen * 12
                 }
-                KIND_ENUM | KIND_FUNC_PROTO => vlen * 8,
-                KIND_DATASEC | KIND_ENUM64 => vlen * 12,
+                KIND_ENUM | KIND_ENUM64 => {
+                    let size = if kind == KIND_ENUM { 8 } else { 12 };
+                    for i in 0..vlen {
+                        enumerators.push(u32_at(type_data, at + i * size)?);
+                    }
+                    vlen * size
+                }
+                KIND_FUNC_PROTO => vlen * 8,
+                KIND_DATASEC => vlen * 12,
                 k if k <= KIND_TYPE_TAG || k == KIND_ENUM64 => 0,
                 _ => return Err(BtfError::Malformed("unknown type kind")),
             };
-            types.push(Type { name, kind, type_ref: size_or_type, members });
+            types.push(Type { name, kind, type_ref: size_or_type, members, enumerators });
         }
 
         let mut btf = Btf { types, strings, structs_by_name: HashMap::new(), funcs_by_name: HashMap::new() };
@@ -222,6 +232,15 @@ impl Btf {
         self.funcs_by_name.get(name).copied()
     }
 
+    /// Whether the enum `name` has the value `value`: how the kernel announces some verifier
+    /// features (`enum bpf_features`).
+    pub fn has_enumerator(&self, name: &str, value: &str) -> bool {
+        self.types
+            .iter()
+            .filter(|t| matches!(t.kind, KIND_ENUM | KIND_ENUM64) && self.string(t.name) == name)
+            .any(|t| t.enumerators.iter().any(|&v| self.string(v) == value))
+    }
+
     /// Byte offset of a dotted field path in a struct: `offset("mnt_namespace", "ns.inum")`.
     pub fn offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
         let id = *self
@@ -256,7 +275,6 @@ impl Btf {
             kernfs_node_id: self.offset("kernfs_node", "id")?,
             files_fdt: self.offset("files_struct", "fdt")?,
             fdt_fd: self.offset("fdtable", "fd")?,
-            fdt_max_fds: self.offset("fdtable", "max_fds")?,
             file_path: self.offset("file", "f_path")?,
             path_mnt: self.offset("path", "mnt")?,
             path_dentry: self.offset("path", "dentry")?,
@@ -298,5 +316,17 @@ mod tests {
         assert_eq!(off.dentry_name, off.dentry_parent + 8);
         assert!(off.task_files > 0 && off.task_fs > 0 && off.task_mm > 0);
         assert!(matches!(btf.offset("task_struct", "no_such_field"), Err(BtfError::NoField { .. })));
+    }
+
+    #[test]
+    fn running_kernel_enums_functions_and_structs_are_found() {
+        let btf = Btf::from_kernel().expect("kernel BTF");
+        assert!(btf.has_enumerator("bpf_map_type", "BPF_MAP_TYPE_HASH"));
+        assert!(!btf.has_enumerator("bpf_map_type", "BPF_MAP_TYPE_NO_SUCH_THING"));
+        assert!(!btf.has_enumerator("no_such_enum", "BPF_MAP_TYPE_HASH"));
+        assert!(btf.func_id("bpf_get_current_task_btf").is_some());
+        assert!(btf.func_id("no_such_function").is_none());
+        let file = btf.struct_id("file").expect("struct file");
+        assert_ne!(Some(file), btf.struct_id("dentry"));
     }
 }

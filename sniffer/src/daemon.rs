@@ -450,7 +450,7 @@ fn status(s: &mut State) -> Result<Response, String> {
     Ok(Response::Status(Status {
         version: env!("CARGO_PKG_VERSION").to_string(),
         programs: s.kernel.attached().to_vec(),
-        typed_file_reads: s.kernel.typed_file_reads(),
+        file_reads: Some(s.kernel.file_reads()),
         uptime_s: s.started.elapsed().as_secs(),
         events: s.events,
         events_per_s: events_per_s(s),

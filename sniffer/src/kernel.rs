@@ -5,7 +5,7 @@ use std::path::Path;
 use aya::maps::{MapData, PerCpuArray, ProgramArray, RingBuf};
 use aya::programs::TracePoint;
 use aya::{Ebpf, EbpfLoader};
-use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_SENT, WatchState};
+use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEATS, STAT_SENT, WatchState};
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
@@ -113,10 +113,34 @@ pub struct Options {
     pub max_watched: u32,
     /// Which programs to attach: the real ones, or a benchmark baseline.
     pub programs: Programs,
-    /// Read an opened file's fields with the probe-read helper even where the kernel offers
-    /// typed reads through the kfunc `bpf_rdonly_cast`: the way kernels without it go, which
-    /// tests cover with this.
-    pub probe_reads: bool,
+    /// How the programs read an opened file: `None` for the fastest way this kernel allows.
+    /// Tests force the slower ways, which older kernels take.
+    pub file_reads: Option<FileReads>,
+}
+
+/// How the programs read an opened file, fastest first. Each needs more of the kernel than
+/// the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileReads {
+    /// The fd slot and the file's fields with plain loads: the kfunc `bpf_rdonly_cast`, and
+    /// casts to `void` (the kernel's BTF lists `BPF_FEAT_RDONLY_CAST_TO_VOID`).
+    Plain,
+    /// The file's fields with plain loads (`bpf_rdonly_cast`), the fd slot with the
+    /// probe-read helper.
+    PlainFields,
+    /// Everything with the probe-read helper: kernels without `bpf_rdonly_cast`.
+    Probed,
+}
+
+impl std::fmt::Display for FileReads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileReads::Plain => "plain loads (bpf_rdonly_cast, also to void)",
+            FileReads::PlainFields => "plain loads of the file (bpf_rdonly_cast), the fd slot by probe read",
+            FileReads::Probed => "probe reads",
+        })
+    }
 }
 
 /// The programs [`Kernel::load`] attaches. Only [`Programs::Real`] sniffs anything; the others
@@ -145,7 +169,7 @@ impl Default for Options {
             seen_entries: 65536,
             max_watched: 16384,
             programs: Programs::Real,
-            probe_reads: false,
+            file_reads: None,
         }
     }
 }
@@ -159,7 +183,7 @@ pub struct KernelStats {
     pub lost: u64,
     /// Lost events per CPU.
     pub lost_per_cpu: Vec<u64>,
-    /// Opens dropped in the kernel as repeats of a path already sent, by cgroups watched now.
+    /// Opens and execs dropped in the kernel as repeats of a path already sent, since load.
     pub repeats: u64,
 }
 
@@ -167,7 +191,7 @@ pub struct KernelStats {
 pub struct Kernel {
     ebpf: Ebpf,
     attached: Vec<String>,
-    typed_file_reads: bool,
+    file_reads: FileReads,
     watchlist: Watchlist,
 }
 
@@ -201,15 +225,16 @@ impl Kernel {
         let offsets = btf.kernel_offsets()?;
         check_layout(&offsets)?;
         ensure_tracefs()?;
-        // Typed file reads need the kfunc bpf_rdonly_cast and struct file's id; without
-        // them the programs read a file's fields with the probe-read helper.
-        let typed_files =
-            btf.func_id("bpf_rdonly_cast").zip(btf.struct_id("file")).filter(|_| !options.probe_reads);
-        let object = patch_rdonly_cast(EBPF_OBJECT, typed_files.map(|(func, _)| func))?;
+        let file_reads = options.file_reads.unwrap_or(FileReads::Plain).max(best_file_reads(&btf));
+        let (kfunc, file_btf_id) = match (file_reads, btf.func_id("bpf_rdonly_cast"), btf.struct_id("file")) {
+            (FileReads::Plain | FileReads::PlainFields, Some(kfunc), Some(file)) => (Some(kfunc), file),
+            _ => (None, 0),
+        };
+        let object = patch_rdonly_cast(EBPF_OBJECT, kfunc)?;
         let slots = options.max_watched.max(1).next_power_of_two();
         let watch_mask = slots - 1;
-        let file_btf_id = typed_files.map_or(0, |(_, file)| file);
-        let config = Config { offsets, ready: 1, watch_mask, file_btf_id };
+        let cast_to_void = (file_reads == FileReads::Plain).into();
+        let config = Config { offsets, watch_mask, file_btf_id, cast_to_void };
         let mut ebpf = EbpfLoader::new()
             .override_global("CONFIG", &config, true)
             .map_max_entries("EVENTS", options.ring_bytes)
@@ -245,7 +270,7 @@ impl Kernel {
             }
         }
         let watchlist = Watchlist::new(&mut ebpf, watch_mask)?;
-        Ok(Kernel { ebpf, attached, typed_file_reads: typed_files.is_some(), watchlist })
+        Ok(Kernel { ebpf, attached, file_reads, watchlist })
     }
 
     /// Programs attached, as `program@category/tracepoint`.
@@ -253,10 +278,9 @@ impl Kernel {
         &self.attached
     }
 
-    /// Whether the programs read an opened file's fields with plain loads (through the kfunc
-    /// `bpf_rdonly_cast`) rather than with the probe-read helper.
-    pub fn typed_file_reads(&self) -> bool {
-        self.typed_file_reads
+    /// How the programs read an opened file.
+    pub fn file_reads(&self) -> FileReads {
+        self.file_reads
     }
 
     /// How long `program` has run in all, and how many times, as the kernel counts while
@@ -281,14 +305,13 @@ impl Kernel {
         self.watchlist.unwatch(cgroup_id)
     }
 
-    /// What the kernel counted for this cgroup: events lost, and repeats dropped.
+    /// What the kernel counted for this cgroup: events lost.
     pub fn counts_for(&mut self, cgroup_id: u64) -> Result<WatchState, KernelError> {
         self.watchlist.counts_for(cgroup_id)
     }
 
     /// The kernel programs' counters.
     pub fn stats(&self) -> Result<KernelStats, KernelError> {
-        let repeats = self.watchlist.repeats()?;
         let map = self.ebpf.map("STATS").ok_or(KernelError::Missing("map STATS"))?;
         let stats: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(map_err("STATS"))?;
         let mut per_stat = Vec::with_capacity(STAT_COUNT as usize);
@@ -300,7 +323,7 @@ impl Kernel {
             sent: sum(STAT_SENT),
             lost: sum(STAT_LOST),
             lost_per_cpu: per_stat[STAT_LOST as usize].clone(),
-            repeats,
+            repeats: sum(STAT_REPEATS),
         })
     }
 
@@ -313,6 +336,17 @@ impl Kernel {
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
         Ok(EventReader { ring })
+    }
+}
+
+/// The fastest way of reading an opened file this kernel allows, from its BTF.
+fn best_file_reads(btf: &Btf) -> FileReads {
+    if btf.func_id("bpf_rdonly_cast").is_none() || btf.struct_id("file").is_none() {
+        FileReads::Probed
+    } else if btf.has_enumerator("bpf_features", "BPF_FEAT_RDONLY_CAST_TO_VOID") {
+        FileReads::Plain
+    } else {
+        FileReads::PlainFields
     }
 }
 

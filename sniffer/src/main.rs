@@ -712,10 +712,7 @@ async fn show(client: &ClientArgs, request: Request) -> anyhow::Result<u8> {
                     vec!["version".into(), s.version],
                     vec!["uptime".into(), format!("{} s", s.uptime_s)],
                     vec!["programs".into(), s.programs.join(", ")],
-                    vec![
-                        "file fields read with".into(),
-                        if s.typed_file_reads { "plain loads (bpf_rdonly_cast)" } else { "the probe-read helper" }.into(),
-                    ],
+                    vec!["opened files read by".into(), s.file_reads.map_or("-".into(), |r| r.to_string())],
                     vec!["events".into(), s.events.to_string()],
                     vec!["events/s".into(), format!("{:.1}", s.events_per_s)],
                     vec!["repeats dropped in kernel".into(), s.kernel.repeats.to_string()],

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use sniffer::cgroup::ScratchCgroup;
 use sniffer::event::{FileEvent, Kind};
-use sniffer::kernel::{EventReader, Kernel, Options};
+use sniffer::kernel::{EventReader, FileReads, Kernel, Options};
 use sniffer::loader::LoaderResolver;
 use sniffer::tracker::Container;
 
@@ -200,9 +200,8 @@ async fn ten_thousand_opens_of_one_path_send_one_event() {
     let mut h = Harness::new("repeat", Options::default());
     let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
     assert_eq!(opened(&events, &file), 1, "{} events", events.len());
-    let repeats = h.kernel.counts_for(h.cgroup.id()).unwrap().repeats;
+    let repeats = h.kernel.stats().unwrap().repeats;
     assert!(repeats >= 9999, "{repeats} repeats dropped in the kernel");
-    assert_eq!(h.kernel.stats().unwrap().repeats, repeats);
 }
 
 #[tokio::test]
@@ -268,10 +267,9 @@ async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
 }
 
-#[tokio::test]
-async fn probe_reads_report_paths_and_drop_repeats_as_typed_reads_do() {
-    // Kernels without the kfunc bpf_rdonly_cast read a file's fields with the probe-read
-    // helper; this kernel has it, so that way is forced here.
+/// One file opened 1,000 times, then again after a chroot: one event per path, the rest
+/// dropped as repeats, with the programs reading opened files as `reads` says.
+fn one_event_per_path_when_reading_by(reads: FileReads) {
     let dir = tempdir();
     let root = canonical(dir.path());
     std::fs::create_dir(root.join("data")).unwrap();
@@ -282,20 +280,40 @@ async fn probe_reads_report_paths_and_drop_repeats_as_typed_reads_do() {
         file = file.to_str().unwrap(),
         root = root.to_str().unwrap()
     );
-    let mut h = Harness::new("probed", Options { probe_reads: true, ..Options::default() });
-    assert!(!h.kernel.typed_file_reads());
+    let mut h = Harness::new(&format!("{reads:?}"), Options { file_reads: Some(reads), ..Options::default() });
+    assert_eq!(h.kernel.file_reads(), reads);
     let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
     assert_eq!(opened(&events, &file), 1, "{events:#?}");
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
-    let repeats = h.kernel.counts_for(h.cgroup.id()).unwrap().repeats;
+    let repeats = h.kernel.stats().unwrap().repeats;
     assert!(repeats >= 999, "{repeats} repeats dropped in the kernel");
 }
 
 #[tokio::test]
-async fn file_fields_are_plain_loads_where_the_kernel_has_bpf_rdonly_cast() {
+async fn probe_reads_report_paths_and_drop_repeats_as_plain_loads_do() {
+    // Kernels without the kfunc bpf_rdonly_cast.
+    one_event_per_path_when_reading_by(FileReads::Probed);
+}
+
+#[tokio::test]
+async fn plain_loads_of_the_file_with_a_probed_fd_slot_report_paths_and_drop_repeats() {
+    // Kernels with bpf_rdonly_cast but no casts to void.
+    one_event_per_path_when_reading_by(FileReads::PlainFields);
+}
+
+#[tokio::test]
+async fn this_kernel_gets_the_fastest_file_reads_its_btf_allows() {
     let btf = sniffer::btf::Btf::from_kernel().unwrap();
-    let h = Harness::new("typed", Options::default());
-    assert_eq!(h.kernel.typed_file_reads(), btf.func_id("bpf_rdonly_cast").is_some());
+    let expected = match (
+        btf.func_id("bpf_rdonly_cast").is_some(),
+        btf.has_enumerator("bpf_features", "BPF_FEAT_RDONLY_CAST_TO_VOID"),
+    ) {
+        (false, _) => FileReads::Probed,
+        (true, false) => FileReads::PlainFields,
+        (true, true) => FileReads::Plain,
+    };
+    let h = Harness::new("fastest", Options::default());
+    assert_eq!(h.kernel.file_reads(), expected);
 }
 
 #[tokio::test]

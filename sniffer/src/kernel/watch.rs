@@ -122,13 +122,4 @@ impl Watchlist {
             None => Ok(WatchState::default()),
         }
     }
-
-    /// Repeats dropped in the kernel, summed over the cgroups watched now.
-    pub(super) fn repeats(&self) -> Result<u64, KernelError> {
-        let mut sum = 0;
-        for (&id, &place) in &self.watched {
-            sum += self.counts(id, place)?.repeats;
-        }
-        Ok(sum)
-    }
 }
