@@ -9,10 +9,10 @@ use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEA
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
+use crate::event::FileEvent;
 
 mod watch;
 use watch::Watchlist;
-use crate::event::FileEvent;
 
 /// The kernel object, built by `build.rs` from `sniffer-ebpf` and embedded in the binary.
 static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sniffer-ebpf.o"));
@@ -367,25 +367,28 @@ fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
 }
 
 /// Writes the kfunc id of `bpf_rdonly_cast` into each placeholder call in the object (see
-/// [`sniffer_common::RDONLY_CAST_PLACEHOLDER`]), or, when the kernel has no such kfunc, turns each call into
-/// `r0 = r1`: the verifier refuses an unknown kfunc even in code it would not walk.
+/// [`sniffer_common::RDONLY_CAST_PLACEHOLDER`]), or, when the kernel has no such kfunc (or
+/// the caller wants probe reads), turns each call into `r0 = r1`: the verifier refuses an
+/// unknown kfunc even in code it would not walk.
 fn patch_rdonly_cast(object: &[u8], kfunc: Option<u32>) -> Result<AlignedObject, KernelError> {
-    // Instructions are 8 bytes, 8-aligned in the file; so is the copy.
+    // Instructions are 8 bytes, 8-aligned in the file; so is the copy, byte for byte.
     let mut words: Vec<u64> = object
         .chunks(8)
         .map(|chunk| {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
-            u64::from_le_bytes(word)
+            u64::from_ne_bytes(word)
         })
         .collect();
+    // Instructions are little-endian in a bpfel object, whatever the host.
+    let as_stored = |insn: u64| u64::from_ne_bytes(insn.to_le_bytes());
     let replacement = match kfunc {
         Some(id) => (RDONLY_CAST_CALL & 0xffff_ffff) | (u64::from(id) << 32),
         None => MOV_R0_R1,
     };
     let mut patched = 0;
-    for word in words.iter_mut().filter(|w| **w == RDONLY_CAST_CALL.to_le()) {
-        *word = replacement.to_le();
+    for word in words.iter_mut().filter(|w| **w == as_stored(RDONLY_CAST_CALL)) {
+        *word = as_stored(replacement);
         patched += 1;
     }
     if patched == 0 {

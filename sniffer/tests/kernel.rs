@@ -247,22 +247,29 @@ async fn deep_paths_are_flagged_truncated_not_cut_silently() {
     assert!(leaf.path.to_string_lossy().starts_with(sniffer::event::TRUNCATED_PREFIX));
 }
 
-#[tokio::test]
-async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
-    // The same task, mount and dentry, two roots: only the root in the repeat key tells the
-    // second open from a repeat of the first.
+/// Opens `<root>/data/hello.txt` `times` times, then chroots to `<root>` and opens
+/// `/data/hello.txt` once: the same task, mount and dentry under two roots. Returns the
+/// harness, the events and the file's path outside the root.
+fn open_before_and_after_chroot(name: &str, times: usize, options: Options) -> (Harness, Vec<FileEvent>, PathBuf) {
     let dir = tempdir();
     let root = canonical(dir.path());
     std::fs::create_dir(root.join("data")).unwrap();
     let file = root.join("data/hello.txt");
     std::fs::write(&file, "hello").unwrap();
     let script = format!(
-        "import os\nopen({file:?}).close()\nos.chroot({root:?})\nos.chdir('/')\nopen('/data/hello.txt').close()\n",
+        "import os\nfor _ in range({times}):\n    open({file:?}).close()\nos.chroot({root:?})\nos.chdir('/')\nopen('/data/hello.txt').close()\n",
         file = file.to_str().unwrap(),
         root = root.to_str().unwrap()
     );
-    let mut h = Harness::new("reroot", Options::default());
+    let mut h = Harness::new(name, options);
     let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
+    (h, events, file)
+}
+
+#[tokio::test]
+async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
+    // Only the root in the repeat key tells the second open from a repeat of the first.
+    let (_h, events, file) = open_before_and_after_chroot("reroot", 1, Options::default());
     assert_eq!(opened(&events, &file), 1, "{events:#?}");
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
 }
@@ -270,19 +277,9 @@ async fn one_file_opened_before_and_after_chroot_is_reported_under_each_path() {
 /// One file opened 1,000 times, then again after a chroot: one event per path, the rest
 /// dropped as repeats, with the programs reading opened files as `reads` says.
 fn one_event_per_path_when_reading_by(reads: FileReads) {
-    let dir = tempdir();
-    let root = canonical(dir.path());
-    std::fs::create_dir(root.join("data")).unwrap();
-    let file = root.join("data/hello.txt");
-    std::fs::write(&file, "hello").unwrap();
-    let script = format!(
-        "import os\nfor _ in range(1000):\n    open({file:?}).close()\nos.chroot({root:?})\nos.chdir('/')\nopen('/data/hello.txt').close()\n",
-        file = file.to_str().unwrap(),
-        root = root.to_str().unwrap()
-    );
-    let mut h = Harness::new(&format!("{reads:?}"), Options { file_reads: Some(reads), ..Options::default() });
+    let options = Options { file_reads: Some(reads), ..Options::default() };
+    let (h, events, file) = open_before_and_after_chroot(&format!("{reads:?}"), 1000, options);
     assert_eq!(h.kernel.file_reads(), reads);
-    let events = h.run(Command::new(PYTHON).arg("-c").arg(script));
     assert_eq!(opened(&events, &file), 1, "{events:#?}");
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
     let repeats = h.kernel.stats().unwrap().repeats;
