@@ -27,7 +27,8 @@ pub const FLAG_TRUNCATED: u8 = 1;
 
 /// Index of the per-CPU count of events sent, in the `STATS` array.
 pub const STAT_SENT: u32 = 0;
-/// Index of the per-CPU count of events lost because the ring buffer was full.
+/// Index of the per-CPU count of events lost: the ring buffer was full, or (rarely) the
+/// file's path could not be read or the tail call to the program that sends it failed.
 pub const STAT_LOST: u32 = 1;
 /// Index of the per-CPU count of opens and execs dropped in the kernel as repeats of a path
 /// already sent.
@@ -170,7 +171,7 @@ pub struct Event {
 pub struct WatchState {
     /// The cgroup this slot is for; 0 in a free slot (no cgroup has id 0).
     pub cgroup_id: u64,
-    /// Events of this cgroup lost because the ring buffer was full.
+    /// Events of this cgroup lost (see [`STAT_LOST`]).
     pub lost: u64,
 }
 
