@@ -181,7 +181,8 @@ pub struct WatchState {
 pub struct SeenKey {
     /// cgroup the path was sent for.
     pub cgroup_id: u64,
-    /// Hash of the path (the chain of the kernel's own component hashes) and the event kind.
+    /// Hash of what fixes the path as the task sees it (the file's mount, dentry, the
+    /// dentry's parent and name hash, the task's root) and of the event kind.
     pub path_hash: u64,
 }
 
