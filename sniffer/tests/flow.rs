@@ -167,7 +167,12 @@ fn without_containerd_child_cgroups_are_discovered() {
     let _ = workload.kill();
     let _ = workload.wait();
     drop(d);
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = std::fs::remove_dir(&child);
-    let _ = std::fs::remove_dir(&parent);
+    // Killing the shell leaves its `sleep 60` in the cgroup: kill all of it, so that the
+    // directories can go.
+    let _ = std::fs::write(child.join("cgroup.kill"), "1");
+    wait_for("an empty cgroup", Duration::from_secs(5), || {
+        std::fs::read_to_string(child.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+    });
+    std::fs::remove_dir(&child).unwrap();
+    std::fs::remove_dir(&parent).unwrap();
 }
