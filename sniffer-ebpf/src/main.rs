@@ -161,9 +161,7 @@ pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
 
 #[tracepoint]
 pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
-    let task = current_task();
-    let cgroup_id = unsafe { cgroup_id(task) };
-    let Some(state) = watched(cgroup_id) else {
+    let Some((task, cgroup_id, state)) = gate() else {
         return 0;
     };
     let _ = unsafe { report_exe(&ctx, task, cgroup_id, state) };
@@ -213,9 +211,7 @@ fn on_open_exit(ctx: &TracePointContext) -> u32 {
     if ret < 0 {
         return 0;
     }
-    let task = current_task();
-    let cgroup_id = unsafe { cgroup_id(task) };
-    let Some(state) = watched(cgroup_id) else {
+    let Some((task, cgroup_id, state)) = gate() else {
         return 0;
     };
     let _ = unsafe { report_fd(ctx, task, cgroup_id, state, ret as u64) };
@@ -234,6 +230,15 @@ unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
 #[inline(always)]
 fn current_task() -> *const u8 {
     unsafe { bpf_get_current_task_btf() as *const u8 }
+}
+
+/// The gate every reporting program passes first: the running task, its cgroup id, and that
+/// cgroup's [`WatchState`]; `None` if the cgroup is not watched.
+#[inline(always)]
+fn gate() -> Option<(*const u8, u64, *mut WatchState)> {
+    let task = current_task();
+    let cgroup_id = unsafe { cgroup_id(task) };
+    Some((task, cgroup_id, watched(cgroup_id)?))
 }
 
 /// This cgroup's [`WatchState`] if it is watched.

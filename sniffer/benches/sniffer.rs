@@ -2,7 +2,7 @@
 //! measured in the same run, and against bpftrace doing a comparable job.
 //!
 //! Each figure is ns per open+close of an existing file, over 1,000,000 of them, timed in a
-//! child process (so it can be put in a cgroup): the best of five rounds that each measure
+//! child process (so it can be put in a cgroup): the best of `ROUNDS` rounds that each measure
 //! every set-up in turn (distinct paths: best of three runs). Beside the wall clock, each
 //! program's own time per run comes from the kernel's run-time statistics.
 //!
