@@ -163,7 +163,7 @@ impl Btf {
                 }
                 KIND_FUNC_PROTO => vlen * 8,
                 KIND_DATASEC => vlen * 12,
-                k if k <= KIND_TYPE_TAG || k == KIND_ENUM64 => 0,
+                k if k <= KIND_TYPE_TAG => 0,
                 _ => return Err(BtfError::Malformed("unknown type kind")),
             };
             types.push(Type { name, kind, type_ref: size_or_type, members, enumerators });
