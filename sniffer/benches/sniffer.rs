@@ -4,7 +4,9 @@
 //! Each figure is ns per open+close of an existing file, over 1,000,000 of them, timed in a
 //! child process (so it can be put in a cgroup): the best of `ROUNDS` rounds that each measure
 //! every set-up in turn (distinct paths: best of three runs). Beside the wall clock, each
-//! program's own time per run comes from the kernel's run-time statistics.
+//! program's own time per run comes from the kernel's run-time statistics. A last table gives
+//! every round's overheads against that round's own baseline, and the median of the rounds'
+//! repeat/bpftrace ratios, so the spread behind the best-of verdict is in view.
 //!
 //! The child is pinned to the last CPU this process may use, the same for every figure.
 //! bpftrace's program returns 1, so on CPU 0, where its perf event is bound, the kernel also
@@ -143,6 +145,36 @@ fn main() -> anyhow::Result<()> {
         println!("    program time alone (bpf_stats): ours {ours:.1} ns vs bpftrace's {theirs:.1} ns ({:.2} of it)", ours / theirs);
     }
     println!("  no lost events at 100,000 distinct opens/s: {lost_paced} lost, {}", verdict(lost_paced == 0));
+    if bpftrace.is_some() {
+        println!();
+        println!("per round, ns/open over that round's own baseline (the rounds' spread is the noise):");
+        println!("  {:>5} {:>9} {:>11} {:>9} {:>9} {:>16}", "round", "baseline", "do-nothing", "repeat", "bpftrace", "repeat/bpftrace");
+        for (i, r) in rounds.iter().enumerate() {
+            let Some(bt) = r.bpftrace else { continue };
+            println!(
+                "  {:>5} {:>9.1} {:>+11.1} {:>+9.1} {:>+9.1} {:>16.2}",
+                i + 1,
+                r.baseline,
+                r.noop - r.baseline,
+                r.repeat - r.baseline,
+                bt - r.baseline,
+                (r.repeat - r.baseline) / (bt - r.baseline)
+            );
+        }
+        // Paired within a round, the two overheads share one baseline; the median is not
+        // moved by one disturbed round as a best-of figure can be.
+        let mut ratios: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r.bpftrace.map(|bt| (r.repeat - r.baseline) / (bt - r.baseline)))
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
+            println!(
+                "  repeat/bpftrace over the rounds: median {:.2}, from {low:.2} to {high:.2}",
+                ratios[ratios.len() / 2]
+            );
+        }
+    }
     // The scratch files live in memory (tmpfs).
     std::fs::remove_dir_all(dir)?;
     Ok(())
