@@ -31,8 +31,11 @@ impl Sniffer for Recorded {
     }
 }
 
+/// What the receiver got: (key, auth, body) of each POST.
+type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+
 /// Receives POSTs; answers 503 to the first `down` of them. Keeps (key, auth, body).
-fn receiver(down: usize) -> (String, Arc<Mutex<Vec<(String, String, serde_json::Value)>>>) {
+fn receiver(down: usize) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/reports", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -84,14 +87,17 @@ fn bookworm() -> PathBuf {
 /// then would be the host's.
 fn in_bookworm() -> std::process::Child {
     let root = std::fs::canonicalize(bookworm()).unwrap();
-    let child = std::process::Command::new("chroot").arg(&root).args(["sleep", "120"]).spawn().unwrap();
+    let mut child = std::process::Command::new("chroot").arg(&root).args(["sleep", "120"]).spawn().unwrap();
     for _ in 0..500 {
         if std::fs::read_link(format!("/proc/{}/root", child.id())).is_ok_and(|r| r == root) {
             return child;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    panic!("process {} never entered {}", child.id(), root.display());
+    let pid = child.id();
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("process {pid} never entered {}", root.display());
 }
 
 fn vuln_db(dir: &Path) -> PathBuf {

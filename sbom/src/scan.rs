@@ -68,7 +68,7 @@ fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) 
     let mut entries = 0u64;
     for entry in walker {
         entries += 1;
-        if entries % PROGRESS_EVERY == 0 {
+        if entries.is_multiple_of(PROGRESS_EVERY) {
             progress(Progress { entries, packages: catalog.packages.len() });
         }
         let entry = match entry {

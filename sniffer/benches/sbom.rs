@@ -19,6 +19,7 @@ const RUNS: usize = 5;
 fn measure(cmd: &mut Command) -> (Duration, u64) {
     cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     let t = Instant::now();
+    #[expect(clippy::zombie_processes, reason = "reaped by wait4 below, which also gives its peak RSS")]
     let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

@@ -149,24 +149,20 @@ fn main() -> anyhow::Result<()> {
         println!();
         println!("per round, ns/open over that round's own baseline (the rounds' spread is the noise):");
         println!("  {:>5} {:>9} {:>11} {:>9} {:>9} {:>16}", "round", "baseline", "do-nothing", "repeat", "bpftrace", "repeat/bpftrace");
+        let mut ratios = Vec::with_capacity(rounds.len());
         for (i, r) in rounds.iter().enumerate() {
-            let Some(bt) = r.bpftrace else { continue };
+            let (Some(bt), Some(ratio)) = (r.bpftrace, r.repeat_ratio()) else { continue };
             println!(
-                "  {:>5} {:>9.1} {:>+11.1} {:>+9.1} {:>+9.1} {:>16.2}",
+                "  {:>5} {:>9.1} {:>+11.1} {:>+9.1} {:>+9.1} {ratio:>16.2}",
                 i + 1,
                 r.baseline,
                 r.noop - r.baseline,
                 r.repeat - r.baseline,
                 bt - r.baseline,
-                (r.repeat - r.baseline) / (bt - r.baseline)
             );
+            ratios.push(ratio);
         }
-        // Paired within a round, the two overheads share one baseline; the median is not
-        // moved by one disturbed round as a best-of figure can be.
-        let mut ratios: Vec<f64> = rounds
-            .iter()
-            .filter_map(|r| r.bpftrace.map(|bt| (r.repeat - r.baseline) / (bt - r.baseline)))
-            .collect();
+        // The median is not moved by one disturbed round as a best-of figure can be.
         ratios.sort_by(f64::total_cmp);
         if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
             println!(
@@ -208,6 +204,14 @@ struct Round {
     repeat: f64,
     /// `None` when bpftrace is not installed or failed to attach.
     bpftrace: Option<f64>,
+}
+
+impl Round {
+    /// This round's watched-repeat overhead as a fraction of bpftrace's, both over this
+    /// round's own baseline.
+    fn repeat_ratio(&self) -> Option<f64> {
+        self.bpftrace.map(|bt| (self.repeat - self.baseline) / (bt - self.baseline))
+    }
 }
 
 /// Measures every set-up once: nothing loaded, each baseline, the real programs (caller

@@ -213,10 +213,10 @@ impl Btf {
         }
         for m in ty.members.iter().filter(|m| m.name == 0) {
             let inner = self.resolve(m.type_id)?;
-            if matches!(inner.kind, KIND_STRUCT | KIND_UNION) {
-                if let Some((off, id)) = self.find_member(inner, field) {
-                    return Some((m.bit_offset / 8 + off, id));
-                }
+            if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
+                && let Some((off, id)) = self.find_member(inner, field)
+            {
+                return Some((m.bit_offset / 8 + off, id));
             }
         }
         None

@@ -51,9 +51,10 @@ pub enum KernelError {
     /// tracefs is not mounted and could not be mounted.
     #[error("tracefs is not mounted at /sys/kernel/tracing and mounting it failed: {0}")]
     Tracefs(std::io::Error),
-    /// The object could not be loaded.
+    /// The object could not be loaded. (Boxed, as the other aya errors here: they are
+    /// large, and every `Result` of this module would carry their size.)
     #[error("loading the eBPF object: {0}")]
-    Load(#[from] aya::EbpfError),
+    Load(Box<aya::EbpfError>),
     /// A program could not be loaded or attached.
     #[error("{what} {program} ({category}/{tracepoint}): {source}")]
     Program {
@@ -66,18 +67,18 @@ pub enum KernelError {
         /// Tracepoint name.
         tracepoint: &'static str,
         /// The cause.
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     /// The program that walks and sends new paths could not be loaded.
     #[error("loading {SENDER_PROGRAM} (tail-called to walk and send each new path): {0}")]
-    Sender(aya::programs::ProgramError),
+    Sender(Box<aya::programs::ProgramError>),
     /// The kernel's information on a loaded program could not be read.
     #[error("reading the kernel's information on program {program}: {source}")]
     Info {
         /// Program name.
         program: &'static str,
         /// The cause.
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     /// A map operation failed.
     #[error("eBPF map {map}: {source}")]
@@ -85,7 +86,7 @@ pub enum KernelError {
         /// Map name.
         map: &'static str,
         /// The cause.
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
     /// An expected map or program is missing from the object (a build problem).
     #[error("the embedded eBPF object has no {0}")]
@@ -99,6 +100,12 @@ pub enum KernelError {
     /// Setting up the ring buffer reader failed.
     #[error("ring buffer: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<aya::EbpfError> for KernelError {
+    fn from(error: aya::EbpfError) -> Self {
+        KernelError::Load(Box::new(error))
+    }
 }
 
 /// How to load the programs.
@@ -196,7 +203,7 @@ pub struct Kernel {
 }
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
-    move |source| KernelError::Map { map, source }
+    move |source| KernelError::Map { map, source: Box::new(source) }
 }
 
 /// Mounts tracefs where aya looks for it, if nothing is there yet.
@@ -259,7 +266,15 @@ impl Kernel {
                 .program_mut(program)
                 .and_then(|p| p.try_into().ok())
                 .ok_or(KernelError::Missing(program))?;
-            let error = |what| move |source| KernelError::Program { what, program, category: a.category, tracepoint: a.tracepoint, source };
+            let error = |what| {
+                move |source| KernelError::Program {
+                    what,
+                    program,
+                    category: a.category,
+                    tracepoint: a.tracepoint,
+                    source: Box::new(source),
+                }
+            };
             if tp.fd().is_err() {
                 tp.load().map_err(error("loading"))?;
             }
@@ -291,7 +306,7 @@ impl Kernel {
             .program(program)
             .ok_or(KernelError::Missing(program))?
             .info()
-            .map_err(|source| KernelError::Info { program, source })?;
+            .map_err(|source| KernelError::Info { program, source: Box::new(source) })?;
         Ok((info.run_time(), info.run_count()))
     }
 
@@ -359,8 +374,9 @@ fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
         .program_mut(SENDER_PROGRAM)
         .and_then(|p| p.try_into().ok())
         .ok_or(KernelError::Missing(SENDER_PROGRAM))?;
-    program.load().map_err(KernelError::Sender)?;
-    let fd = program.fd().map_err(KernelError::Sender)?.try_clone()?;
+    let sender = |e| KernelError::Sender(Box::new(e));
+    program.load().map_err(sender)?;
+    let fd = program.fd().map_err(sender)?.try_clone()?;
     let map = ebpf.map_mut("SENDER").ok_or(KernelError::Missing("map SENDER"))?;
     let mut sender = ProgramArray::try_from(map).map_err(map_err("SENDER"))?;
     sender.set(0, &fd, 0).map_err(map_err("SENDER"))

@@ -63,9 +63,7 @@ fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
         let p = entry.path();
         if ty.is_dir() {
             collect_json(&p, out)?;
-        } else if ty.is_file() && p.extension().is_some_and(|e| e == "json") {
-            out.push(p);
-        } else if ty.is_file() && p.extension().is_some_and(|e| e == "zip") {
+        } else if ty.is_file() && p.extension().is_some_and(|e| e == "json" || e == "zip") {
             out.push(p);
         }
     }

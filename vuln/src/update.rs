@@ -85,12 +85,19 @@ pub enum UpdateError {
         /// Why.
         source: std::io::Error,
     },
-    /// The import of a download failed.
+    /// The import of a download failed (boxed: it is the largest cause, and every result of
+    /// an update would carry its size).
     #[error(transparent)]
-    Import(#[from] ImportError),
+    Import(Box<ImportError>),
     /// The database.
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<ImportError> for UpdateError {
+    fn from(error: ImportError) -> Self {
+        UpdateError::Import(Box::new(error))
+    }
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> UpdateError + '_ {
