@@ -374,9 +374,9 @@ fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
         .program_mut(SENDER_PROGRAM)
         .and_then(|p| p.try_into().ok())
         .ok_or(KernelError::Missing(SENDER_PROGRAM))?;
-    let sender = |e| KernelError::Sender(Box::new(e));
-    program.load().map_err(sender)?;
-    let fd = program.fd().map_err(sender)?.try_clone()?;
+    let failed = |e| KernelError::Sender(Box::new(e));
+    program.load().map_err(failed)?;
+    let fd = program.fd().map_err(failed)?.try_clone()?;
     let map = ebpf.map_mut("SENDER").ok_or(KernelError::Missing("map SENDER"))?;
     let mut sender = ProgramArray::try_from(map).map_err(map_err("SENDER"))?;
     sender.set(0, &fd, 0).map_err(map_err("SENDER"))
