@@ -162,7 +162,8 @@ fn main() -> anyhow::Result<()> {
             );
             ratios.push(ratio);
         }
-        // The median is not moved by one disturbed round as a best-of figure can be.
+        // Each ratio pairs figures of one round; the best-of verdict pairs minima that may come
+        // from different rounds. Neither is moved by one round the host slowed.
         ratios.sort_by(f64::total_cmp);
         if let (Some(low), Some(high)) = (ratios.first(), ratios.last()) {
             println!(
