@@ -3,7 +3,7 @@
 //! request, and [`Coordinator::tick`] every second; the coordinator drives the sniffer
 //! through the [`Sniffer`] trait.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,14 +16,37 @@ use crate::model::{Learning, Report, ReportKind, Workload};
 use crate::store::{Kind, Storage, StorageExt, StoreError};
 use crate::submit::OutboxEntry;
 
-/// What the flow needs of the sniffer.
+/// What the sniffer saw of one container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// Distinct paths it opened or executed.
+    pub paths: Vec<PathBuf>,
+    /// Why `paths` may be short (events lost, paths cut or dropped at the cap); empty when
+    /// it is complete.
+    pub incomplete: Vec<String>,
+}
+
+/// How far learning of a container has got: when it has not moved, there is nothing new
+/// to persist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Distinct paths so far.
+    pub paths: usize,
+    /// Events lost, paths cut and paths dropped so far, together.
+    pub short_by: u64,
+}
+
+/// What the flow needs of the sniffer. Implementations answer from their own state and
+/// must not call back into the coordinator (see DESIGN.md, "Locks").
 pub trait Sniffer: Send + Sync + 'static {
     /// Starts watching a cgroup.
     fn watch(&self, cgroup_id: u64) -> Result<(), String>;
     /// Stops watching it.
     fn unwatch(&self, cgroup_id: u64);
-    /// Distinct paths seen for it, and whether no event was lost.
-    fn observed(&self, cgroup_id: u64) -> (Vec<PathBuf>, bool);
+    /// What was seen of it.
+    fn observed(&self, cgroup_id: u64) -> Observed;
+    /// How far learning has got, cheaply (no path is copied).
+    fn progress(&self, cgroup_id: u64) -> Progress;
 }
 
 /// Flow settings.
@@ -62,7 +85,9 @@ struct Active {
     deadline: Instant,
     started_at: String,
     /// Paths learned before a restart.
-    seed: Vec<PathBuf>,
+    seed: Arc<[PathBuf]>,
+    /// Progress when last persisted.
+    persisted: Option<Progress>,
 }
 
 /// An image's SBOM and the file index SBOM' is computed with.
@@ -103,6 +128,13 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// [`Storage::put_many`] of records whose keys are owned.
+fn put_owned(store: &dyn Storage, items: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
+    let (keys, values): (Vec<(Kind, String)>, Vec<serde_json::Value>) = items.into_iter().map(|(k, key, v)| ((k, key), v)).unzip();
+    let items: Vec<(Kind, &str, serde_json::Value)> = keys.iter().zip(values).map(|((k, key), v)| (*k, key.as_str(), v)).collect();
+    store.put_many(&items)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -127,6 +159,18 @@ impl Coordinator {
         &self.bus
     }
 
+    /// Runs store work on the blocking pool: redb reads, and writes with their fsync, never
+    /// hold one of the runtime's few workers.
+    async fn stored<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Storage) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store))
+            .await
+            .map_err(|e| StoreError { path: PathBuf::new(), message: format!("store task failed: {e}") })?
+    }
+
     /// A container started (or was found running at start-up).
     pub async fn workload_started(&self, w: Workload) -> Result<(), StoreError> {
         if lock(&self.active).contains_key(&w.id) {
@@ -139,7 +183,8 @@ impl Coordinator {
             digest: w.digest.clone(),
             instance: instance.clone(),
         });
-        let has_prime = self.store.get_raw(Kind::Prime, &instance)?.is_some();
+        let key = instance.clone();
+        let has_prime = self.stored(move |s| s.get_raw(Kind::Prime, &key)).await?.is_some();
         if !has_prime && let Err(e) = self.sniffer.watch(w.cgroup_id) {
             tracing::warn!(container = %w.id, error = %e, "watching");
         }
@@ -150,21 +195,30 @@ impl Coordinator {
             self.bus.publish(FlowEvent::PrimeReused { instance });
             return Ok(());
         }
-        let previous: Option<Learning> = self.store.get(Kind::Learning, &instance)?;
-        let (started_at, seed) = match previous {
-            Some(l) => (l.started_at, l.paths),
-            None => {
-                let l = Learning { workload: w.clone(), started_at: now(), paths: Vec::new(), complete: true };
-                self.store.put(Kind::Learning, &instance, &l)?;
-                (l.started_at, Vec::new())
-            }
-        };
+        let (key, workload) = (instance.clone(), w.clone());
+        let (started_at, seed) = self
+            .stored(move |s| match s.get::<Learning>(Kind::Learning, &key)? {
+                Some(l) => Ok((l.started_at, l.paths)),
+                None => {
+                    let l = Learning {
+                        workload,
+                        started_at: now(),
+                        paths: Vec::new(),
+                        complete: true,
+                        incomplete: Vec::new(),
+                    };
+                    s.put(Kind::Learning, &key, &l)?;
+                    Ok((l.started_at, Vec::new()))
+                }
+            })
+            .await?;
         let elapsed = chrono::DateTime::parse_from_rfc3339(&started_at)
             .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
             .unwrap_or_default();
         let deadline = Instant::now() + self.config.learning_window.saturating_sub(elapsed);
         self.bus.publish(FlowEvent::LearningStarted { instance: instance.clone() });
-        lock(&self.active).insert(w.id.clone(), Active { workload: w, instance, deadline, started_at, seed });
+        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None };
+        lock(&self.active).insert(w.id, active);
         Ok(())
     }
 
@@ -191,22 +245,17 @@ impl Coordinator {
     /// The image's SBOM (stored, or computed from this container's root, scanned and
     /// stored) and its file index, built from this container's root.
     async fn compute_image(&self, w: &Workload) -> Result<Image, ImageError> {
-        // Pin the container's root with a descriptor: reading through it keeps working after
-        // a short-lived container has exited.
-        let shown = PathBuf::from(format!("/proc/{}/root", w.pid));
-        let pin = match std::fs::File::open(&shown) {
-            Ok(f) => f,
-            Err(e) => {
-                self.bus.publish(FlowEvent::SbomFailed { digest: w.digest.clone(), error: format!("{}: {e}", shown.display()) });
-                return Err(ImageError::Failed);
-            }
-        };
-        let root = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
-        let stored: Option<sbom::Sbom> = self.store.get(Kind::Sbom, &w.digest)?;
+        let digest = w.digest.clone();
+        let stored: Option<sbom::Sbom> = self.stored(move |s| s.get(Kind::Sbom, &digest)).await?;
         let reused = stored.is_some();
         let started = Instant::now();
-        let r = root.clone();
+        let pid = w.pid;
         let computed = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
+            // Pin the container's root with a descriptor: reading through it keeps working
+            // after a short-lived container has exited.
+            let shown = PathBuf::from(format!("/proc/{pid}/root"));
+            let pin = std::fs::File::open(&shown).map_err(|e| format!("{}: {e}", shown.display()))?;
+            let r = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
             let sbom = match stored {
                 Some(s) => s,
                 None => sbom::scan(&r).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?,
@@ -231,7 +280,8 @@ impl Coordinator {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
             let report = self.report(ReportKind::Image, &w.digest, w, &sbom, None).await;
-            self.store_report(&report, vec![(Kind::Sbom, w.digest.clone(), serde_json::to_value(&sbom).expect("serialisable"))])?;
+            let record = serde_json::to_value(&sbom).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            self.store_report(report, vec![(Kind::Sbom, w.digest.clone(), record)]).await?;
             self.bus.publish(FlowEvent::SbomStored { digest: w.digest.clone(), packages, millis });
         }
         Ok(Arc::new((sbom, index)))
@@ -277,20 +327,19 @@ impl Coordinator {
         }
     }
 
-    /// Stores a report with its outbox entry and `extra` records, in one transaction.
-    fn store_report(&self, report: &Report, extra: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
-        let key_kind = match report.kind {
-            ReportKind::Image => "image",
-            ReportKind::Instance => "instance",
-        };
+    /// Stores a report with its outbox entry and `extra` records, in one transaction, and
+    /// `delete` after it.
+    async fn store_report(&self, report: Report, extra: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
+        let key_kind = report.kind_name();
         let report_key = format!("{key_kind}:{}", report.key);
-        let mut items: Vec<(Kind, &str, serde_json::Value)> = vec![
-            (Kind::Report, &report.id, serde_json::to_value(report).expect("serialisable")),
-            (Kind::ReportKey, &report_key, serde_json::json!(report.id)),
-            (Kind::Outbox, &report.id, serde_json::to_value(OutboxEntry::new()).expect("serialisable")),
+        let encode = |e: serde_json::Error| StoreError { path: PathBuf::new(), message: e.to_string() };
+        let mut items: Vec<(Kind, String, serde_json::Value)> = vec![
+            (Kind::Report, report.id.clone(), serde_json::to_value(&report).map_err(encode)?),
+            (Kind::ReportKey, report_key, serde_json::json!(report.id)),
+            (Kind::Outbox, report.id.clone(), serde_json::to_value(OutboxEntry::new()).map_err(encode)?),
         ];
-        items.extend(extra.iter().map(|(k, key, v)| (*k, key.as_str(), v.clone())));
-        self.store.put_many(&items)?;
+        items.extend(extra);
+        self.stored(move |s| put_owned(s, items)).await?;
         self.outbox.notify_one();
         self.bus.publish(FlowEvent::ReportStored {
             id: report.id.clone(),
@@ -332,49 +381,91 @@ impl Coordinator {
             due
         };
         if persist {
-            self.persist()?;
+            self.persist().await?;
         }
         Ok(())
     }
 
-    fn learned(&self, a: &Active) -> Learning {
-        let (seen, complete) = self.sniffer.observed(a.workload.cgroup_id);
-        let paths: BTreeSet<PathBuf> = a.seed.iter().cloned().chain(seen).collect();
-        Learning { workload: a.workload.clone(), started_at: a.started_at.clone(), paths: paths.into_iter().collect(), complete }
+    /// What an instance has learned: its seed from before a restart plus what the sniffer
+    /// saw. Called without any of the coordinator's locks held.
+    fn learned(&self, workload: &Workload, started_at: &str, seed: &[PathBuf]) -> Learning {
+        let seen = self.sniffer.observed(workload.cgroup_id);
+        let mut paths: Vec<PathBuf> = seed.iter().cloned().chain(seen.paths).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        Learning {
+            workload: workload.clone(),
+            started_at: started_at.to_string(),
+            paths,
+            complete: seen.incomplete.is_empty(),
+            incomplete: seen.incomplete,
+        }
     }
 
-    /// Writes what every instance has learned so far, in one transaction.
-    pub fn persist(&self) -> Result<(), StoreError> {
-        let learned: Vec<(String, serde_json::Value)> = lock(&self.active)
-            .values()
-            .map(|a| (a.instance.clone(), serde_json::to_value(self.learned(a)).expect("serialisable")))
+    /// Writes what every instance has learned since it was last written, in one
+    /// transaction. The `active` lock is held only to copy out what to ask the sniffer
+    /// about and to note what was written: never while calling the sniffer or the store.
+    pub async fn persist(&self) -> Result<(), StoreError> {
+        type Copied = (String, Workload, String, Arc<[PathBuf]>, Option<Progress>);
+        let snapshot: Vec<Copied> = lock(&self.active)
+            .iter()
+            .map(|(id, a)| (id.clone(), a.workload.clone(), a.started_at.clone(), a.seed.clone(), a.persisted))
             .collect();
-        let items: Vec<(Kind, &str, serde_json::Value)> =
-            learned.iter().map(|(k, v)| (Kind::Learning, k.as_str(), v.clone())).collect();
-        if items.is_empty() { Ok(()) } else { self.store.put_many(&items) }
+        let mut items: Vec<(Kind, String, serde_json::Value)> = Vec::new();
+        let mut written: Vec<(String, Progress)> = Vec::new();
+        for (id, workload, started_at, seed, persisted) in snapshot {
+            let progress = self.sniffer.progress(workload.cgroup_id);
+            if persisted == Some(progress) {
+                continue;
+            }
+            let learned = self.learned(&workload, &started_at, &seed);
+            let value = serde_json::to_value(&learned).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            items.push((Kind::Learning, workload.instance(), value));
+            written.push((id, progress));
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.stored(move |s| put_owned(s, items)).await?;
+        let mut active = lock(&self.active);
+        for (id, progress) in written {
+            if let Some(a) = active.get_mut(&id) {
+                a.persisted = Some(progress);
+            }
+        }
+        Ok(())
     }
 
     async fn finish(&self, id: &str, reason: &str) -> Result<(), StoreError> {
         let Some(a) = lock(&self.active).remove(id) else { return Ok(()) };
-        let learned = self.learned(&a);
+        let learned = self.learned(&a.workload, &a.started_at, &a.seed);
         self.sniffer.unwatch(a.workload.cgroup_id);
         self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
         let Some(image) = self.image_of(&a.workload.digest) else {
             // No SBOM could be made for the image: keep what was learned for a later try.
-            self.store.put(Kind::Learning, &a.instance, &learned)?;
-            return Ok(());
+            let instance = a.instance.clone();
+            return self.stored(move |s| s.put(Kind::Learning, &instance, &learned)).await;
         };
-        self.conclude(&a.instance, &learned, &image).await
+        self.conclude(&a.instance, learned, image).await
     }
 
     /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.
-    async fn conclude(&self, instance: &str, learned: &Learning, image: &Image) -> Result<(), StoreError> {
-        let (sbom, index) = (&image.0, &image.1);
-        let prime = sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
-        let report = self.report(ReportKind::Instance, instance, &learned.workload, sbom, Some(&prime)).await;
+    async fn conclude(&self, instance: &str, learned: Learning, image: Image) -> Result<(), StoreError> {
+        let mapped = image.clone();
+        let (learned, prime) = tokio::task::spawn_blocking(move || {
+            let (sbom, index) = (&mapped.0, &mapped.1);
+            let mut prime = sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
+            prime.warnings.extend(learned.incomplete.iter().cloned());
+            (learned, prime)
+        })
+        .await
+        .map_err(|e| StoreError { path: PathBuf::new(), message: format!("SBOM' task failed: {e}") })?;
+        let report = self.report(ReportKind::Instance, instance, &learned.workload, &image.0, Some(&prime)).await;
         let packages = prime.packages.len();
-        self.store_report(&report, vec![(Kind::Prime, instance.to_string(), serde_json::to_value(&prime).expect("serialisable"))])?;
-        self.store.delete(Kind::Learning, instance)?;
+        let record = serde_json::to_value(&prime).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+        self.store_report(report, vec![(Kind::Prime, instance.to_string(), record)]).await?;
+        let key = instance.to_string();
+        self.stored(move |s| s.delete(Kind::Learning, &key)).await?;
         self.bus.publish(FlowEvent::PrimeStored { instance: instance.to_string(), packages });
         Ok(())
     }
@@ -394,11 +485,12 @@ impl Coordinator {
         }
         let active: Vec<String> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
         let mut listings: HashMap<String, Image> = HashMap::new();
-        for instance in self.store.keys(Kind::Learning)? {
+        for instance in self.stored(|s| s.keys(Kind::Learning)).await? {
             if active.contains(&instance) {
                 continue;
             }
-            let Some(learned) = self.store.get::<Learning>(Kind::Learning, &instance)? else { continue };
+            let key = instance.clone();
+            let Some(learned) = self.stored(move |s| s.get::<Learning>(Kind::Learning, &key)).await? else { continue };
             if running.contains(&learned.workload.id) {
                 // Its start is on its way through the flow, which resumes it.
                 continue;
@@ -406,12 +498,23 @@ impl Coordinator {
             let digest = learned.workload.digest.clone();
             let image = match self.image_of(&digest).or_else(|| listings.get(&digest).cloned()) {
                 Some(image) => Some(image),
-                None => self.store.get::<sbom::Sbom>(Kind::Sbom, &digest)?.map(|sbom| {
-                    let index = sbom::index::FileIndex::from_listing(&sbom);
-                    let image = Arc::new((sbom, index));
-                    listings.insert(digest.clone(), image.clone());
-                    image
-                }),
+                None => {
+                    let key = digest.clone();
+                    let stored = self.stored(move |s| s.get::<sbom::Sbom>(Kind::Sbom, &key)).await?;
+                    match stored {
+                        Some(sbom) => {
+                            let image = tokio::task::spawn_blocking(move || {
+                                let index = sbom::index::FileIndex::from_listing(&sbom);
+                                Arc::new((sbom, index))
+                            })
+                            .await
+                            .map_err(|e| StoreError { path: PathBuf::new(), message: format!("index task failed: {e}") })?;
+                            listings.insert(digest.clone(), image.clone());
+                            Some(image)
+                        }
+                        None => None,
+                    }
+                }
             };
             let Some(image) = image else {
                 // Nothing to map its paths with: keep them; an SBOM of the image may come.
@@ -419,7 +522,7 @@ impl Coordinator {
                 continue;
             };
             self.bus.publish(FlowEvent::LearningEnded { instance: instance.clone(), reason: "vanished".into(), paths: learned.paths.len() });
-            self.conclude(&instance, &learned, &image).await?;
+            self.conclude(&instance, learned, image).await?;
             finished += 1;
         }
         Ok(finished)
@@ -430,8 +533,9 @@ impl Coordinator {
         lock(&self.active).iter().map(|(id, a)| (id.clone(), a.instance.clone())).collect()
     }
 
-    /// Counts and dead letters.
+    /// Counts and dead letters. Reads the store: call it off the async runtime.
     pub fn status(&self) -> Result<FlowStatus, StoreError> {
+        let learning = lock(&self.active).len();
         Ok(FlowStatus {
             sboms: self.store.count(Kind::Sbom)?,
             primes: self.store.count(Kind::Prime)?,
@@ -439,12 +543,12 @@ impl Coordinator {
             sent: self.store.count(Kind::Sent)?,
             outbox: self.store.count(Kind::Outbox)?,
             dead_letters: self.store.keys(Kind::Dead)?,
-            learning: lock(&self.active).len(),
+            learning,
         })
     }
 
     /// The stored SBOM of an image digest, instance key or container id, with the
-    /// instance's SBOM' when it has one.
+    /// instance's SBOM' when it has one. Reads the store: call it off the async runtime.
     pub fn sbom_for(&self, key: &str) -> Result<Option<(sbom::Sbom, Option<sbom::index::FilteredSbom>)>, StoreError> {
         // A container being learned: its image, and no SBOM' yet.
         let active = lock(&self.active).iter().find(|(id, a)| *id == key || a.instance == key).map(|(_, a)| a.workload.digest.clone());
@@ -461,7 +565,7 @@ impl Coordinator {
     }
 
     /// The report for a container id, instance key or image digest: the instance's when it
-    /// has one, else the image's.
+    /// has one, else the image's. Reads the store: call it off the async runtime.
     pub fn find_report(&self, key: &str) -> Result<Option<Report>, StoreError> {
         let mut candidates = vec![format!("instance:{key}"), format!("image:{key}")];
         if let Some((_, instance)) = self.learning().into_iter().find(|(id, _)| id == key) {

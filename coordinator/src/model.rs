@@ -55,8 +55,11 @@ pub struct Learning {
     pub started_at: String,
     /// Paths opened or executed so far.
     pub paths: Vec<PathBuf>,
-    /// False once the sniffer lost events for it.
+    /// False once the sniffer lost events for it, cut a path or dropped paths at its cap.
     pub complete: bool,
+    /// Why it is incomplete, one sentence each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub incomplete: Vec<String>,
 }
 
 /// Which kind of report.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use coordinator::bus::{Bus, FlowEvent};
-use coordinator::flow::{Config, Coordinator, Sniffer};
+use coordinator::flow::{Config, Coordinator, Observed, Progress, Sniffer};
 use coordinator::model::Workload;
 use coordinator::store::{Kind, Storage, Store};
 use coordinator::submit::{Backend, Policy};
@@ -26,8 +26,11 @@ impl Sniffer for Recorded {
     fn unwatch(&self, cgroup_id: u64) {
         self.1.lock().unwrap().push((cgroup_id, false));
     }
-    fn observed(&self, cgroup_id: u64) -> (Vec<PathBuf>, bool) {
-        (self.0.lock().unwrap().get(&cgroup_id).cloned().unwrap_or_default(), true)
+    fn observed(&self, cgroup_id: u64) -> Observed {
+        Observed { paths: self.0.lock().unwrap().get(&cgroup_id).cloned().unwrap_or_default(), incomplete: Vec::new() }
+    }
+    fn progress(&self, cgroup_id: u64) -> Progress {
+        Progress { paths: self.0.lock().unwrap().get(&cgroup_id).map_or(0, Vec::len), short_by: 0 }
     }
 }
 
@@ -111,12 +114,12 @@ fn vuln_db(dir: &Path) -> PathBuf {
 
 async fn until(bus: &Bus, what: impl Fn(&FlowEvent) -> bool) {
     for _ in 0..300 {
-        if bus.history().iter().any(|s| what(&s.event)) {
+        if bus.history(0).iter().any(|s| what(&s.event)) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out; events: {:#?}", bus.history());
+    panic!("timed out; events: {:#?}", bus.history(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,9 +162,9 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     };
     c.workload_started(w("one", child.id(), 11)).await.unwrap();
     c.workload_started(w("two", second.id(), 12)).await.unwrap();
-    let sbom_events = bus.history().iter().filter(|s| matches!(s.event, FlowEvent::SbomStored { .. })).count();
+    let sbom_events = bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomStored { .. })).count();
     assert_eq!(sbom_events, 1, "one image, one SBOM computation");
-    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })));
+    assert!(bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })));
 
     // The learning window ends: SBOM' and the instance report.
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -189,8 +192,8 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(store.count(Kind::Outbox).unwrap(), 0, "{:#?}", bus.history());
-    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SubmitFailed { .. })));
+    assert_eq!(store.count(Kind::Outbox).unwrap(), 0, "{:#?}", bus.history(0));
+    assert!(bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SubmitFailed { .. })));
     let got = received.lock().unwrap().clone();
     let mut keys: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
     keys.sort();
@@ -230,7 +233,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let bus = Arc::new(Bus::default());
     let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, Arc::new(tokio::sync::Notify::new()));
     c.workload_started(w).await.unwrap();
-    assert!(bus.history().iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })), "SBOM kept across the restart");
+    assert!(bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })), "SBOM kept across the restart");
     assert!(c.learn_stop("c1").await.unwrap());
     let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c1").unwrap().unwrap()).unwrap();
     let requests_pkg = prime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
@@ -281,7 +284,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     assert_eq!(c.synced(&["c9".to_string()]).await.unwrap(), 0);
     assert_eq!(store.count(Kind::Learning).unwrap(), 1);
     assert_eq!(c.synced(&[]).await.unwrap(), 1);
-    assert!(bus.history().iter().any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished")));
+    assert!(bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished")));
     let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c9").unwrap().unwrap()).unwrap();
     let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
     for used in ["libc6", "python3.11-minimal", "requests"] {

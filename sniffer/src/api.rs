@@ -39,11 +39,18 @@ pub enum Request {
         /// Name or cgroup id.
         container: String,
     },
-    /// Flow events so far (the last thousand), after the first `after`.
+    /// Flow events kept (the last thousand) numbered `after` or later.
     Events {
-        /// How many the client has already seen.
+        /// The first sequence number wanted.
         #[serde(default)]
-        after: usize,
+        after: u64,
+    },
+    /// Every flow event numbered `from` or later, kept ones first, then each new one as it
+    /// happens: the connection stays open and each line is a `coordinator::bus::Followed`.
+    Follow {
+        /// The first sequence number wanted.
+        #[serde(default)]
+        from: u64,
     },
     /// End learning now: by container id or instance key.
     LearnStop {
@@ -111,8 +118,8 @@ pub enum Response {
     Events {
         /// Events after the requested one.
         events: Vec<coordinator::bus::Stamped>,
-        /// The count to ask after next time.
-        next: usize,
+        /// The number the next event will get.
+        next: u64,
     },
     /// A stored report.
     Report(Box<coordinator::model::Report>),
@@ -133,6 +140,40 @@ pub enum Response {
         /// Why.
         message: String,
     },
+}
+
+/// Follows the daemon's flow events from number `from`, calling `each` for every line
+/// until the daemon goes or `each` says stop.
+pub async fn follow(
+    socket: &Path,
+    from: u64,
+    mut each: impl FnMut(coordinator::bus::Followed) -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let stream = UnixStream::connect(socket).await.with_context(|| {
+        format!("connecting to the sniffer daemon at {} (is `sniffer run` running?)", socket.display())
+    })?;
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(&Request::Follow { from })?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut lines = BufReader::new(read).lines();
+    while let Some(line) = lines.next_line().await.context("reading the daemon's events")? {
+        if line.is_empty() {
+            continue;
+        }
+        let item = match serde_json::from_str(&line) {
+            Ok(item) => item,
+            // An error reply (a daemon without the flow) instead of a stream.
+            Err(_) => match serde_json::from_str::<Response>(&line) {
+                Ok(Response::Error { message }) => anyhow::bail!("{message}"),
+                _ => anyhow::bail!("malformed line from the daemon: {line:?}"),
+            },
+        };
+        if !each(item)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Sends one request and reads the response.

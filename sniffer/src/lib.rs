@@ -15,5 +15,6 @@ pub mod discovery;
 pub mod event;
 pub mod kernel;
 pub mod loader;
+pub mod paths;
 pub mod trace;
 pub mod tracker;

@@ -15,6 +15,9 @@ use sbom::rootfs::Root;
 
 use crate::event::{FileEvent, Kind};
 
+/// Most (mount namespace, executable) pairs remembered.
+const MAX_CACHED: usize = 4096;
+
 /// Finds and caches loaders per (mount namespace, executable).
 #[derive(Debug, Default)]
 pub struct LoaderResolver {
@@ -61,6 +64,11 @@ impl LoaderResolver {
                 return None;
             }
         };
+        // Executables per mount namespace come and go with containers: bound the cache
+        // rather than let it grow for the daemon's life.
+        if self.cache.len() >= MAX_CACHED {
+            self.cache.clear();
+        }
         self.cache.insert(key, found.clone());
         found
     }

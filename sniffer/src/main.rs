@@ -87,6 +87,10 @@ enum Command {
         kernel: KernelArgs,
         #[command(flatten)]
         flow: FlowArgs,
+        /// Distinct files kept per container; past it, new paths are counted and dropped,
+        /// and that container's SBOM' says it is incomplete.
+        #[arg(long, default_value_t = sniffer::tracker::Limits::default().max_paths, env = "SNIFFER_MAX_PATHS_PER_CONTAINER")]
+        max_paths_per_container: usize,
     },
     /// Flow events: containers found, SBOMs, learning, reports, submissions.
     Events {
@@ -227,6 +231,10 @@ struct FlowArgs {
     /// How long each instance is learned, in seconds.
     #[arg(long, default_value_t = 600)]
     learning_window: u64,
+    /// How often what was learned is written to the state directory, in seconds (only
+    /// instances that learned something new are written).
+    #[arg(long, default_value_t = 2.0)]
+    persist_every: f64,
     /// Where to POST reports (the backend); none keeps them on the node.
     #[arg(long, env = "SNIFFER_BACKEND_URL")]
     backend_url: Option<String>,
@@ -260,7 +268,7 @@ impl FlowArgs {
             config: coordinator::flow::Config {
                 vuln_db: self.db.clone(),
                 learning_window: std::time::Duration::from_secs(self.learning_window),
-                persist_every: std::time::Duration::from_secs(2),
+                persist_every: std::time::Duration::from_secs_f64(self.persist_every.max(0.1)),
             },
             backend,
             policy,
@@ -353,9 +361,15 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             .await?;
             Ok(result.exit_code.clamp(0, 255) as u8)
         }
-        Command::Run { socket, kernel, flow } => {
+        Command::Run { socket, kernel, flow, max_paths_per_container } => {
             let options =
-                sniffer::daemon::DaemonOptions { socket, kernel: kernel.options(), flow: flow.options(), metrics: flow.metrics };
+                sniffer::daemon::DaemonOptions {
+                    socket,
+                    kernel: kernel.options(),
+                    limits: sniffer::tracker::Limits { max_paths: max_paths_per_container, ..Default::default() },
+                    flow: flow.options(),
+                    metrics: flow.metrics,
+                };
             sniffer::daemon::run(options).await?;
             Ok(0)
         }
@@ -649,37 +663,49 @@ fn sbom_summary(sbom: &sbom::Sbom) {
     }
 }
 
-/// Prints flow events, one JSON object per line with --json, else one line each.
+/// Prints flow events, one JSON object per line with --json, else one line each; with
+/// `follow`, every new one as it happens, and a warning on standard error when the daemon
+/// says this client fell behind and missed some.
 async fn events(client: &ClientArgs, follow: bool) -> anyhow::Result<u8> {
-    let mut after = 0;
-    loop {
-        match api::call(&client.socket, &Request::Events { after }).await? {
-            Response::Events { events, next } => {
-                for e in events {
-                    if client.json {
-                        println!("{}", serde_json::to_string(&e)?);
-                    } else {
-                        let v = serde_json::to_value(&e.event)?;
-                        let name = v["event"].as_str().unwrap_or_default().to_string();
-                        let rest: Vec<String> = v
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter(|(k, _)| *k != "event")
-                            .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                            .collect();
-                        println!("{}  {name:<16} {}", e.at, rest.join(" "));
-                    }
+    let print = |e: &coordinator::bus::Stamped| -> anyhow::Result<()> {
+        if client.json {
+            println!("{}", serde_json::to_string(e)?);
+        } else {
+            let v = serde_json::to_value(&e.event)?;
+            let name = v["event"].as_str().unwrap_or_default().to_string();
+            let rest: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| *k != "event")
+                .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect();
+            println!("{:>6} {}  {name:<16} {}", e.seq, e.at, rest.join(" "));
+        }
+        Ok(())
+    };
+    if follow {
+        api::follow(&client.socket, 0, |item| {
+            match item {
+                coordinator::bus::Followed::Event(e) => print(&e)?,
+                coordinator::bus::Followed::Missed { count } => {
+                    eprintln!("sniffer: fell behind the daemon: {count} events missed");
                 }
-                after = next;
             }
-            Response::Error { message } => bail!("{message}"),
-            other => bail!("unexpected reply {other:?}"),
+            Ok(true)
+        })
+        .await?;
+        return Ok(0);
+    }
+    match api::call(&client.socket, &Request::Events { after: 0 }).await? {
+        Response::Events { events, .. } => {
+            for e in &events {
+                print(e)?;
+            }
+            Ok(0)
         }
-        if !follow {
-            return Ok(0);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply {other:?}"),
     }
 }
 

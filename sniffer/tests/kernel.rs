@@ -8,7 +8,7 @@ use sniffer::cgroup::ScratchCgroup;
 use sniffer::event::{FileEvent, Kind};
 use sniffer::kernel::{EventReader, FileReads, Kernel, Options};
 use sniffer::loader::LoaderResolver;
-use sniffer::tracker::Container;
+use sniffer::tracker::Tracker;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -222,13 +222,14 @@ async fn flooded_tiny_ring_buffer_counts_losses_and_marks_the_container_incomple
     assert_eq!(stats.lost_per_cpu.iter().sum::<u64>(), stats.lost);
     assert!((events.len() as u64) < 2000);
 
-    let mut container = Container::new("flood", h.cgroup.id());
+    let mut tracker = Tracker::default();
+    tracker.watch(h.cgroup.id(), Some("flood"));
     for e in &events {
-        container.record(e);
+        tracker.record(e);
     }
-    assert!(container.summary().complete, "nothing lost known yet");
-    container.lost = lost;
-    assert!(!container.summary().complete);
+    assert!(tracker.summary(h.cgroup.id()).unwrap().complete, "nothing lost known yet");
+    tracker.set_lost(h.cgroup.id(), lost);
+    assert!(!tracker.summary(h.cgroup.id()).unwrap().complete);
 }
 
 #[tokio::test]

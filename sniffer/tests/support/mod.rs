@@ -156,6 +156,11 @@ pub fn daemon(dir: &Path, containerd: &Path, backend: &str, metrics: &str, log: 
 
 /// The daemon with a learning window of `window_s` seconds.
 pub fn daemon_with(dir: &Path, containerd: &Path, backend: &str, metrics: &str, log: &str, window_s: u32) -> Daemon {
+    daemon_args(dir, containerd, backend, metrics, log, window_s, &[])
+}
+
+/// The daemon with a learning window of `window_s` seconds and `extra` arguments.
+pub fn daemon_args(dir: &Path, containerd: &Path, backend: &str, metrics: &str, log: &str, window_s: u32, extra: &[&str]) -> Daemon {
     let window = window_s.to_string();
     let socket = dir.join("sniffer.sock");
     let log = std::fs::File::create(dir.join(log)).unwrap();
@@ -164,6 +169,7 @@ pub fn daemon_with(dir: &Path, containerd: &Path, backend: &str, metrics: &str, 
         .args(["--state-dir", dir.join("state").to_str().unwrap(), "--db", dir.join("vuln.db").to_str().unwrap()])
         .args(["--learning-window", &window, "--backend-url", backend, "--metrics", metrics])
         .args(["--backend-token-file", dir.join("token").to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

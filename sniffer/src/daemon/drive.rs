@@ -1,0 +1,98 @@
+//! Feeds container discovery into the flow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::FlowOptions;
+use super::state::{KernelHandle, Tracking};
+use crate::discovery::{Discovered, DiscoveryError};
+
+/// Runs discovery and feeds the coordinator. Watching starts in this loop, at once, when a
+/// cgroup is `Seen`; the rest of a start runs in its own task, and an exit waits for its
+/// start.
+pub(super) async fn drive(
+    flow: FlowOptions,
+    coordinator: Arc<coordinator::flow::Coordinator>,
+    kernel: KernelHandle,
+    tracking: Tracking,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+    let socket = flow.containerd.clone();
+    let parent = flow.cgroup_parent.clone();
+    tokio::spawn(async move {
+        loop {
+            match crate::discovery::run(&socket, tx.clone()).await {
+                Ok(()) => tracing::warn!("containerd event stream ended; reconnecting"),
+                Err(e @ DiscoveryError::Unreachable { .. }) if parent.is_some() => {
+                    let Some(parent) = &parent else { return };
+                    tracing::warn!(error = %e, parent = %parent.display(), "containerd not reachable: discovering containers as the child cgroups of the parent");
+                    crate::discovery::scan_cgroups(parent, Duration::from_secs(1), tx).await;
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "container discovery: containerd unavailable, retrying in 5 s (give --cgroup-parent to discover by cgroups; `sniffer watch` adds one by hand)"),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    });
+    let mut starts: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    while let Some(d) = rx.recv().await {
+        // Starts that have run their course need no waiting for: keep the map bounded by
+        // the containers starting now.
+        starts.retain(|_, s| !s.is_finished());
+        match d {
+            Discovered::Seen { dir, cgroup_id } => {
+                if let Err(e) = kernel.watch(cgroup_id) {
+                    tracing::warn!(cgroup = %dir.display(), error = %e, "watching");
+                }
+                // What ran before the watch began: executables and mapped libraries, read
+                // from /proc off the runtime.
+                let name = dir.display().to_string();
+                let present = tokio::task::spawn_blocking(move || crate::catchup::present(&dir, cgroup_id))
+                    .await
+                    .unwrap_or_default();
+                tracking.watch(cgroup_id, Some(&name), &present);
+            }
+            Discovered::Started(w) => {
+                // Its cgroup is watched since its `Seen`; now it has a name.
+                tracking.rename(w.cgroup_id, &w.id);
+                let c = coordinator.clone();
+                let id = w.id.clone();
+                starts.insert(
+                    id,
+                    tokio::spawn(async move {
+                        if let Err(e) = c.workload_started(w).await {
+                            tracing::error!(error = %e, "flow");
+                        }
+                    }),
+                );
+            }
+            Discovered::Exited(id) => {
+                let start = starts.remove(&id);
+                let c = coordinator.clone();
+                tokio::spawn(async move {
+                    if let Some(s) = start {
+                        let _ = s.await;
+                    }
+                    if let Err(e) = c.workload_exited(&id).await {
+                        tracing::error!(error = %e, "flow");
+                    }
+                });
+            }
+            Discovered::Dropped(cgroup_id) => {
+                let _ = kernel.unwatch(cgroup_id);
+                tracking.remove(cgroup_id);
+            }
+            Discovered::Synced(running) => {
+                let c = coordinator.clone();
+                tokio::spawn(async move {
+                    match c.synced(&running).await {
+                        Ok(n) if n > 0 => tracing::info!(finished = n, "learning of containers gone unseen finished"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "flow"),
+                    }
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `sniffer run`: the node daemon. Loads the programs, aggregates events per container,
+//! drives the flow and serves the local API and metrics.
+//!
+//! `state` holds the shared state as handles that lock only inside their own short
+//! methods; `service` answers the API; `metrics` renders Prometheus text; `drive` feeds
+//! discovery into the flow. Blocking work (the store, `/proc`, files of containers) runs on
+//! tokio's blocking pool, never on the runtime's two workers.
+
+mod drive;
+mod metrics;
+mod service;
+pub mod state;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::kernel::{self, Kernel};
+use crate::loader::LoaderResolver;
+use crate::tracker::Limits;
+use state::{FlowSniffer, KernelHandle, Tracking};
+
+pub use service::follow;
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// Unix socket of the local API.
+    pub socket: PathBuf,
+    /// How to load the kernel programs.
+    pub kernel: kernel::Options,
+    /// Bounds of per-container state.
+    pub limits: Limits,
+    /// The New Workload flow; `None` runs the sniffer alone.
+    pub flow: Option<FlowOptions>,
+    /// Where to serve Prometheus metrics, if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The flow's settings.
+#[derive(Debug, Clone)]
+pub struct FlowOptions {
+    /// containerd's API socket.
+    pub containerd: PathBuf,
+    /// Without containerd, discover containers as the child cgroups of this directory.
+    pub cgroup_parent: Option<PathBuf>,
+    /// Where state lives (`state.db`).
+    pub state_dir: PathBuf,
+    /// The flow proper.
+    pub config: coordinator::flow::Config,
+    /// Where reports go, if anywhere.
+    pub backend: Option<coordinator::submit::Backend>,
+    /// Retry policy.
+    pub policy: coordinator::submit::Policy,
+}
+
+/// Everything the daemon's tasks share; cheap to clone.
+#[derive(Clone)]
+struct Daemon {
+    kernel: KernelHandle,
+    tracking: Tracking,
+    flow: Option<Arc<coordinator::flow::Coordinator>>,
+    started: Instant,
+}
+
+/// Binds the socket, refusing one another daemon is serving; removes a stale one.
+async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).await.is_ok() {
+            bail!("socket {} is taken: another sniffer daemon is running", socket.display());
+        }
+        std::fs::remove_file(socket).with_context(|| format!("removing stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
+    let listener = bind(&options.socket).await?;
+    let mut kernel = Kernel::load(&options.kernel)?;
+    let mut reader = kernel.events()?;
+    tracing::info!(programs = ?kernel.attached(), socket = %options.socket.display(), "sniffer daemon started");
+    let kernel = KernelHandle::new(kernel);
+    let tracking = Tracking::new(options.limits);
+    let mut tasks = Vec::new();
+    let mut flow = None;
+    if let Some(flow_options) = options.flow.clone() {
+        let store: Arc<dyn coordinator::store::Storage> = Arc::new(coordinator::store::Store::open(&flow_options.state_dir)?);
+        let bus = Arc::new(coordinator::bus::Bus::default());
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
+        let c = Arc::new(coordinator::flow::Coordinator::new(
+            store.clone(),
+            bus.clone(),
+            Arc::new(sniffer),
+            flow_options.config.clone(),
+            wake.clone(),
+        ));
+        if let Some(backend) = flow_options.backend.clone() {
+            tasks.push(tokio::spawn(coordinator::submit::run(store, bus, backend, flow_options.policy, wake)));
+        }
+        let ticker = c.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = ticker.tick().await {
+                    tracing::error!(error = %e, "flow tick");
+                }
+            }
+        }));
+        let (k, t) = (kernel.clone(), tracking.clone());
+        tasks.push(tokio::spawn(drive::drive(flow_options, c.clone(), k, t)));
+        flow = Some(c);
+    }
+    let daemon = Daemon { kernel, tracking, flow, started: Instant::now() };
+
+    let events = daemon.tracking.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut batch = Vec::new();
+        let mut loaders = LoaderResolver::new();
+        loop {
+            if let Err(e) = reader.next_batch(&mut batch).await {
+                tracing::error!(error = %e, "reading the ring buffer");
+                return;
+            }
+            // Loaders are read from executables inside containers: file I/O, off the runtime.
+            let resolved = tokio::task::spawn_blocking(move || {
+                loaders.add_loaders(&mut batch);
+                (loaders, batch)
+            })
+            .await;
+            match resolved {
+                Ok((l, b)) => (loaders, batch) = (l, b),
+                Err(e) => {
+                    tracing::error!(error = %e, "resolving loaders");
+                    return;
+                }
+            }
+            events.record(&batch);
+            batch.clear();
+        }
+    }));
+
+    let refresh = daemon.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            // Once a second: the rate sample, and per-container losses from the kernel.
+            refresh.tracking.sample();
+            let lost: Vec<(u64, u64)> =
+                refresh.tracking.watched().into_iter().map(|id| (id, refresh.kernel.lost(id))).collect();
+            refresh.tracking.set_lost(&lost);
+        }
+    }));
+
+    if let Some(addr) = options.metrics {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
+        tasks.push(tokio::spawn(metrics::serve(listener, daemon.clone())));
+        tracing::info!(%addr, "serving Prometheus metrics");
+    }
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.context("accepting on the API socket")?;
+                let daemon = daemon.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = service::serve(stream, daemon).await {
+                        tracing::warn!(error = %e, "API connection");
+                    }
+                });
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    for t in &tasks {
+        t.abort();
+    }
+    if let Some(c) = &daemon.flow
+        && let Err(e) = c.persist().await
+    {
+        tracing::error!(error = %e, "persisting learning state");
+    }
+    let _ = std::fs::remove_file(&options.socket);
+    tracing::info!("sniffer daemon stopped");
+    Ok(())
+}
