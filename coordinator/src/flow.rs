@@ -88,6 +88,8 @@ struct Active {
     seed: Arc<[PathBuf]>,
     /// Progress when last persisted.
     persisted: Option<Progress>,
+    /// Its image's SBOM and file index, when they could be made.
+    image: Option<Image>,
 }
 
 /// An image's SBOM and the file index SBOM' is computed with.
@@ -95,6 +97,8 @@ type Image = Arc<(sbom::Sbom, sbom::index::FileIndex)>;
 
 /// Per image digest, filled once while a container of it runs. The first container of an
 /// image computes it; others of that image wait for it; other images go on in parallel.
+/// An image leaves the map when no instance of it is being learned (each instance holds
+/// its own reference), so the daemon holds file indexes only of images it is learning.
 type Indexes = HashMap<String, Arc<tokio::sync::OnceCell<Image>>>;
 
 /// The coordinator.
@@ -184,17 +188,26 @@ impl Coordinator {
             instance: instance.clone(),
         });
         let key = instance.clone();
-        let has_prime = self.stored(move |s| s.get_raw(Kind::Prime, &key)).await?.is_some();
-        if !has_prime && let Err(e) = self.sniffer.watch(w.cgroup_id) {
-            tracing::warn!(container = %w.id, error = %e, "watching");
-        }
-        // The image: SBOM once per digest, computed from this container's root while it runs.
-        self.image(&w).await?;
+        let digest = w.digest.clone();
+        let (has_prime, has_sbom) = self
+            .stored(move |s| Ok((s.get_raw(Kind::Prime, &key)?.is_some(), s.get_raw(Kind::Sbom, &digest)?.is_some())))
+            .await?;
         if has_prime {
+            // "Has SBOM'" -> stop sniffing (discovery watched its cgroup at once). The image
+            // needs its SBOM, not a file index.
             self.sniffer.unwatch(w.cgroup_id);
+            if !has_sbom {
+                self.image(&w).await?;
+                self.release_image(&w.digest);
+            }
             self.bus.publish(FlowEvent::PrimeReused { instance });
             return Ok(());
         }
+        if let Err(e) = self.sniffer.watch(w.cgroup_id) {
+            tracing::warn!(container = %w.id, error = %e, "watching");
+        }
+        // The image: SBOM once per digest, computed from this container's root while it runs.
+        let image = self.image(&w).await?;
         let (key, workload) = (instance.clone(), w.clone());
         let (started_at, seed) = self
             .stored(move |s| match s.get::<Learning>(Kind::Learning, &key)? {
@@ -217,13 +230,14 @@ impl Coordinator {
             .unwrap_or_default();
         let deadline = Instant::now() + self.config.learning_window.saturating_sub(elapsed);
         self.bus.publish(FlowEvent::LearningStarted { instance: instance.clone() });
-        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None };
+        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None, image };
         lock(&self.active).insert(w.id, active);
         Ok(())
     }
 
-    /// Ensures the image has an SBOM (and its report) and an index for SBOM'.
-    async fn image(&self, w: &Workload) -> Result<(), StoreError> {
+    /// Ensures the image has an SBOM (and its report) and an index for SBOM'; `None` when
+    /// they could not be made from this container.
+    async fn image(&self, w: &Workload) -> Result<Option<Image>, StoreError> {
         let cell = lock(&self.images).entry(w.digest.clone()).or_default().clone();
         let mut computed_here = false;
         let result = cell
@@ -233,12 +247,23 @@ impl Coordinator {
             })
             .await;
         match result {
-            Ok(_) if !computed_here => {
-                self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
-                Ok(())
+            Ok(image) => {
+                if !computed_here {
+                    self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
+                }
+                Ok(Some(image.clone()))
             }
-            Ok(_) | Err(ImageError::Failed) => Ok(()),
+            Err(ImageError::Failed) => Ok(None),
             Err(ImageError::Store(e)) => Err(e),
+        }
+    }
+
+    /// Drops the image's cached SBOM and index unless an instance of it is being learned.
+    /// (Two locks, one after the other, never together.)
+    fn release_image(&self, digest: &str) {
+        let in_use = lock(&self.active).values().any(|a| a.workload.digest == digest);
+        if !in_use {
+            lock(&self.images).remove(digest);
         }
     }
 
@@ -441,7 +466,9 @@ impl Coordinator {
         let learned = self.learned(&a.workload, &a.started_at, &a.seed);
         self.sniffer.unwatch(a.workload.cgroup_id);
         self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
-        let Some(image) = self.image_of(&a.workload.digest) else {
+        let image = a.image.clone().or_else(|| self.image_of(&a.workload.digest));
+        self.release_image(&a.workload.digest);
+        let Some(image) = image else {
             // No SBOM could be made for the image: keep what was learned for a later try.
             let instance = a.instance.clone();
             return self.stored(move |s| s.put(Kind::Learning, &instance, &learned)).await;

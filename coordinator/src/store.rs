@@ -91,6 +91,9 @@ pub trait StorageExt: Storage {
 
 impl<S: Storage + ?Sized> StorageExt for S {}
 
+/// redb's page cache for the state file.
+const CACHE_BYTES: usize = 8 << 20;
+
 /// The embedded store: one redb file.
 pub struct Store {
     path: PathBuf,
@@ -103,7 +106,9 @@ impl Store {
         let path = dir.join("state.db");
         let err = |message: String| StoreError { path: path.clone(), message };
         std::fs::create_dir_all(dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
-        let db = redb::Database::create(&path).map_err(|e| err(e.to_string()))?;
+        // redb caches up to 1 GiB by default, and learning state is rewritten every few
+        // seconds: the daemon's RSS would grow with it. Reads here are few and small.
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| err(e.to_string()))?;
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
         for k in Kind::ALL {
             txn.open_table(k.table()).map_err(|e| err(e.to_string()))?;

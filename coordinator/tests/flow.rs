@@ -185,6 +185,16 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     assert!(names.contains(&"requests") && names.contains(&"urllib3") && names.contains(&"python3.11-minimal"), "{names:?}");
     assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")));
 
+    // The instance again (a restarted container): it has SBOM', so it is not sniffed (its
+    // cgroup, watched at discovery, is let go) and the image is neither recomputed nor
+    // indexed again.
+    let reuses = bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count();
+    c.workload_started(w("one", child.id(), 13)).await.unwrap();
+    assert!(bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::PrimeReused { instance } if instance == "one")));
+    assert_eq!(bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count(), reuses);
+    assert_eq!(sniffer.1.lock().unwrap().iter().filter(|(cg, _)| *cg == 13).collect::<Vec<_>>(), [&(13, false)]);
+    assert!(c.learning().is_empty());
+
     // The receiver was down for three attempts; every report arrives, once.
     for _ in 0..100 {
         if store.count(Kind::Outbox).unwrap() == 0 {
