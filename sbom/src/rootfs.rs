@@ -1,21 +1,93 @@
-//! Reading a container's root filesystem without ever leaving it.
+//! Reading a container's root filesystem without ever leaving it: the one gate every read
+//! of image content goes through.
 //!
-//! Every path is resolved inside the root, as `openat2(RESOLVE_IN_ROOT)` does: an absolute
-//! symlink starts again at the root, `..` stops at the root, so a hostile image cannot make
-//! us read a host file.
+//! Everything under the root is chosen by an attacker and read by us as root. So:
+//! - every path is resolved inside the root, as `openat2(RESOLVE_IN_ROOT)` does: an
+//!   absolute symlink starts again at the root, `..` stops at the root;
+//! - magic links (`/proc/self/fd/N`, `/proc/PID/root`) are refused (`RESOLVE_NO_MAGICLINKS`),
+//!   and so is crossing into another mount (`RESOLVE_NO_XDEV`): a container's `/proc`,
+//!   `/sys`, `/dev`, its volumes and secrets are mounts inside its root, never the image,
+//!   and its `/proc` would show *our* process (`/proc/self/environ` holds our token);
+//!   `/proc`, `/sys` and `/dev` are refused by name as well, for roots where they are
+//!   plain directories;
+//! - a file is opened non-blocking and `fstat`ed before a byte is read: anything but a
+//!   regular file (a device node, a FIFO, a socket) is refused;
+//! - directories are listed and walked through descriptors, one component at a time with
+//!   `O_NOFOLLOW`, never by a path that a concurrent rename could swap for a symlink.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
-use nix::sys::stat::Mode;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::{Mode, SFlag, fstat, fstatat};
 
 /// Most symlinks followed resolving one path (Linux's own limit is 40).
 const MAX_LINKS: usize = 40;
+/// Most entries read from one directory.
+pub const MAX_DIR_ENTRIES: usize = 1 << 20;
+/// Top-level directories of a root that are never read: kernel and device views.
+const NEVER_READ: &[&str] = &["proc", "sys", "dev"];
+
+/// What a directory entry is, without following it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symlink (never followed by a walk or a listing).
+    Symlink,
+    /// A device node, FIFO or socket: never read.
+    Other,
+}
+
+impl EntryKind {
+    fn of_mode(mode: u32) -> EntryKind {
+        match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFDIR => EntryKind::Dir,
+            SFlag::S_IFREG => EntryKind::File,
+            SFlag::S_IFLNK => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        }
+    }
+
+    fn of_dirent(t: Option<nix::dir::Type>) -> Option<EntryKind> {
+        use nix::dir::Type;
+        Some(match t? {
+            Type::Directory => EntryKind::Dir,
+            Type::File => EntryKind::File,
+            Type::Symlink => EntryKind::Symlink,
+            _ => EntryKind::Other,
+        })
+    }
+}
+
+/// One entry met by [`Root::walk`].
+pub struct WalkEntry<'a> {
+    /// Its path inside the root (absolute, as the container sees it).
+    pub path: &'a Path,
+    /// Its name.
+    pub name: &'a OsStr,
+    /// What it is (symlinks are not followed).
+    pub kind: EntryKind,
+    parent: BorrowedFd<'a>,
+}
+
+impl WalkEntry<'_> {
+    /// Its mode bits, read without following a symlink.
+    pub fn mode(&self) -> io::Result<u32> {
+        Ok(fstatat(self.parent, self.name, AtFlags::AT_SYMLINK_NOFOLLOW)?.st_mode)
+    }
+
+    /// What a sibling of it named `name` is, if it exists (not followed).
+    pub fn sibling(&self, name: &str) -> Option<EntryKind> {
+        fstatat(self.parent, name, AtFlags::AT_SYMLINK_NOFOLLOW).ok().map(|s| EntryKind::of_mode(s.st_mode))
+    }
+}
 
 /// A root directory opened once; paths are resolved inside it.
 #[derive(Debug)]
@@ -34,21 +106,149 @@ impl Root {
         Ok(Root { dir: dir.into(), path: path.to_path_buf() })
     }
 
+    fn how(flags: OFlag) -> OpenHow {
+        OpenHow::new().flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK).mode(Mode::empty()).resolve(
+            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_XDEV,
+        )
+    }
+
+    /// `path` made relative to the root, refused when it names the kernel's or devices'
+    /// views.
+    fn checked(&self, path: &Path) -> io::Result<PathBuf> {
+        let relative = relative_to_root(&normalize(path));
+        if let Some(Component::Normal(top)) = relative.components().next()
+            && NEVER_READ.iter().any(|n| top == *n)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{}: under /{}, which is never read", self.path.join(&relative).display(), top.to_string_lossy()),
+            ));
+        }
+        Ok(relative)
+    }
+
+    fn open_at(&self, path: &Path, flags: OFlag) -> io::Result<(OwnedFd, PathBuf)> {
+        let relative = self.checked(path)?;
+        let fd = openat2(self.dir.as_fd(), relative.as_path(), Self::how(flags)).map_err(|e| {
+            let e = io::Error::from(e);
+            if e.raw_os_error() == Some(libc::EXDEV) {
+                io::Error::new(e.kind(), format!("{}: on another mount inside the root (not the image's): not read", self.path.join(&relative).display()))
+            } else {
+                annotate(e, &self.path.join(&relative))
+            }
+        })?;
+        Ok((fd, relative))
+    }
+
+    /// Opens a directory inside the root.
+    pub fn open_dir(&self, path: &Path) -> io::Result<OwnedFd> {
+        self.open_at(path, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map(|(fd, _)| fd)
+    }
+
+    /// The entries of a directory inside the root, by name, not followed (at most
+    /// [`MAX_DIR_ENTRIES`]; more is an error).
+    pub fn list_dir(&self, path: &Path) -> io::Result<Vec<(OsString, EntryKind)>> {
+        let fd = self.open_dir(path)?;
+        list(fd.as_fd()).map_err(|e| annotate(e, &self.path.join(relative_to_root(path))))
+    }
+
+    /// Walks the tree from the root, depth first, calling `visit` for every entry and
+    /// `error` for what could not be read. Symlinks are never followed, mounts inside the
+    /// root are not entered, `/proc`, `/sys` and `/dev` are skipped, and below `max_depth`
+    /// directories are reported to `error` and not entered. Directories are opened one
+    /// component at a time from their parent's descriptor, so a directory swapped for a
+    /// symlink while the walk runs is refused, not followed.
+    pub fn walk(&self, max_depth: usize, visit: &mut dyn FnMut(&WalkEntry<'_>), error: &mut dyn FnMut(&Path, io::Error)) {
+        struct Frame {
+            fd: OwnedFd,
+            path: PathBuf,
+            entries: std::vec::IntoIter<(OsString, Option<EntryKind>)>,
+        }
+        let root_dev = match fstat(self.dir.as_fd()) {
+            Ok(s) => s.st_dev,
+            Err(e) => return error(Path::new("/"), e.into()),
+        };
+        let open = |fd: BorrowedFd<'_>, path: PathBuf| -> io::Result<Frame> {
+            let entries = list_raw(fd)?;
+            let fd = nix::unistd::dup(fd)?;
+            Ok(Frame { fd, path, entries: entries.into_iter() })
+        };
+        let mut stack = match open(self.dir.as_fd(), PathBuf::from("/")) {
+            Ok(f) => vec![f],
+            Err(e) => return error(Path::new("/"), e),
+        };
+        loop {
+            let depth = stack.len();
+            let Some(frame) = stack.last_mut() else { break };
+            let Some((name, kind)) = frame.entries.next() else {
+                stack.pop();
+                continue;
+            };
+            let path = frame.path.join(&name);
+            if depth == 1 && NEVER_READ.iter().any(|n| name == *n) {
+                continue;
+            }
+            let parent = frame.fd.as_fd();
+            let kind = match kind {
+                Some(k) => k,
+                None => match fstatat(parent, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                    Ok(s) => EntryKind::of_mode(s.st_mode),
+                    Err(e) => {
+                        error(&path, e.into());
+                        continue;
+                    }
+                },
+            };
+            visit(&WalkEntry { path: &path, name: &name, kind, parent });
+            if kind != EntryKind::Dir {
+                continue;
+            }
+            if depth > max_depth {
+                error(&path, io::Error::other(format!("deeper than {max_depth} directories: not walked below")));
+                continue;
+            }
+            let how = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+            let child = match nix::fcntl::openat(parent, name.as_os_str(), how, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    error(&path, e.into());
+                    continue;
+                }
+            };
+            match fstat(child.as_fd()) {
+                Ok(s) if s.st_dev == root_dev => {}
+                // A mount inside the root: a volume, procfs, a secret; not the image.
+                Ok(_) => continue,
+                Err(e) => {
+                    error(&path, e.into());
+                    continue;
+                }
+            }
+            match open(child.as_fd(), path.clone()) {
+                Ok(f) => stack.push(f),
+                Err(e) => error(&path, e),
+            }
+        }
+    }
+
     /// The root's path on the host.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Opens a file for reading, resolving `path` inside the root.
+    /// Opens a regular file for reading, resolving `path` inside the root. Anything else
+    /// (a device node, a FIFO, a socket, a directory) is refused before a byte is read.
     pub fn open_file(&self, path: &Path) -> io::Result<File> {
-        let how = OpenHow::new()
-            .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
-            .mode(Mode::empty())
-            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-        let relative = relative_to_root(path);
-        let fd = openat2(self.dir.as_fd(), relative.as_path(), how)
-            .map_err(|e| annotate(io::Error::from(e), &self.path.join(&relative)))?;
-        Ok(File::from(fd))
+        let (fd, relative) = self.open_at(path, OFlag::O_RDONLY)?;
+        let stat = fstat(fd.as_fd()).map_err(|e| annotate(e.into(), &self.path.join(&relative)))?;
+        match EntryKind::of_mode(stat.st_mode) {
+            EntryKind::File => Ok(File::from(fd)),
+            EntryKind::Dir => Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{}: a directory", self.path.join(&relative).display()))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a regular file (a device, FIFO or socket): not read", self.path.join(&relative).display()),
+            )),
+        }
     }
 
     /// The canonical path of `path` inside the root: every symlink followed (inside the
@@ -119,6 +319,37 @@ fn components(path: &Path) -> Vec<Vec<u8>> {
             Component::Normal(n) => Some(n.as_bytes().to_vec()),
             Component::ParentDir => Some(b"..".to_vec()),
             Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+
+/// The entries of an open directory, by name, with their kind when the directory says.
+fn list_raw(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, Option<EntryKind>)>> {
+    let mut dir = nix::dir::Dir::from_fd(nix::unistd::dup(fd)?)?;
+    // The duplicate shares the offset: start from the top whoever read it before.
+    nix::unistd::lseek(dir.as_fd(), 0, nix::unistd::Whence::SeekSet)?;
+    let mut out = Vec::new();
+    for entry in dir.iter() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if out.len() == MAX_DIR_ENTRIES {
+            return Err(io::Error::other(format!("more than {MAX_DIR_ENTRIES} entries: not listed")));
+        }
+        out.push((OsStr::from_bytes(name).to_os_string(), EntryKind::of_dirent(entry.file_type())));
+    }
+    Ok(out)
+}
+
+/// [`list_raw`] with every kind known.
+fn list(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, EntryKind)>> {
+    list_raw(fd)?
+        .into_iter()
+        .map(|(name, kind)| match kind {
+            Some(k) => Ok((name, k)),
+            None => Ok((name.clone(), EntryKind::of_mode(fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?.st_mode))),
         })
         .collect()
 }

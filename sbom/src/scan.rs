@@ -2,15 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use walkdir::WalkDir;
 
 use crate::catalog::{self, Catalog};
 use crate::distro;
 use crate::model::Sbom;
-use crate::rootfs::Root;
-
-/// Top-level directories that hold no installed software (kernel and device views).
-const SKIP: &[&str] = &["proc", "sys", "dev"];
+use crate::rootfs::{EntryKind, Root, WalkEntry};
 
 /// Errors that stop a scan (a problem inside the root only makes a warning).
 #[derive(Debug, thiserror::Error)]
@@ -57,44 +53,45 @@ pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) 
     Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings })
 }
 
-/// One walk for the catalogers that look everywhere. Symlinks are never followed (a
-/// hostile image cannot steer the walk out of the root), and every read goes through
-/// [`Root`].
+/// Deepest directory the walk enters (real trees stay far above it: a deeply nested
+/// `node_modules` is a few dozen levels).
+const MAX_DEPTH: usize = 256;
+
+/// One walk for the catalogers that look everywhere, through [`Root::walk`]: symlinks are
+/// never followed, directories are opened from their parent's descriptor (a hostile image
+/// cannot steer the walk out of the root, even by renaming while it runs), and every read
+/// goes through [`Root`].
 fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) {
-    let base = root.path().to_path_buf();
-    let walker = WalkDir::new(&base).follow_links(false).into_iter().filter_entry(|e| {
-        !(e.depth() == 1 && SKIP.iter().any(|s| e.file_name() == *s))
-    });
     let mut entries = 0u64;
-    for entry in walker {
-        entries += 1;
-        if entries.is_multiple_of(PROGRESS_EVERY) {
-            progress(Progress { entries, packages: catalog.packages.len() });
-        }
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e.path().map(|p| inside(&base, p)).unwrap_or_default();
-                catalog.warn("walk", &path, e);
-                continue;
+    let mut errors: Vec<(PathBuf, std::io::Error)> = Vec::new();
+    root.walk(
+        MAX_DEPTH,
+        &mut |entry| {
+            entries += 1;
+            if entries.is_multiple_of(PROGRESS_EVERY) {
+                progress(Progress { entries, packages: catalog.packages.len() });
             }
-        };
-        let name = entry.file_name().to_string_lossy();
-        let file_type = entry.file_type();
-        if file_type.is_dir() && (name.ends_with(".dist-info") || name.ends_with(".egg-info")) {
-            catalog::python::catalog_dir(root, &inside(&base, entry.path()), catalog);
-        } else if file_type.is_file() && name == "package.json" {
-            let path = inside(&base, entry.path());
-            if catalog::npm::is_package_manifest(&path) {
-                catalog::npm::catalog_manifest(root, &path, catalog);
-            } else if catalog::npm::is_project_manifest(&path, entry.path()) {
-                catalog::npm::catalog_project(root, &path, catalog);
+            let name = entry.name.to_string_lossy();
+            match entry.kind {
+                EntryKind::Dir if name.ends_with(".dist-info") || name.ends_with(".egg-info") => {
+                    catalog::python::catalog_dir(root, entry.path, catalog);
+                }
+                EntryKind::File if name == "package.json" => {
+                    if catalog::npm::is_package_manifest(entry.path) {
+                        catalog::npm::catalog_manifest(root, entry.path, catalog);
+                    } else if catalog::npm::is_project_manifest(entry.path, |sibling| entry.sibling(sibling)) {
+                        catalog::npm::catalog_project(root, entry.path, catalog);
+                    }
+                }
+                EntryKind::File if catalog::java::is_archive(&name) => catalog::java::catalog_archive(root, entry.path, catalog),
+                EntryKind::File if is_executable(entry) => catalog::binary::catalog_file(root, entry.path, catalog),
+                _ => {}
             }
-        } else if file_type.is_file() && catalog::java::is_archive(&name) {
-            catalog::java::catalog_archive(root, &inside(&base, entry.path()), catalog);
-        } else if file_type.is_file() && is_executable(&entry) {
-            catalog::binary::catalog_file(root, &inside(&base, entry.path()), catalog);
-        }
+        },
+        &mut |path, e| errors.push((path.to_path_buf(), e)),
+    );
+    for (path, e) in errors {
+        catalog.warn("walk", &path, e);
     }
 }
 
@@ -108,19 +105,13 @@ const NOT_BINARY: &[&str] = &[
 ];
 
 /// A regular file with an execute bit, not named like data: where Go and Rust binaries are.
-fn is_executable(entry: &walkdir::DirEntry) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let name = entry.file_name().as_encoded_bytes();
+fn is_executable(entry: &WalkEntry<'_>) -> bool {
+    let name = entry.name.as_encoded_bytes();
     if let Some(dot) = name.iter().rposition(|&b| b == b'.')
         && let Ok(ext) = std::str::from_utf8(&name[dot + 1..])
         && NOT_BINARY.contains(&ext)
     {
         return false;
     }
-    entry.metadata().is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
-}
-
-/// The path as the root sees it: `/<relative part>`.
-fn inside(base: &Path, path: &Path) -> PathBuf {
-    Path::new("/").join(path.strip_prefix(base).unwrap_or(path))
+    entry.mode().is_ok_and(|m| m & 0o111 != 0)
 }

@@ -320,6 +320,9 @@ enum DbCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { .. }) {
+        sniffer::daemon::limit_heap_arenas();
+    }
     if !matches!(cli.command, Command::Run { .. }) {
         // A CLI whose output is cut (`| head`) should stop quietly, as other tools do. The
         // daemon keeps Rust's default: a client hanging up must not kill it.

@@ -2,9 +2,11 @@
 //! containers used it, and containers refer to it by a 4-byte [`PathId`].
 //!
 //! Replicas of one image open the same files, so a node's containers share most of their
-//! paths; a `String` per record per container cost about 1.5 KiB per learned path. Entries
-//! are reference-counted by the containers that hold them and freed when the last one goes,
-//! so a daemon that runs for months holds only the paths of containers it still tracks.
+//! paths; a `String` per record per container cost about 1.5 KiB per learned path. The
+//! bytes of every path live in one arena (no allocation per path), found through a hash
+//! table of ids. Entries are reference-counted by the containers that hold them and freed
+//! with the last; the arena is compacted when more than half of it is freed paths, so a
+//! daemon that runs for months holds only the paths of containers it still tracks.
 
 use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
@@ -14,11 +16,29 @@ use std::hash::BuildHasher;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PathId(u32);
 
+impl PathId {
+    /// Its index (below 2^31: a table never holds more paths).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+
+    /// The id of an index from [`PathId::index`].
+    pub fn from_index(index: u32) -> PathId {
+        PathId(index)
+    }
+}
+
+#[derive(Clone, Copy)]
 struct Entry {
-    bytes: Box<[u8]>,
+    /// Where its bytes start in the arena.
+    offset: u64,
+    len: u32,
     /// Holders; 0 means the slot is free (on the free list).
     refs: u32,
 }
+
+/// Freed bytes below which the arena is never compacted.
+const COMPACT_ABOVE: usize = 1 << 20;
 
 /// The table. Not thread-safe by itself: the daemon keeps it inside its tracker's lock.
 #[derive(Default)]
@@ -27,7 +47,14 @@ pub struct PathTable {
     index: HashTable<u32>,
     entries: Vec<Entry>,
     free: Vec<u32>,
+    arena: Vec<u8>,
+    /// Bytes of the arena that belong to freed paths.
+    dead: usize,
     hasher: DefaultHashBuilder,
+}
+
+fn bytes_of<'a>(arena: &'a [u8], e: &Entry) -> &'a [u8] {
+    &arena[e.offset as usize..e.offset as usize + e.len as usize]
 }
 
 impl PathTable {
@@ -39,18 +66,22 @@ impl PathTable {
     /// The id of `bytes` if some holder has it, without taking a reference.
     pub fn lookup(&self, bytes: &[u8]) -> Option<PathId> {
         let hash = self.hasher.hash_one(bytes);
-        self.index.find(hash, |&i| &*self.entries[i as usize].bytes == bytes).map(|&i| PathId(i))
+        self.index.find(hash, |&i| bytes_of(&self.arena, &self.entries[i as usize]) == bytes).map(|&i| PathId(i))
     }
 
     /// Takes a reference to `bytes`, adding it when new.
     pub fn intern(&mut self, bytes: &[u8]) -> PathId {
         let hash = self.hasher.hash_one(bytes);
-        let entries = &mut self.entries;
-        if let Some(&i) = self.index.find(hash, |&i| &*entries[i as usize].bytes == bytes) {
+        let (entries, arena) = (&mut self.entries, &self.arena);
+        if let Some(&i) = self.index.find(hash, |&i| bytes_of(arena, &entries[i as usize]) == bytes) {
             entries[i as usize].refs += 1;
             return PathId(i);
         }
-        let entry = Entry { bytes: bytes.into(), refs: 1 };
+        // Paths come from the kernel, at most 4 KiB each.
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        let entry = Entry { offset: self.arena.len() as u64, len, refs: 1 };
+        self.arena.extend_from_slice(&bytes[..len as usize]);
+        let entries = &mut self.entries;
         let i = match self.free.pop() {
             Some(i) => {
                 entries[i as usize] = entry;
@@ -63,8 +94,8 @@ impl PathTable {
                 i
             }
         };
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| hasher.hash_one(&*entries[j as usize].bytes));
+        let (hasher, arena) = (&self.hasher, &self.arena);
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(bytes_of(arena, &entries[j as usize])));
         PathId(i)
     }
 
@@ -78,17 +109,33 @@ impl PathTable {
         if entry.refs > 0 {
             return;
         }
-        let hash = self.hasher.hash_one(&*entry.bytes);
+        let hash = self.hasher.hash_one(bytes_of(&self.arena, entry));
         if let Ok(found) = self.index.find_entry(hash, |&i| i == id.0) {
             found.remove();
         }
-        entry.bytes = Box::default();
+        self.dead += entry.len as usize;
+        entry.len = 0;
         self.free.push(id.0);
+        if self.dead > COMPACT_ABOVE && self.dead > self.arena.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Copies the live paths into a fresh arena; ids and hashes do not change.
+    fn compact(&mut self) {
+        let mut arena = Vec::with_capacity(self.arena.len() - self.dead);
+        for e in self.entries.iter_mut().filter(|e| e.refs > 0) {
+            let start = arena.len() as u64;
+            arena.extend_from_slice(bytes_of(&self.arena, e));
+            e.offset = start;
+        }
+        self.arena = arena;
+        self.dead = 0;
     }
 
     /// The bytes of a path (empty for an id that was freed).
     pub fn get(&self, id: PathId) -> &[u8] {
-        self.entries.get(id.0 as usize).map(|e| &*e.bytes).unwrap_or_default()
+        self.entries.get(id.0 as usize).map(|e| bytes_of(&self.arena, e)).unwrap_or_default()
     }
 
     /// Distinct paths held.
@@ -132,6 +179,23 @@ mod tests {
         t.release(c);
         assert_eq!(t.get(d), b"/bin/sh");
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn the_arena_is_compacted_when_most_of_it_is_freed() {
+        let mut t = PathTable::new();
+        let long = |i: usize| format!("/{}/{i}", "d".repeat(200));
+        let ids: Vec<PathId> = (0..20_000).map(|i| t.intern(long(i).as_bytes())).collect();
+        let full = t.arena.len();
+        for id in &ids[..15_000] {
+            t.release(*id);
+        }
+        assert!(t.arena.len() < full / 2, "compacted: {} of {full} bytes", t.arena.len());
+        for (i, id) in ids.iter().enumerate().skip(15_000) {
+            assert_eq!(t.get(*id), long(i).as_bytes());
+            assert_eq!(t.lookup(long(i).as_bytes()), Some(*id));
+        }
+        assert_eq!(t.lookup(long(0).as_bytes()), None);
     }
 
     #[test]

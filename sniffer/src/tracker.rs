@@ -2,7 +2,7 @@
 //!
 //! Memory is the constraint: a node runs a hundred containers for months, some of them
 //! JVMs and Python apps that open tens of thousands of files. Paths are interned once per
-//! node ([`PathTable`]); a container keeps, per distinct file, a 4-byte id and a 24-byte
+//! node ([`PathTable`]); a container keeps, per distinct file, a 4-byte id and a 12-byte
 //! record. Every structure here has a bound: files per container (past it, new paths are
 //! counted and dropped, and the container is incomplete), processes per container, command
 //! names per container, and containers kept after they stopped being watched.
@@ -113,24 +113,36 @@ impl Default for Limits {
     }
 }
 
-/// Who used a file first.
-#[derive(Debug, Clone, Copy)]
-enum Exe {
-    /// An executable path (held by the same container's files).
-    Path(PathId),
-    /// An index into the container's command names.
-    Comm(u16),
-}
+/// Who used a file first: a path id (an executable held by the same container's files),
+/// or, with [`COMM`] set, an index into the container's command names.
+type Exe = u32;
+const COMM: u32 = 1 << 31;
 
-/// 24 bytes per distinct file of a container.
+/// 12 bytes per distinct file of a container (16 with its key).
 #[derive(Debug, Clone, Copy)]
 struct Rec {
-    first_seen_ms: u64,
+    /// Tenths of a second after the container's `since_ms` (13 years fit).
+    first_seen_ds: u32,
     exe: Exe,
+    /// Events (low 29 bits, saturating) and the [`OPENED`], [`EXECUTED`] and [`CUT`] flags.
     events: u32,
-    opened: bool,
-    executed: bool,
-    truncated: bool,
+}
+
+const OPENED: u32 = 1 << 31;
+const EXECUTED: u32 = 1 << 30;
+const CUT: u32 = 1 << 29;
+const EVENTS: u32 = CUT - 1;
+
+impl Rec {
+    fn count(&mut self, kind: Kind) {
+        if self.events & EVENTS < EVENTS {
+            self.events += 1;
+        }
+        self.events |= match kind {
+            Kind::Open => OPENED,
+            Kind::Exec => EXECUTED,
+        };
+    }
 }
 
 #[derive(Debug, Default)]
@@ -151,13 +163,13 @@ struct Container {
 impl Container {
     fn comm(&mut self, comm: &str) -> Exe {
         if let Some(i) = self.comms.iter().position(|c| &**c == comm) {
-            return Exe::Comm(i as u16);
+            return COMM | i as u32;
         }
         if self.comms.len() >= MAX_COMMS {
-            return Exe::Comm(u16::MAX);
+            return COMM | MAX_COMMS as u32;
         }
         self.comms.push(comm.into());
-        Exe::Comm((self.comms.len() - 1) as u16)
+        COMM | (self.comms.len() - 1) as u32
     }
 
     fn summary(&self) -> ContainerSummary {
@@ -287,28 +299,22 @@ impl Tracker {
             Some(rec) => rec,
             None => {
                 let exe = match c.exe_by_tgid.get(&event.tgid) {
-                    Some(&exe) => Exe::Path(exe),
+                    Some(&exe) => exe.index(),
                     None => c.comm(&event.comm),
                 };
                 if event.truncated {
                     c.truncated += 1;
                 }
+                let since = now_ms().saturating_sub(c.since_ms) / 100;
                 let rec = Rec {
-                    first_seen_ms: now_ms(),
+                    first_seen_ds: u32::try_from(since).unwrap_or(u32::MAX),
                     exe,
-                    events: 0,
-                    opened: false,
-                    executed: false,
-                    truncated: event.truncated,
+                    events: if event.truncated { CUT } else { 0 },
                 };
                 c.files.entry(id).or_insert(rec)
             }
         };
-        rec.events = rec.events.saturating_add(1);
-        match event.kind {
-            Kind::Open => rec.opened = true,
-            Kind::Exec => rec.executed = true,
-        }
+        rec.count(event.kind);
         known.is_none()
     }
 
@@ -343,15 +349,16 @@ impl Tracker {
             .iter()
             .map(|(&id, r)| FileRecord {
                 path: display_path(path_of(&self.paths, id)),
-                opened: r.opened,
-                executed: r.executed,
-                first_seen_ms: r.first_seen_ms,
-                exe: match r.exe {
-                    Exe::Path(exe) => display_path(path_of(&self.paths, exe)),
-                    Exe::Comm(i) => c.comms.get(i as usize).map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
+                opened: r.events & OPENED != 0,
+                executed: r.events & EXECUTED != 0,
+                first_seen_ms: c.since_ms + u64::from(r.first_seen_ds) * 100,
+                exe: if r.exe & COMM != 0 {
+                    c.comms.get((r.exe & !COMM) as usize).map(|s| s.to_string()).unwrap_or_else(|| "?".into())
+                } else {
+                    display_path(path_of(&self.paths, PathId::from_index(r.exe)))
                 },
-                events: u64::from(r.events),
-                truncated: r.truncated,
+                events: u64::from(r.events & EVENTS),
+                truncated: r.events & CUT != 0,
             })
             .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::{Catalog, read_limited};
 use crate::model::{Distro, Kind, Package, Source};
 use crate::purl;
-use crate::rootfs::Root;
+use crate::rootfs::{EntryKind, Root};
 
 const CATALOGER: &str = "dpkg";
 const STATUS: &str = "/var/lib/dpkg/status";
@@ -138,13 +138,17 @@ fn list_files(root: &Root, stanza: &Stanza, catalog: &mut Catalog) -> Vec<PathBu
 /// Distroless: `status.d/<name>` control files, files from `status.d/<name>.md5sums`.
 fn status_d(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
     let dir = Path::new(STATUS_D);
-    let Ok(entries) = std::fs::read_dir(root.path().join(dir.strip_prefix("/").unwrap_or(dir))) else {
-        return;
+    // Listed through a descriptor opened inside the root: a `status.d` that is a symlink to
+    // a host directory resolves inside the root instead.
+    let entries = match root.list_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => return catalog.warn(CATALOGER, dir, e),
     };
     let mut names: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .into_iter()
+        .filter(|(_, kind)| *kind == EntryKind::File)
+        .map(|(name, _)| name.to_string_lossy().into_owned())
         .filter(|n| !n.ends_with(".md5sums"))
         .collect();
     names.sort();

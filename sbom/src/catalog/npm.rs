@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::catalog::{Catalog, read_limited};
 use crate::model::{Kind, Package};
 use crate::purl;
-use crate::rootfs::Root;
+use crate::rootfs::{EntryKind, Root};
 
 const CATALOGER: &str = "npm";
 const MAX_MANIFEST: u64 = 4 << 20;
@@ -57,18 +57,15 @@ pub fn is_package_manifest(path: &Path) -> bool {
         && parent.parent().and_then(Path::file_name).is_some_and(|n| n == "node_modules")
 }
 
-/// Is this `package.json` (at `on_disk`, the same file seen from the host) the manifest
-/// of a project with installed dependencies? Outside any `node_modules/`, beside a
-/// `node_modules/` directory or a `package-lock.json`. `on_disk`'s directory was reached
-/// by a walk that follows no symlink, and the siblings are looked at without following
-/// one, so nothing outside the root is touched.
-pub fn is_project_manifest(path: &Path, on_disk: &Path) -> bool {
+/// Is this `package.json` the manifest of a project with installed dependencies? Outside
+/// any `node_modules/`, beside a `node_modules/` directory or a `package-lock.json`.
+/// `sibling` says what a sibling of the manifest is, without following it (the walk looks
+/// from the directory's own descriptor, so nothing outside the root is touched).
+pub fn is_project_manifest(path: &Path, sibling: impl Fn(&str) -> Option<EntryKind>) -> bool {
     if path.components().any(|c| c.as_os_str() == "node_modules") {
         return false;
     }
-    let Some(dir) = on_disk.parent() else { return false };
-    std::fs::symlink_metadata(dir.join("node_modules")).is_ok_and(|m| m.is_dir())
-        || std::fs::symlink_metadata(dir.join("package-lock.json")).is_ok_and(|m| m.is_file())
+    sibling("node_modules") == Some(EntryKind::Dir) || sibling("package-lock.json") == Some(EntryKind::File)
 }
 
 /// Catalogs a project's `package.json`; one without a name or version (an unpublished

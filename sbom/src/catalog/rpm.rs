@@ -3,11 +3,12 @@
 //! older Berkeley DB (`Packages`) and ndb (`Packages.db`) formats have no well-kept Rust
 //! reader; finding one is a warning naming it, not a silent empty list.
 //!
-//! sqlite opens files by name, which would follow a hostile image's symlinks on the host,
-//! so the database is opened inside the root first and sqlite is given that descriptor
-//! (`/proc/self/fd/N`), read-only and immutable (no locks, no journal written).
+//! sqlite never opens a path: given a name (even `/proc/self/fd/N`) it resolves it itself,
+//! from the agent's mount namespace, where a container's path names a host file. The
+//! database is opened through the root's gate (a regular file inside the root, checked
+//! before a byte is read), read into memory up to [`MAX_DB`], and handed to sqlite as bytes
+//! (`sqlite3_deserialize`, read-only).
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
@@ -20,6 +21,8 @@ const CATALOGER: &str = "rpm";
 const DIRS: &[&str] = &["/usr/lib/sysimage/rpm", "/var/lib/rpm"];
 /// Largest header blob; rpm itself refuses headers over 256 MiB.
 const MAX_BLOB: usize = 256 << 20;
+/// Largest rpm database read (a full Fedora workstation's is about 100 MiB).
+const MAX_DB: u64 = 512 << 20;
 
 /// Catalogs the rpm database of the root, if it has one.
 pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
@@ -47,9 +50,23 @@ fn read_sqlite(root: &Root, file: &std::fs::File, path: &Path, distro: Option<&D
     if root.open_file(&wal).and_then(|f| f.metadata()).is_ok_and(|m| m.len() > 0) {
         catalog.warn(CATALOGER, &wal, "write-ahead log not checkpointed: the packages installed last may be missing");
     }
-    let uri = format!("file:/proc/self/fd/{}?immutable=1", file.as_raw_fd());
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let blobs = rusqlite::Connection::open_with_flags(&uri, flags).and_then(|db| {
+    let size = match file.metadata() {
+        Ok(m) if m.len() > MAX_DB => return catalog.warn(CATALOGER, path, format!("larger than {MAX_DB} bytes; not read")),
+        Ok(m) => m.len() as usize,
+        Err(e) => return catalog.warn(CATALOGER, path, e),
+    };
+    let mut bytes = Vec::with_capacity(size);
+    if let Err(e) = std::io::Read::read_to_end(&mut std::io::Read::take(file, MAX_DB), &mut bytes) {
+        return catalog.warn(CATALOGER, path, e);
+    }
+    // rpm keeps its database in WAL mode (header bytes 18 and 19 are 2), which an in-memory
+    // database cannot open; as bytes, it reads the same in rollback mode (1).
+    if bytes.get(18..20) == Some(&[2, 2]) {
+        bytes[18] = 1;
+        bytes[19] = 1;
+    }
+    let blobs = rusqlite::Connection::open_in_memory().and_then(|mut db| {
+        db.deserialize_read_exact(rusqlite::MAIN_DB, bytes.as_slice(), bytes.len(), true)?;
         let mut stmt = db.prepare("SELECT hnum, blob FROM Packages")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         rows.collect::<Result<Vec<_>, _>>()

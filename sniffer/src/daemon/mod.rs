@@ -67,6 +67,23 @@ struct Daemon {
     started: Instant,
 }
 
+/// How often freed heap memory is handed back to the system, in seconds.
+const TRIM_EVERY_S: u64 = 30;
+
+/// Hands freed heap memory back to the system (glibc keeps it otherwise, and the RSS a
+/// node's memory limit sees would only ever grow).
+fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; any thread may call it.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Limits glibc to two heap arenas: each thread of the blocking pool would otherwise get
+/// its own, each keeping what it freed. Call before any thread starts.
+pub fn limit_heap_arenas() {
+    // SAFETY: mallopt only sets an allocator parameter; called before other threads exist.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+}
+
 /// Binds the socket, refusing one another daemon is serving; removes a stale one.
 async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = socket.parent() {
@@ -88,6 +105,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let listener = bind(&options.socket).await?;
     let mut kernel = Kernel::load(&options.kernel)?;
     let mut reader = kernel.events()?;
+    // Loading parsed the kernel's BTF and the object: megabytes freed, which glibc keeps
+    // unless told to give them back.
+    trim_heap();
     tracing::info!(programs = ?kernel.attached(), socket = %options.socket.display(), "sniffer daemon started");
     let kernel = KernelHandle::new(kernel);
     let tracking = Tracking::new(options.limits);
@@ -154,8 +174,14 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let refresh = daemon.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut seconds = 0u64;
         loop {
             tick.tick().await;
+            seconds += 1;
+            if seconds.is_multiple_of(TRIM_EVERY_S) {
+                // Persisting, scans and API answers free large buffers now and then.
+                let _ = tokio::task::spawn_blocking(trim_heap).await;
+            }
             // Once a second: the rate sample, and per-container losses from the kernel.
             refresh.tracking.sample();
             let lost: Vec<(u64, u64)> =
