@@ -54,6 +54,7 @@ pub struct Learning {
     /// When learning began (RFC 3339).
     pub started_at: String,
     /// Paths opened or executed so far.
+    #[serde(with = "sbom::path_text::many")]
     pub paths: Vec<PathBuf>,
     /// False once the sniffer lost events for it, cut a path or dropped paths at its cap.
     pub complete: bool,

@@ -151,6 +151,7 @@ pub struct RelevantPackage {
     /// The package.
     pub package: Package,
     /// The opened or executed paths it owns.
+    #[serde(with = "crate::path_text::many")]
     pub evidence: Vec<PathBuf>,
 }
 

@@ -8,9 +8,11 @@ pub mod elf;
 pub mod formats;
 pub mod index;
 pub mod model;
+pub mod path_text;
 pub mod purl;
 pub mod rootfs;
 pub mod scan;
+pub mod text;
 
 pub use model::{Kind, Package, Sbom};
 pub use scan::{Progress, ScanError, scan, scan_with_progress};

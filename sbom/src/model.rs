@@ -69,9 +69,10 @@ pub struct Package {
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub licenses: Vec<String>,
     /// Where it was found: the database or metadata file, inside the root.
+    #[serde(with = "crate::path_text")]
     pub found_at: PathBuf,
     /// Files it owns, absolute inside the root, as its metadata lists them.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "Vec::is_empty", default, with = "crate::path_text::many")]
     pub files: Vec<PathBuf>,
 }
 
@@ -81,6 +82,7 @@ pub struct Warning {
     /// The cataloger.
     pub cataloger: String,
     /// The file, inside the root.
+    #[serde(with = "crate::path_text")]
     pub path: PathBuf,
     /// What was wrong.
     pub message: String,
@@ -101,6 +103,7 @@ pub struct Distro {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sbom {
     /// The root it was computed from, on the host.
+    #[serde(with = "crate::path_text")]
     pub root: PathBuf,
     /// Its distribution, when it says.
     pub distro: Option<Distro>,

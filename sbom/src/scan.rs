@@ -48,7 +48,14 @@ pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) 
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
     walk(&root, &mut catalog, progress);
-    let Catalog { mut packages, warnings } = catalog;
+    let Catalog { mut packages, mut warnings, warnings_dropped } = catalog;
+    if warnings_dropped > 0 {
+        warnings.push(crate::model::Warning {
+            cataloger: "scan".into(),
+            path: PathBuf::from("/"),
+            message: format!("{warnings_dropped} more warnings not kept"),
+        });
+    }
     packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
     Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings })
 }

@@ -87,7 +87,7 @@ fn main() {
     let idle = rss_mib(d.child.id());
     let start = Instant::now();
     let mut started = 0;
-    let mut grow_to = |n: usize, started: &mut usize| {
+    let grow_to = |n: usize, started: &mut usize| {
         while *started < n {
             let i = *started;
             let script = format!(

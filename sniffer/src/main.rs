@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use sbom::text::clean;
 use sniffer::api::{self, Request, Response};
 use sniffer::kernel;
 use sniffer::tracker::{ContainerSummary, FileRecord};
@@ -392,7 +393,7 @@ async fn run(command: Command) -> anyhow::Result<u8> {
             if client.json {
                 println!("{}", serde_json::to_string_pretty(&scan)?);
             } else {
-                println!("{} {} ({}), {} packages", report.kind_name(), report.key, report.image, report.packages);
+                println!("{} {} ({}), {} packages", report.kind_name(), clean(&report.key), clean(&report.image), report.packages);
                 print!("{}", vuln::report::render(&scan, &vuln::report::Context {
                     sbom: report.key.clone(),
                     filtered: None,
@@ -656,13 +657,13 @@ fn sbom_summary(sbom: &sbom::Sbom) {
         *by_kind.entry(p.kind.as_str()).or_insert(0usize) += 1;
     }
     let distro = sbom.distro.as_ref().and_then(|d| d.pretty_name.clone()).unwrap_or_else(|| "unknown".into());
-    eprintln!("{}: {distro}", sbom.root.display());
+    eprintln!("{}: {}", clean(&sbom.root.display().to_string()), clean(&distro));
     for (kind, n) in &by_kind {
         eprintln!("  {kind:<8} {n:>6}");
     }
     eprintln!("  {:<8} {:>6}", "total", sbom.packages.len());
     for w in &sbom.warnings {
-        eprintln!("warning: {} {}: {}", w.cataloger, w.path.display(), w.message);
+        eprintln!("warning: {} {}: {}", w.cataloger, clean(&sbom::path_text::encode(&w.path)), clean(&w.message));
     }
 }
 
@@ -683,7 +684,7 @@ async fn events(client: &ClientArgs, follow: bool) -> anyhow::Result<u8> {
                 .filter(|(k, _)| *k != "event")
                 .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
                 .collect();
-            println!("{:>6} {}  {name:<16} {}", e.seq, e.at, rest.join(" "));
+            println!("{:>6} {}  {name:<16} {}", e.seq, e.at, clean(&rest.join(" ")));
         }
         Ok(())
     };
@@ -816,8 +817,10 @@ fn response_value(r: &Response) -> serde_json::Value {
     serde_json::to_value(r).unwrap_or_default()
 }
 
-/// Prints rows in columns as wide as their widest cell.
+/// Prints rows in columns as wide as their widest cell, under a header; every cell is cleaned of control characters (file names,
+/// package names and messages come from images).
 fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.iter().map(|c| clean(c).into_owned()).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {

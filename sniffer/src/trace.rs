@@ -119,7 +119,9 @@ fn print_new(
             serde_json::to_writer(&mut *out, &line)?;
             writeln!(out)?;
         } else {
-            writeln!(out, "{} {path}", event.kind.as_str())?;
+            // A name's control characters would drive the terminal (and split the line):
+            // escaped here; `--json` keeps the path exact.
+            writeln!(out, "{} {}", event.kind.as_str(), sbom::text::clean(&path))?;
         }
     }
     out.flush()?;

@@ -365,11 +365,11 @@ impl Tracker {
         Some(files)
     }
 
-    /// The paths a container used (as shown: a cut path keeps its `…` prefix), and its
+    /// The paths a container used, as bytes (a cut path keeps its `…` prefix), and its
     /// summary.
     pub fn observed(&self, cgroup_id: u64) -> Option<(Vec<PathBuf>, ContainerSummary)> {
         let c = self.containers.get(&cgroup_id)?;
-        let paths = c.files.keys().map(|&id| PathBuf::from(display_path(path_of(&self.paths, id)))).collect();
+        let paths = c.files.keys().map(|&id| path_of(&self.paths, id).to_path_buf()).collect();
         Some((paths, c.summary()))
     }
 

@@ -50,7 +50,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relevant: Option<bool>,
     /// With an SBOM': the opened files that put the package in it.
-    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    #[serde(skip_serializing_if = "Vec::is_empty", default, with = "sbom::path_text::many")]
     pub evidence: Vec<PathBuf>,
 }
 

@@ -331,7 +331,8 @@ pub mod rust {
     /// Decompresses and parses a `.dep-v0` section.
     pub fn parse(data: &[u8]) -> Result<Vec<Crate>, String> {
         let json = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_DEPS_JSON)
-            .map_err(|e| format!("cargo-auditable data does not decompress: {e:?}"))?;
+            // Not `{e:?}`: the error carries what was inflated so far, up to the limit.
+            .map_err(|e| format!("cargo-auditable data does not decompress ({:?}; limit {MAX_DEPS_JSON} bytes)", e.status))?;
         let list: List = serde_json::from_slice(&json).map_err(|e| format!("cargo-auditable data is not valid: {e}"))?;
         Ok(list.packages)
     }

@@ -14,6 +14,11 @@ use std::path::Path;
 use crate::model::{Package, Warning};
 use crate::rootfs::Root;
 
+/// Longest warning message kept, in characters.
+pub const MAX_WARNING: usize = 400;
+/// Most warnings kept per scan; past it they are counted.
+pub const MAX_WARNINGS: usize = 1000;
+
 /// What the catalogers found so far.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -21,15 +26,23 @@ pub struct Catalog {
     pub packages: Vec<Package>,
     /// Problems met.
     pub warnings: Vec<Warning>,
+    /// Warnings past [`MAX_WARNINGS`], not kept.
+    pub warnings_dropped: usize,
 }
 
 impl Catalog {
     /// Records a problem with a file; the cataloger skips it and carries on.
+    /// The message is cut to [`MAX_WARNING`] characters and cleaned of control characters:
+    /// parsers' errors may quote the image's bytes.
     pub fn warn(&mut self, cataloger: &str, path: &Path, message: impl ToString) {
+        if self.warnings.len() >= MAX_WARNINGS {
+            self.warnings_dropped += 1;
+            return;
+        }
         self.warnings.push(Warning {
             cataloger: cataloger.to_string(),
             path: path.to_path_buf(),
-            message: message.to_string(),
+            message: crate::text::bounded(&message.to_string(), MAX_WARNING),
         });
     }
 }

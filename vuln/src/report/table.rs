@@ -27,7 +27,9 @@ pub fn render(report: &ScanReport) -> String {
         if let Some(r) = f.relevant {
             row.insert(0, if r { "yes".into() } else { "no".into() });
         }
-        rows.push(row);
+        // Names and versions come from images, summaries from a mirror: neither may drive
+        // the terminal.
+        rows.push(row.iter().map(|c| sbom::text::clean(c).into_owned()).collect());
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
@@ -61,7 +63,7 @@ pub fn render(report: &ScanReport) -> String {
     }
     out.push('\n');
     for w in &report.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {}", sbom::text::clean(w));
     }
     out
 }
