@@ -16,10 +16,52 @@ use crate::rootfs::Root;
 const CATALOGER: &str = "java";
 /// Largest metadata entry (pom.properties, MANIFEST.MF) read.
 const MAX_METADATA: u64 = 1 << 20;
-/// Largest nested archive read into memory.
-const MAX_NESTED: u64 = 256 << 20;
+/// Largest nested archive read into memory (one per level is held at a time).
+const MAX_NESTED: u64 = 64 << 20;
 /// How deep archives inside archives are followed.
 const MAX_DEPTH: usize = 3;
+/// Largest archive file looked at.
+const MAX_ARCHIVE: u64 = 4 << 30;
+/// Bytes one archive, with everything inside it, may have us read and inflate.
+pub const MAX_WORK: u64 = 1 << 30;
+/// Archives inside one archive, at any depth, that are read.
+pub const MAX_NESTED_ARCHIVES: usize = 512;
+/// Where the end-of-central-directory record must start: within its own 22 bytes and the
+/// longest comment of the end of the file.
+const EOCD_SEARCH: u64 = 22 + 65_535;
+
+/// What reading one outer archive may still cost.
+struct Budget {
+    bytes: std::cell::Cell<u64>,
+    archives: std::cell::Cell<usize>,
+}
+
+/// A reader that spends the budget: past it, reads fail, so no archive (a sparse terabyte,
+/// a file of end records for zip to try one by one, entries that all inflate the same
+/// bomb) can keep us busy or fill memory.
+struct Metered<'a, R> {
+    inner: R,
+    budget: &'a Budget,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.budget.bytes.get();
+        if left == 0 {
+            return Err(std::io::Error::other(format!("work budget of {MAX_WORK} bytes spent: not read further")));
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.budget.bytes.set(left - n as u64);
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for Metered<'_, R> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
 
 /// Is this file name a Java archive?
 pub fn is_archive(name: &str) -> bool {
@@ -48,9 +90,16 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
         Ok(f) => f,
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
+    match file.metadata() {
+        Ok(m) if m.len() > MAX_ARCHIVE => {
+            return catalog.warn(CATALOGER, path, format!("{} bytes, over the {MAX_ARCHIVE}-byte budget for an archive: not read", m.len()));
+        }
+        Ok(_) => {}
+        Err(e) => return catalog.warn(CATALOGER, path, e),
+    }
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    read_archive(file, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), String::new(), 0, &mut found, &mut problems);
+    read_archive(file, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), &mut found, &mut problems);
     for p in problems {
         catalog.warn(CATALOGER, path, p);
     }
@@ -76,20 +125,75 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     }
 }
 
-/// Reads one archive (any `Read + Seek`): its coordinates, then the archives inside it.
-pub fn read_archive<R: Read + Seek>(
-    reader: R,
+/// Reads one archive (any `Read + Seek`): its coordinates, then the archives inside it,
+/// within [`MAX_WORK`] bytes read and inflated and [`MAX_NESTED_ARCHIVES`] archives.
+pub fn read_archive<R: Read + Seek>(reader: R, file_name: String, found: &mut Vec<Coordinates>, problems: &mut Vec<String>) {
+    let budget = Budget { bytes: std::cell::Cell::new(MAX_WORK), archives: std::cell::Cell::new(MAX_NESTED_ARCHIVES) };
+    read_level(reader, file_name, String::new(), 0, &budget, found, problems);
+}
+
+/// Is there an end-of-central-directory record where one must be, consistent with the
+/// file? zip would otherwise search the whole file backwards for one.
+fn check_end_record<R: Read + Seek>(reader: &mut R) -> Result<(), String> {
+    let len = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    let start = len.saturating_sub(EOCD_SEARCH);
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(|e| e.to_string())?;
+    let mut tail = Vec::new();
+    reader.by_ref().take(EOCD_SEARCH).read_to_end(&mut tail).map_err(|e| e.to_string())?;
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    let u16_at = |i: usize| u16::from_le_bytes([tail[i], tail[i + 1]]) as u64;
+    let u32_at = |i: usize| u32::from_le_bytes([tail[i], tail[i + 1], tail[i + 2], tail[i + 3]]) as u64;
+    let end = (0..tail.len().saturating_sub(21)).rev().find(|&i| tail[i..].starts_with(b"PK\x05\x06"));
+    let Some(i) = end else {
+        return Err("no end-of-central-directory record in its last 64 KiB: not a zip archive".into());
+    };
+    let (entries, cd_size, cd_offset) = (u16_at(i + 10), u32_at(i + 12), u32_at(i + 16));
+    // Zip64 keeps the real values elsewhere; zip checks those.
+    if cd_offset == 0xffff_ffff || cd_size == 0xffff_ffff || entries == 0xffff {
+        return Ok(());
+    }
+    let at = start + i as u64;
+    if cd_size > at || entries * 46 > cd_size {
+        return Err(format!("its end record is inconsistent ({entries} entries in a {cd_size}-byte directory ending at {at}): not read"));
+    }
+    Ok(())
+}
+
+/// Refuses an archive whose entries share or overlap their data: the classic bomb, where
+/// thousands of names inflate the same compressed bytes.
+fn check_entries<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), String> {
+    let mut spans = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| e.to_string())?;
+        spans.push((entry.header_start(), entry.data_start().saturating_add(entry.compressed_size())));
+    }
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err("entries share or overlap their data (a zip bomb): not read".into());
+    }
+    Ok(())
+}
+
+fn read_level<R: Read + Seek>(
+    mut reader: R,
     file_name: String,
     inner: String,
     depth: usize,
+    budget: &Budget,
     found: &mut Vec<Coordinates>,
     problems: &mut Vec<String>,
 ) {
     let where_ = if inner.is_empty() { String::new() } else { format!(" (in {inner})") };
-    let mut zip = match zip::ZipArchive::new(reader) {
+    if let Err(e) = check_end_record(&mut reader) {
+        return problems.push(format!("not a readable Java archive{where_}: {e}"));
+    }
+    let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
         Err(e) => return problems.push(format!("not a readable Java archive{where_}: {e}")),
     };
+    if let Err(e) = check_entries(&mut zip) {
+        return problems.push(format!("Java archive{where_}: {e}"));
+    }
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
     let mut poms = 0;
     for name in names.iter().filter(|n| is_pom_properties(n)) {
@@ -121,6 +225,12 @@ pub fn read_archive<R: Read + Seek>(
         return;
     }
     for name in names.iter().filter(|n| is_archive(n)) {
+        let left = budget.archives.get();
+        if left == 0 {
+            problems.push(format!("more than {MAX_NESTED_ARCHIVES} archives inside{where_}: the rest are not read"));
+            return;
+        }
+        budget.archives.set(left - 1);
         let mut bytes = Vec::new();
         let read = zip.by_name(name).map_err(|e| e.to_string()).and_then(|entry| {
             if entry.size() > MAX_NESTED {
@@ -132,8 +242,10 @@ pub fn read_archive<R: Read + Seek>(
             problems.push(format!("{name}{where_}: {e}"));
             continue;
         }
+        // What was inflated counts against the budget too.
+        budget.bytes.set(budget.bytes.get().saturating_sub(bytes.len() as u64));
         let leaf = name.rsplit('/').next().unwrap_or(name).to_string();
-        read_archive(std::io::Cursor::new(bytes), leaf, format!("{inner}!/{name}"), depth + 1, found, problems);
+        read_level(std::io::Cursor::new(bytes), leaf, format!("{inner}!/{name}"), depth + 1, budget, found, problems);
     }
 }
 
@@ -228,7 +340,7 @@ mod tests {
     fn garbage_is_a_problem_not_a_panic() {
         let mut found = Vec::new();
         let mut problems = Vec::new();
-        read_archive(std::io::Cursor::new(b"PK\x03\x04 not really".to_vec()), "x.jar".into(), String::new(), 0, &mut found, &mut problems);
+        read_archive(std::io::Cursor::new(b"PK\x03\x04 not really".to_vec()), "x.jar".into(), &mut found, &mut problems);
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
