@@ -112,4 +112,8 @@ pub struct Sbom {
     /// What could not be read.
     #[serde(default)]
     pub warnings: Vec<Warning>,
+    /// A budget was spent (packages, files owned, archive work): packages may be missing;
+    /// the warnings say which.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }

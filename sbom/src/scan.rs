@@ -48,7 +48,7 @@ pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) 
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
     walk(&root, &mut catalog, progress);
-    let Catalog { mut packages, mut warnings, warnings_dropped } = catalog;
+    let Catalog { mut packages, mut warnings, warnings_dropped, incomplete, .. } = catalog;
     if warnings_dropped > 0 {
         warnings.push(crate::model::Warning {
             cataloger: "scan".into(),
@@ -57,7 +57,7 @@ pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) 
         });
     }
     packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
-    Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings })
+    Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings, incomplete })
 }
 
 /// Deepest directory the walk enters (real trees stay far above it: a deeply nested

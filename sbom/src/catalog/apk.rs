@@ -40,9 +40,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
     let mut dir = PathBuf::from("/");
     let mut started_at = 1;
     let mut any = false;
+    let mut files = 0usize;
     let mut finish = |e: Entry, line: usize| -> Result<(), String> {
         if e.name.is_empty() || e.version.is_empty() {
             return Err(format!("paragraph at line {line} has no P: or no V:"));
+        }
+        if out.len() == crate::catalog::MAX_PACKAGES {
+            return Err(format!("budget: more than {} packages (line {line}): not read", crate::catalog::MAX_PACKAGES));
         }
         out.push(e);
         Ok(())
@@ -70,7 +74,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
             "L" => current.license = Some(value.to_string()),
             "o" => current.origin = Some(value.to_string()),
             "F" => dir = Path::new("/").join(value),
-            "R" => current.files.push(dir.join(value)),
+            "R" => {
+                files += 1;
+                if files > crate::catalog::MAX_FILES {
+                    return Err(format!("budget: more than {} files (line {}): not read", crate::catalog::MAX_FILES, n + 1));
+                }
+                current.files.push(dir.join(value));
+            }
             _ => {}
         }
     }
@@ -86,13 +96,14 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
     let entries = match read_limited(root, path, MAX_INSTALLED) {
         Ok(Some(text)) => match parse(&text) {
             Ok(e) => e,
+            Err(e) if e.starts_with("budget") => return catalog.over_budget(CATALOGER, path, e),
             Err(e) => return catalog.warn(CATALOGER, path, e),
         },
         Ok(None) => return,
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
     for e in entries {
-        catalog.packages.push(Package {
+        let added = catalog.add(CATALOGER, path, Package {
             purl: purl::apk(distro, &e.name, &e.version, e.arch.as_deref()),
             source: e.origin.map(|o| Source { name: o, version: e.version.clone() }),
             name: e.name,
@@ -102,6 +113,9 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
             found_at: path.to_path_buf(),
             files: e.files,
         });
+        if !added {
+            break;
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use crate::rootfs::Root;
 /// Largest build-info or dependency section read; real ones are a few KiB.
 const MAX_SECTION: u64 = 8 << 20;
 /// Largest decompressed cargo-auditable list.
-const MAX_DEPS_JSON: usize = 64 << 20;
+const MAX_DEPS_JSON: usize = 8 << 20;
 /// Largest section or program header table, or section name table, read.
 const MAX_TABLE: u64 = 1 << 20;
 
@@ -49,7 +49,16 @@ impl ReadAt for [u8] {
 /// Catalogs the executable at `path` (inside the root) when it is ELF with either section.
 pub fn catalog_file(root: &Root, path: &Path, catalog: &mut Catalog) {
     let Ok(file) = root.open_file(path) else { return };
+    let Ok(meta) = file.metadata() else { return };
+    let inode = (std::os::unix::fs::MetadataExt::dev(&meta), std::os::unix::fs::MetadataExt::ino(&meta));
+    if let Some(found) = catalog.binaries.get(&inode).cloned() {
+        // A hard link of a binary already read: the same packages own this path too.
+        catalog.own_too(found, path);
+        return;
+    }
+    let start = catalog.packages.len();
     catalog_elf(&file, path, catalog);
+    catalog.binaries.insert(inode, start..catalog.packages.len());
 }
 
 /// Catalogs an executable's contents (`path` names it in warnings and packages). Not ELF
@@ -69,13 +78,27 @@ pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Cata
     let Some(found) = found else { return };
     if let Some(section) = found.go {
         match section.and_then(|bytes| go::parse(&bytes, |addr, len| read_virtual(&found.segments, data, addr, len))) {
-            Ok(info) => catalog.packages.extend(go::packages(&info, path)),
+            Ok(info) => {
+                for p in go::packages(&info, path) {
+                    if !catalog.add("go-binary", path, p) {
+                        break;
+                    }
+                }
+            }
+            Err(e) if e.starts_with("budget") => catalog.over_budget("go-binary", path, e),
             Err(e) => catalog.warn("go-binary", path, e),
         }
     }
     if let Some(section) = found.rust {
         match section.and_then(|bytes| rust::parse(&bytes)) {
-            Ok(crates) => catalog.packages.extend(rust::packages(&crates, path)),
+            Ok(crates) => {
+                for p in rust::packages(&crates, path) {
+                    if !catalog.add("rust-binary", path, p) {
+                        break;
+                    }
+                }
+            }
+            Err(e) if e.starts_with("budget") => catalog.over_budget("rust-binary", path, e),
             Err(e) => catalog.warn("rust-binary", path, e),
         }
     }
@@ -244,6 +267,9 @@ pub mod go {
                     last = Last::Main;
                 }
                 ["dep", p, v, ..] => {
+                    if info.deps.len() == crate::catalog::MAX_MODULES {
+                        return Err(format!("budget: more than {} modules listed: not read", crate::catalog::MAX_MODULES));
+                    }
                     info.deps.push((p.to_string(), v.to_string()));
                     last = Last::Dep;
                 }
@@ -334,6 +360,9 @@ pub mod rust {
             // Not `{e:?}`: the error carries what was inflated so far, up to the limit.
             .map_err(|e| format!("cargo-auditable data does not decompress ({:?}; limit {MAX_DEPS_JSON} bytes)", e.status))?;
         let list: List = serde_json::from_slice(&json).map_err(|e| format!("cargo-auditable data is not valid: {e}"))?;
+        if list.packages.len() > crate::catalog::MAX_MODULES {
+            return Err(format!("budget: {} crates listed, more than {}: not read", list.packages.len(), crate::catalog::MAX_MODULES));
+        }
         Ok(list.packages)
     }
 

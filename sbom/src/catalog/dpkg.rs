@@ -52,6 +52,9 @@ pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
         if s.package.is_empty() || s.version.is_empty() {
             return Err(format!("paragraph at line {line} has no Package or no Version"));
         }
+        if out.len() == crate::catalog::MAX_PACKAGES {
+            return Err(format!("budget: more than {} paragraphs (line {line}): not read", crate::catalog::MAX_PACKAGES));
+        }
         out.push(s);
         Ok(())
     };
@@ -103,9 +106,12 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
             Ok(stanzas) => {
                 for stanza in stanzas.into_iter().filter(Stanza::is_installed) {
                     let files = list_files(root, &stanza, catalog);
-                    catalog.packages.push(package(stanza, distro, status, files));
+                    if !catalog.add(CATALOGER, status, package(stanza, distro, status, files)) {
+                        break;
+                    }
                 }
             }
+            Err(e) if e.starts_with("budget") => catalog.over_budget(CATALOGER, status, e),
             Err(e) => catalog.warn(CATALOGER, status, e),
         },
         Ok(None) => {}
@@ -176,7 +182,7 @@ fn status_d(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
             _ => Vec::new(),
         };
         for stanza in stanzas {
-            catalog.packages.push(package(stanza, distro, &path, files.clone()));
+            catalog.add(CATALOGER, &path, package(stanza, distro, &path, files.clone()));
         }
     }
 }

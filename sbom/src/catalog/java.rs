@@ -112,7 +112,7 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
             Some(g) => format!("{g}:{}", c.artifact),
             None => c.artifact.clone(),
         };
-        catalog.packages.push(Package {
+        let added = catalog.add(CATALOGER, path, Package {
             purl: purl::maven(c.group.as_deref(), &c.artifact, &c.version),
             name,
             version: c.version,
@@ -122,6 +122,9 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
             found_at: PathBuf::from(format!("{}{}", path.display(), c.inner)),
             files: vec![path.to_path_buf()],
         });
+        if !added {
+            break;
+        }
     }
 }
 

@@ -19,6 +19,14 @@ pub const MAX_WARNING: usize = 400;
 /// Most warnings kept per scan; past it they are counted.
 pub const MAX_WARNINGS: usize = 1000;
 
+/// Most packages one image may list: real ones hold a few thousand.
+pub const MAX_PACKAGES: usize = 100_000;
+/// Most files all of an image's packages may own together (a large desktop's dpkg owns
+/// about 300,000).
+pub const MAX_FILES: usize = 2_000_000;
+/// Most modules or crates one binary may list (real ones: a few hundred).
+pub const MAX_MODULES: usize = 10_000;
+
 /// What the catalogers found so far.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -28,9 +36,57 @@ pub struct Catalog {
     pub warnings: Vec<Warning>,
     /// Warnings past [`MAX_WARNINGS`], not kept.
     pub warnings_dropped: usize,
+    /// A budget was spent: packages or files may be missing.
+    pub incomplete: bool,
+    /// Files owned so far, all packages together.
+    files: usize,
+    /// Binaries read, by (device, inode): a hard link is not read again; its packages
+    /// own it too.
+    pub(crate) binaries: std::collections::HashMap<(u64, u64), std::ops::Range<usize>>,
 }
 
 impl Catalog {
+    /// Adds a package within [`MAX_PACKAGES`] and [`MAX_FILES`]; past either, warns once
+    /// (naming `path` and the budget), marks the catalog incomplete and returns false.
+    pub fn add(&mut self, cataloger: &str, path: &Path, mut package: Package) -> bool {
+        if self.packages.len() >= MAX_PACKAGES {
+            self.over_budget(cataloger, path, format!("more than {MAX_PACKAGES} packages in the image: the rest are not listed"));
+            return false;
+        }
+        if self.files + package.files.len() > MAX_FILES {
+            let room = MAX_FILES - self.files;
+            package.files.truncate(room);
+            self.over_budget(cataloger, path, format!("packages own more than {MAX_FILES} files in all: the rest are not listed"));
+        }
+        self.files += package.files.len();
+        self.packages.push(package);
+        true
+    }
+
+    /// The packages at `range` own `path` as well (a hard link of a file they own),
+    /// within [`MAX_FILES`].
+    pub(crate) fn own_too(&mut self, range: std::ops::Range<usize>, path: &Path) {
+        if self.files + range.len() > MAX_FILES {
+            return self.over_budget("binary", path, format!("packages own more than {MAX_FILES} files in all: the rest are not listed"));
+        }
+        self.files += range.len();
+        for i in range {
+            if let Some(p) = self.packages.get_mut(i) {
+                p.files.push(path.to_path_buf());
+            }
+        }
+    }
+
+    /// A budget was spent reading `path`: one warning per cataloger, and the SBOM says it
+    /// is incomplete.
+    pub fn over_budget(&mut self, cataloger: &str, path: &Path, message: impl ToString) {
+        let first = !self.incomplete || !self.warnings.iter().any(|w| w.cataloger == cataloger && w.message.contains("budget"));
+        self.incomplete = true;
+        if first {
+            self.warn(cataloger, path, format!("budget: {}", message.to_string()));
+        }
+    }
+
     /// Records a problem with a file; the cataloger skips it and carries on.
     /// The message is cut to [`MAX_WARNING`] characters and cleaned of control characters:
     /// parsers' errors may quote the image's bytes.

@@ -109,7 +109,7 @@ pub fn catalog_manifest(root: &Root, manifest: &Path, catalog: &mut Catalog) {
 /// The package of a parsed manifest; it owns the manifest's directory.
 fn push(manifest: &Path, (name, version, licenses): (String, String, Vec<String>), catalog: &mut Catalog) {
     let dir = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
-    catalog.packages.push(Package {
+    catalog.add(CATALOGER, manifest, Package {
         purl: purl::npm(&name, &version),
         name,
         version,

@@ -106,7 +106,8 @@ pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
             _ => Vec::new(),
         }
     };
-    catalog.packages.push(Package {
+    let at = meta_path.clone();
+    catalog.add(CATALOGER, &at, Package {
         purl: purl::pypi(&metadata.name, &metadata.version),
         name: metadata.name,
         version: metadata.version,

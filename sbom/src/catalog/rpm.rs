@@ -77,7 +77,11 @@ fn read_sqlite(root: &Root, file: &std::fs::File, path: &Path, distro: Option<&D
     };
     for (hnum, blob) in blobs {
         match Header::parse(&blob).and_then(|h| h.package(distro, path)) {
-            Ok(Some(p)) => catalog.packages.push(p),
+            Ok(Some(p)) => {
+                if !catalog.add(CATALOGER, path, p) {
+                    break;
+                }
+            }
             Ok(None) => {} // gpg-pubkey entries: keys, not software
             Err(e) => catalog.warn(CATALOGER, path, format!("package {hnum}: {e}")),
         }
