@@ -107,7 +107,8 @@ impl Root {
     }
 
     fn how(flags: OFlag) -> OpenHow {
-        OpenHow::new().flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK).mode(Mode::empty()).resolve(
+        let extra = if flags.contains(OFlag::O_PATH) { OFlag::O_CLOEXEC } else { OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK };
+        OpenHow::new().flags(flags | extra).mode(Mode::empty()).resolve(
             ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_XDEV,
         )
     }
@@ -237,12 +238,21 @@ impl Root {
     }
 
     /// Opens a regular file for reading, resolving `path` inside the root. Anything else
-    /// (a device node, a FIFO, a socket, a directory) is refused before a byte is read.
+    /// (a device node, a FIFO, a socket, a directory) is refused without being opened: the
+    /// path is resolved to an `O_PATH` descriptor, which opens nothing, `fstat`ed, and only a
+    /// regular file is then opened for reading, through that very descriptor.
     pub fn open_file(&self, path: &Path) -> io::Result<File> {
-        let (fd, relative) = self.open_at(path, OFlag::O_RDONLY)?;
+        let (fd, relative) = self.open_at(path, OFlag::O_PATH)?;
         let stat = fstat(fd.as_fd()).map_err(|e| annotate(e.into(), &self.path.join(&relative)))?;
         match EntryKind::of_mode(stat.st_mode) {
-            EntryKind::File => Ok(File::from(fd)),
+            EntryKind::File => {
+                // Reopening our own descriptor's magic link opens the same inode: nothing is
+                // resolved again, so nothing can be swapped in between.
+                let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+                let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+                let file = nix::fcntl::open(reopen.as_str(), flags, Mode::empty()).map_err(|e| annotate(e.into(), &self.path.join(&relative)))?;
+                Ok(File::from(file))
+            }
             EntryKind::Dir => Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{}: a directory", self.path.join(&relative).display()))),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

@@ -92,7 +92,7 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     };
     match file.metadata() {
         Ok(m) if m.len() > MAX_ARCHIVE => {
-            return catalog.warn(CATALOGER, path, format!("{} bytes, over the {MAX_ARCHIVE}-byte budget for an archive: not read", m.len()));
+            return catalog.over_budget(CATALOGER, path, format!("budget: {} bytes, over the {MAX_ARCHIVE}-byte budget for an archive: not read", m.len()));
         }
         Ok(_) => {}
         Err(e) => return catalog.warn(CATALOGER, path, e),
@@ -101,7 +101,11 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     let mut problems = Vec::new();
     read_archive(file, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), &mut found, &mut problems);
     for p in problems {
-        catalog.warn(CATALOGER, path, p);
+        if p.starts_with("budget") {
+            catalog.over_budget(CATALOGER, path, p);
+        } else {
+            catalog.warn(CATALOGER, path, p);
+        }
     }
     let mut seen = BTreeSet::new();
     for c in found {
@@ -192,6 +196,9 @@ fn read_level<R: Read + Seek>(
     }
     let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
+        Err(_) if budget.bytes.get() == 0 => {
+            return problems.push(format!("budget: reading it spent the {MAX_WORK}-byte work budget{where_}: not read"));
+        }
         Err(e) => return problems.push(format!("not a readable Java archive{where_}: {e}")),
     };
     if let Err(e) = check_entries(&mut zip) {

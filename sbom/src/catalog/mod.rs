@@ -40,6 +40,9 @@ pub struct Catalog {
     pub incomplete: bool,
     /// Files owned so far, all packages together.
     files: usize,
+    /// The package or file budget was spent (and said so once).
+    capped_packages: bool,
+    capped_files: bool,
     /// Binaries read, by (device, inode): a hard link is not read again; its packages
     /// own it too.
     pub(crate) binaries: std::collections::HashMap<(u64, u64), std::ops::Range<usize>>,
@@ -50,13 +53,19 @@ impl Catalog {
     /// (naming `path` and the budget), marks the catalog incomplete and returns false.
     pub fn add(&mut self, cataloger: &str, path: &Path, mut package: Package) -> bool {
         if self.packages.len() >= MAX_PACKAGES {
-            self.over_budget(cataloger, path, format!("more than {MAX_PACKAGES} packages in the image: the rest are not listed"));
+            if !self.capped_packages {
+                self.capped_packages = true;
+                self.over_budget(cataloger, path, format!("budget: more than {MAX_PACKAGES} packages in the image: the rest are not listed"));
+            }
             return false;
         }
         if self.files + package.files.len() > MAX_FILES {
             let room = MAX_FILES - self.files;
             package.files.truncate(room);
-            self.over_budget(cataloger, path, format!("packages own more than {MAX_FILES} files in all: the rest are not listed"));
+            if !self.capped_files {
+                self.capped_files = true;
+                self.over_budget(cataloger, path, format!("budget: packages own more than {MAX_FILES} files in all: the rest are not listed"));
+            }
         }
         self.files += package.files.len();
         self.packages.push(package);
@@ -67,7 +76,11 @@ impl Catalog {
     /// within [`MAX_FILES`].
     pub(crate) fn own_too(&mut self, range: std::ops::Range<usize>, path: &Path) {
         if self.files + range.len() > MAX_FILES {
-            return self.over_budget("binary", path, format!("packages own more than {MAX_FILES} files in all: the rest are not listed"));
+            if !self.capped_files {
+                self.capped_files = true;
+                self.over_budget("binary", path, format!("budget: packages own more than {MAX_FILES} files in all: the rest are not listed"));
+            }
+            return;
         }
         self.files += range.len();
         for i in range {
@@ -77,14 +90,11 @@ impl Catalog {
         }
     }
 
-    /// A budget was spent reading `path`: one warning per cataloger, and the SBOM says it
-    /// is incomplete.
+    /// A budget was spent reading `path` (`message` starts with `budget:`): a warning, and
+    /// the SBOM says it is incomplete.
     pub fn over_budget(&mut self, cataloger: &str, path: &Path, message: impl ToString) {
-        let first = !self.incomplete || !self.warnings.iter().any(|w| w.cataloger == cataloger && w.message.contains("budget"));
         self.incomplete = true;
-        if first {
-            self.warn(cataloger, path, format!("budget: {}", message.to_string()));
-        }
+        self.warn(cataloger, path, message);
     }
 
     /// Records a problem with a file; the cataloger skips it and carries on.

@@ -1,0 +1,266 @@
+//! Hostile roots: every byte under a root is chosen by an attacker, and `sniffer sbom
+//! --dir` reads it as root. Each case builds a root that once made the agent read host
+//! data, hang, run out of memory or write raw control characters, plants a canary outside
+//! the root (a host file, a host directory's entry, the agent's own environment), and runs
+//! the scan under a 60-second timeout and a 1 GiB address-space limit. The scan must
+//! finish within both, say what it refused, and show the canary nowhere.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+mod support;
+use support::SNIFFER;
+
+const TIME_LIMIT: Duration = Duration::from_secs(60);
+const MEMORY_LIMIT: &str = "--as=1073741824";
+
+struct Case {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    outside: PathBuf,
+    canary: String,
+}
+
+impl Case {
+    fn new() -> Case {
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let canary = format!("CANARY{nanos:x}");
+        std::fs::write(outside.join("secret"), format!("Package: {canary}\nVersion: 1\nStatus: install ok installed\n\n")).unwrap();
+        Case { _dir: dir, root, outside, canary }
+    }
+
+    fn file(&self, path: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    fn dir(&self, path: &str) -> PathBuf {
+        let p = self.root.join(path);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    fn node(&self, path: &str, kind: &str, major: u32, minor: u32) {
+        let p = self.dir(Path::new(path).parent().unwrap().to_str().unwrap()).join(Path::new(path).file_name().unwrap());
+        let mut cmd = Command::new("mknod");
+        cmd.arg(&p).arg(kind);
+        if kind != "p" {
+            cmd.arg(major.to_string()).arg(minor.to_string());
+        }
+        assert!(cmd.status().unwrap().success(), "mknod {}", p.display());
+    }
+
+    /// `sniffer sbom --dir ROOT` under the limits, through `wrap` (a command prefix) and
+    /// with `env`; asserts it finished in time and showed the canary nowhere.
+    fn scan_with(&self, wrap: &[&str], env: &[(&str, &str)]) -> Scan {
+        let start = Instant::now();
+        let mut cmd = Command::new(wrap.first().copied().unwrap_or("prlimit"));
+        if !wrap.is_empty() {
+            cmd.args(&wrap[1..]).arg("prlimit");
+        }
+        cmd.args([MEMORY_LIMIT, "--", "timeout", "-s", "KILL"]).arg(TIME_LIMIT.as_secs().to_string());
+        cmd.args([SNIFFER, "sbom", "--dir"]).arg(&self.root).envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        let took = start.elapsed();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "scan failed or was killed after {took:?} ({}): {stderr}", out.status);
+        assert!(took < TIME_LIMIT, "took {took:?}");
+        for (what, text) in [("SBOM", &stdout), ("standard error", &stderr)] {
+            assert!(!text.contains(&self.canary), "the canary reached the {what}: {text}");
+            assert!(!text.contains(['\u{1b}', '\u{7}', '\u{9b}']), "raw control characters in the {what}: {text:?}");
+        }
+        let sbom: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        Scan { sbom, stderr, took }
+    }
+
+    fn scan(&self) -> Scan {
+        self.scan_with(&[], &[])
+    }
+}
+
+struct Scan {
+    sbom: serde_json::Value,
+    stderr: String,
+    took: Duration,
+}
+
+impl Scan {
+    fn names(&self) -> Vec<String> {
+        self.sbom["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    }
+
+    fn warned(&self, path: &str, words: &str) {
+        let found = self.sbom["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["path"].as_str().unwrap().ends_with(path) && w["message"].as_str().unwrap().contains(words));
+        assert!(found, "no warning on {path} saying {words:?}: {}", self.sbom["warnings"]);
+    }
+}
+
+const STATUS_X: &str = "Package: x\nVersion: 1\nStatus: install ok installed\nArchitecture: all\n\n";
+
+#[test]
+fn device_nodes_and_fifos_are_never_read() {
+    // The host's own disk as the dpkg database: its blocks would be parsed into the SBOM.
+    let disk = Case::new();
+    let (major, minor) = {
+        let out = Command::new("stat").args(["-c", "%D", "/var/tmp"]).output().unwrap();
+        let dev = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 16).unwrap();
+        (dev >> 8, dev & 0xff)
+    };
+    disk.node("var/lib/dpkg/status", "b", major, minor);
+    let scan = disk.scan();
+    scan.warned("/var/lib/dpkg/status", "not a regular file");
+
+    // /dev/zero as a file list, FIFOs as the rpm database and as a jar: not opened, no hang.
+    let c = Case::new();
+    c.file("var/lib/dpkg/status", STATUS_X);
+    c.node("var/lib/dpkg/info/x.list", "c", 1, 5);
+    c.node("var/lib/rpm/rpmdb.sqlite", "p", 0, 0);
+    c.node("opt/app.jar", "p", 0, 0);
+    let scan = c.scan();
+    assert_eq!(scan.names(), ["x"]);
+    scan.warned("/var/lib/dpkg/info/x.list", "not a regular file");
+    scan.warned("/var/lib/rpm/rpmdb.sqlite", "not a regular file");
+    // The walk never hands a FIFO to a cataloger at all.
+}
+
+#[test]
+fn symlinks_to_host_paths_resolve_inside_the_root() {
+    let c = Case::new();
+    // A host directory whose entry is named after the canary, as status.d.
+    std::fs::create_dir_all(c.outside.join("status.d")).unwrap();
+    std::fs::write(c.outside.join("status.d").join(&c.canary), STATUS_X.replace("x", &c.canary)).unwrap();
+    c.dir("var/lib/dpkg");
+    symlink(c.outside.join("status.d"), c.root.join("var/lib/dpkg/status.d")).unwrap();
+    // The host's file as the rpm database and as the dpkg status, by absolute and by
+    // relative links.
+    c.dir("usr/lib/sysimage/rpm");
+    symlink(c.outside.join("secret"), c.root.join("usr/lib/sysimage/rpm/rpmdb.sqlite")).unwrap();
+    symlink(format!("../../../../../../../../..{}", c.outside.join("secret").display()), c.root.join("var/lib/dpkg/status")).unwrap();
+    let scan = c.scan();
+    assert!(scan.names().is_empty(), "{:?}", scan.names());
+}
+
+/// The container case: the root's `/proc` is a real procfs (mounted here in a private
+/// mount namespace, as a runtime mounts one in every container), and in it
+/// `/proc/self/environ` is the *agent's* environment, token included. A package's RECORD
+/// and METADATA that are links into it must not be read.
+#[test]
+fn a_procfs_inside_the_root_is_never_read() {
+    let c = Case::new();
+    c.dir("proc");
+    let site = "usr/lib/python3/dist-packages";
+    c.file(&format!("{site}/ok-1.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: ok\nVersion: 1.0\n");
+    let evil = c.dir(&format!("{site}/evil-1.0.dist-info"));
+    symlink("/proc/self/environ", evil.join("RECORD")).unwrap();
+    c.file(&format!("{site}/evil-1.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n");
+    let stolen = c.dir(&format!("{site}/stolen-1.0.dist-info"));
+    symlink("../../../../../proc/self/environ", stolen.join("METADATA")).unwrap();
+    let root = c.root.to_str().unwrap().to_string();
+    let mount = format!("mount -t proc proc {root}/proc && exec \"$@\"");
+    let token = c.canary.clone();
+    let scan = c.scan_with(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount, "sh"], &[("SNIFFER_BACKEND_TOKEN", &token)]);
+    let mut names = scan.names();
+    names.sort();
+    assert_eq!(names, ["evil", "ok"]);
+    scan.warned("evil-1.0.dist-info/RECORD", "another mount");
+    scan.warned("stolen-1.0.dist-info/METADATA", "another mount");
+}
+
+#[test]
+fn a_name_that_is_not_utf8_does_not_lose_the_sbom() {
+    let c = Case::new();
+    let site = c.dir("usr/lib/python3/dist-packages");
+    let odd = site.join(std::ffi::OsStr::from_bytes(b"\xff\xfe"));
+    std::fs::create_dir_all(odd.join("odd-1.0.dist-info")).unwrap();
+    std::fs::write(odd.join("odd-1.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n").unwrap();
+    c.file("usr/lib/python3/dist-packages/fine-2.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fine\nVersion: 2.0\n");
+    let scan = c.scan();
+    let mut names = scan.names();
+    names.sort();
+    assert_eq!(names, ["fine", "odd"]);
+    let odd = scan.sbom["packages"].as_array().unwrap().iter().find(|p| p["name"] == "odd").unwrap();
+    assert_eq!(odd["found_at"], "/usr/lib/python3/dist-packages/\\xff\\xfe/odd-1.0.dist-info/METADATA");
+}
+
+#[test]
+fn control_characters_from_names_never_reach_the_terminal() {
+    let c = Case::new();
+    c.file("opt/\u{1b}]0;pwned\u{7}\u{1b}[2J.jar", "not a zip");
+    c.file("var/lib/dpkg/status", "Package: \u{1b}[31mred\nVersion: 1\nStatus: install ok installed\n\nbroken line \u{9b}2J\n");
+    let scan = c.scan();
+    assert!(scan.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", scan.stderr);
+}
+
+/// Writes a zip whose `entries` central-directory entries all point at one local entry:
+/// a nested `.jar` that inflates to `inflated` bytes of zeros.
+fn shared_entry_bomb(path: &Path, entries: usize, inflated: usize) {
+    let script = format!(
+        "import struct, zlib\n\
+         data = b'\\0' * {inflated}\n\
+         c = zlib.compressobj(9, zlib.DEFLATED, -15)\n\
+         payload = c.compress(data) + c.flush()\n\
+         crc = zlib.crc32(data)\n\
+         name = b'a.jar'\n\
+         local = struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(name), 0) + name + payload\n\
+         cd = b''\n\
+         for i in range({entries}):\n\
+         \x20   n = b'lib/e%d.jar' % i\n\
+         \x20   cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(n), 0, 0, 0, 0, 0, 0) + n\n\
+         end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, {entries}, {entries}, len(cd), len(local), 0)\n\
+         open('{}', 'wb').write(local + cd + end)\n",
+        path.display()
+    );
+    assert!(Command::new("python3").arg("-c").arg(script).status().unwrap().success());
+}
+
+#[test]
+fn archives_finish_within_their_budgets() {
+    let c = Case::new();
+    // A sparse terabyte named like a jar, and sparse 3 GiB (within the size budget) that
+    // zip would search backwards, all of it, for a directory record.
+    let huge = c.file("opt/huge.jar", "");
+    assert!(Command::new("truncate").args(["-s", "1T"]).arg(&huge).status().unwrap().success());
+    let sparse = c.file("opt/sparse.jar", "");
+    assert!(Command::new("truncate").args(["-s", "3G"]).arg(&sparse).status().unwrap().success());
+    // 4 MiB of end-of-central-directory records, each one a candidate zip would try.
+    let record: Vec<u8> = [0x06054b50u32.to_le_bytes().as_slice(), &[0, 0, 0, 0, 1, 0, 1, 0], &46u32.to_le_bytes(), &0u32.to_le_bytes(), &[0, 0]].concat();
+    c.file("opt/ends.jar", record.repeat((4 << 20) / record.len()));
+    // 4,000 names sharing one local entry that inflates to 16 MiB.
+    shared_entry_bomb(&c.dir("opt").join("bomb.jar"), 4000, 16 << 20);
+    let scan = c.scan();
+    scan.warned("/opt/huge.jar", "budget for an archive");
+    scan.warned("/opt/sparse.jar", "no end-of-central-directory record");
+    scan.warned("/opt/bomb.jar", "share or overlap");
+    scan.warned("/opt/ends.jar", "budget");
+    assert_eq!(scan.sbom["incomplete"], true);
+    println!("archives scanned in {:?}", scan.took);
+}
+
+#[test]
+fn package_databases_finish_within_their_budgets() {
+    // 1.2 million dpkg paragraphs (62 MiB, within the size limit).
+    let c = Case::new();
+    c.file("var/lib/dpkg/status", "Package: p\nVersion: 1\nStatus: install ok installed\n\n".repeat(1_200_000));
+    // One apk package owning 12 million files (50 MiB).
+    c.file("lib/apk/db/installed", format!("P:x\nV:1\nF:d\n{}", "R:f\n".repeat(12_000_000)));
+    let scan = c.scan();
+    scan.warned("/var/lib/dpkg/status", "budget");
+    scan.warned("/lib/apk/db/installed", "budget");
+    assert_eq!(scan.sbom["incomplete"], true);
+    println!("databases scanned in {:?}", scan.took);
+}
