@@ -15,8 +15,8 @@ use tokio::sync::Notify;
 use crate::bus::{Bus, FlowEvent};
 use crate::store::{Kind, Storage, StorageExt, StoreError};
 
-/// Where reports go.
-#[derive(Debug, Clone)]
+/// Where reports go. Its `Debug` never shows the token.
+#[derive(Clone)]
 pub struct Backend {
     /// The URL each report is POSTed to (http or https; TLS by rustls).
     pub url: String,
@@ -26,6 +26,64 @@ pub struct Backend {
     pub token: Option<String>,
     /// Per-request timeout.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("url", &self.url)
+            .field("token_file", &self.token_file)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Why a backend URL is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendUrlError {
+    /// Not a URL.
+    #[error("backend URL {url:?} is not a valid URL")]
+    Invalid {
+        /// The URL.
+        url: String,
+    },
+    /// Plain HTTP to a host that is not this one: reports and the token would cross the
+    /// network in clear.
+    #[error("backend URL {url:?} is plain http to {host:?}, not loopback: reports and the token would cross the network unencrypted (use https, or allow it with --allow-plain-http)")]
+    PlainHttp {
+        /// The URL.
+        url: String,
+        /// Its host.
+        host: String,
+    },
+    /// Neither http nor https.
+    #[error("backend URL {url:?} has scheme {scheme:?}; only https (and http to loopback) are supported")]
+    Scheme {
+        /// The URL.
+        url: String,
+        /// Its scheme.
+        scheme: String,
+    },
+}
+
+/// Accepts `https://` URLs, and `http://` ones to a loopback host or when `allow_plain_http`.
+pub fn check_url(url: &str, allow_plain_http: bool) -> Result<(), BackendUrlError> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| BackendUrlError::Invalid { url: url.into() })?;
+    let host = uri.host().ok_or_else(|| BackendUrlError::Invalid { url: url.into() })?;
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = bare == "localhost" || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if loopback || allow_plain_http {
+                Ok(())
+            } else {
+                Err(BackendUrlError::PlainHttp { url: url.into(), host: host.into() })
+            }
+        }
+        other => Err(BackendUrlError::Scheme { url: url.into(), scheme: other.unwrap_or_default().into() }),
+    }
 }
 
 /// Retry policy.
@@ -119,7 +177,8 @@ pub async fn pass(store: &Arc<dyn Storage>, bus: &Bus, backend: &Backend, policy
         let now = now_ms();
         if now - entry.created_ms > policy.dead_after.as_millis() as i64 {
             let reason = entry.last_error.clone().unwrap_or_else(|| "too old".into());
-            store.put_many(&[(Kind::Dead, &id, serde_json::to_value(&entry).expect("serialisable"))])?;
+            let value = serde_json::to_value(&entry).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            store.put_many(&[(Kind::Dead, &id, value)])?;
             store.delete(Kind::Outbox, &id)?;
             bus.publish(FlowEvent::DeadLettered { id, reason });
             continue;
@@ -170,5 +229,29 @@ pub async fn run(store: Arc<dyn Storage>, bus: Arc<Bus>, backend: Backend, polic
             _ = tokio::time::sleep(wait) => {}
             _ = wake.notified() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback_unless_allowed() {
+        for ok in ["https://backend.example/reports", "http://127.0.0.1:8080/r", "http://[::1]/r", "http://localhost/r"] {
+            assert!(check_url(ok, false).is_ok(), "{ok}");
+        }
+        let e = check_url("http://backend.example/reports", false).unwrap_err();
+        assert!(e.to_string().contains("--allow-plain-http") && e.to_string().contains("backend.example"), "{e}");
+        assert!(check_url("http://backend.example/reports", true).is_ok());
+        assert!(matches!(check_url("ftp://x/y", true), Err(BackendUrlError::Scheme { .. })));
+        assert!(matches!(check_url("not a url", true), Err(BackendUrlError::Invalid { .. })));
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let b = Backend { url: "https://b/r".into(), token_file: None, token: Some("s3cr3t-t0ken".into()), timeout: Duration::from_secs(1) };
+        let shown = format!("{b:?} {b:#?}");
+        assert!(!shown.contains("s3cr3t-t0ken") && shown.contains("<redacted>"), "{shown}");
     }
 }

@@ -16,5 +16,6 @@ pub mod event;
 pub mod kernel;
 pub mod loader;
 pub mod paths;
+pub mod secrets;
 pub mod trace;
 pub mod tracker;

@@ -242,27 +242,36 @@ struct FlowArgs {
     /// A file holding the backend's bearer token.
     #[arg(long, env = "SNIFFER_BACKEND_TOKEN_FILE")]
     backend_token_file: Option<PathBuf>,
+    /// Allow a plain-http backend URL to a host other than this one (reports and the token
+    /// then cross the network unencrypted).
+    #[arg(long)]
+    allow_plain_http: bool,
     /// Days after which an unsent report goes to the dead-letter list.
     #[arg(long, default_value_t = 7.0)]
     dead_after_days: f64,
 }
 
 impl FlowArgs {
-    fn options(&self) -> Option<sniffer::daemon::FlowOptions> {
+    /// The flow's options; the backend URL is checked (https, or http to loopback unless
+    /// --allow-plain-http) and the token given in the environment, if any, is `token`.
+    fn options(&self, token: Option<String>) -> anyhow::Result<Option<sniffer::daemon::FlowOptions>> {
         if self.no_flow {
-            return None;
+            return Ok(None);
+        }
+        if let Some(url) = &self.backend_url {
+            coordinator::submit::check_url(url, self.allow_plain_http)?;
         }
         let backend = self.backend_url.clone().map(|url| coordinator::submit::Backend {
             url,
             token_file: self.backend_token_file.clone(),
-            token: std::env::var("SNIFFER_BACKEND_TOKEN").ok(),
+            token,
             timeout: std::time::Duration::from_secs(30),
         });
         let policy = coordinator::submit::Policy {
             dead_after: std::time::Duration::from_secs_f64(self.dead_after_days * 86400.0),
             ..Default::default()
         };
-        Some(sniffer::daemon::FlowOptions {
+        Ok(Some(sniffer::daemon::FlowOptions {
             containerd: self.containerd.clone(),
             cgroup_parent: self.cgroup_parent.clone(),
             state_dir: self.state_dir.clone(),
@@ -273,7 +282,7 @@ impl FlowArgs {
             },
             backend,
             policy,
-        })
+        }))
     }
 }
 
@@ -321,8 +330,13 @@ enum DbCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: the daemon's heap settings, and the token taken out of
+    // the environment (and wiped from the memory /proc/PID/environ shows), so that nothing
+    // that can read the agent's environment, an image included, finds it there.
+    let mut env_token = None;
     if matches!(cli.command, Command::Run { .. }) {
         sniffer::daemon::limit_heap_arenas();
+        env_token = sniffer::secrets::take_env(sniffer::secrets::TOKEN_VAR);
     }
     if !matches!(cli.command, Command::Run { .. }) {
         // A CLI whose output is cut (`| head`) should stop quietly, as other tools do. The
@@ -344,7 +358,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, env_token)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("sniffer: {e:#}");
@@ -353,7 +367,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<u8> {
+async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> {
     match command {
         Command::Trace { json, output, kernel, command } => {
             let result = sniffer::trace::run(sniffer::trace::TraceOptions {
@@ -371,7 +385,7 @@ async fn run(command: Command) -> anyhow::Result<u8> {
                     socket,
                     kernel: kernel.options(),
                     limits: sniffer::tracker::Limits { max_paths: max_paths_per_container, ..Default::default() },
-                    flow: flow.options(),
+                    flow: flow.options(env_token)?,
                     metrics: flow.metrics,
                 };
             sniffer::daemon::run(options).await?;

@@ -65,8 +65,13 @@ impl Containerd {
     /// Runs `python3 -c script` as container `id` (made unique per test run, since runc's
     /// state is host-wide).
     pub fn run(&self, id: &str, script: &str) -> String {
+        self.run_with(id, &[], script)
+    }
+
+    /// [`Containerd::run`] with extra `ctr run` flags.
+    pub fn run_with(&self, id: &str, flags: &[&str], script: &str) -> String {
         let id = format!("{id}-{}", std::process::id());
-        let out = self.ctr(&["run", "-d", IMAGE, &id, "python3", "-c", script]);
+        let out = self.ctr(&[&["run", "-d"][..], flags, &[IMAGE, &id, "python3", "-c", script]].concat());
         assert!(out.status.success(), "ctr run {id}: {}", String::from_utf8_lossy(&out.stderr));
         id
     }

@@ -1,0 +1,88 @@
+//! The hostile-image cases inside a real container, scanned by the daemon through
+//! `/proc/PID/root`. The container sees the host's processes (here the host's procfs is
+//! mounted in it at `/hostproc`, as a `hostPID` pod's `/proc` would show them), so a link
+//! into it resolves, for the agent reading through the container's root, to the agent's
+//! own `/proc/self`: a package whose RECORD links to `/hostproc/self/environ` once copied
+//! the agent's environment, backend token included, into the SBOM. The container also plants a name that is not UTF-8 (once a
+//! panic in the daemon), a FIFO as the rpm database (once a hang) and a jar whose name
+//! drives a terminal. The daemon must store the SBOM without the token, keep answering,
+//! and hold the token neither in its environment nor in any output.
+
+use std::time::Duration;
+
+mod support;
+use support::{Containerd, daemon_args, receiver, wait_for};
+
+const PLANT: &str = r#"
+import os, time
+site = '/usr/lib/python3/dist-packages'
+evil = site + '/evil-1.0.dist-info'
+os.makedirs(evil, exist_ok=True)
+open(evil + '/METADATA', 'w').write('Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n')
+os.symlink('/hostproc/self/environ', evil + '/RECORD')
+odd = os.fsencode(site) + b'/\xff\xfe/odd-1.0.dist-info'
+os.makedirs(odd, exist_ok=True)
+open(odd + b'/METADATA', 'w').write('Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n')
+os.makedirs('/var/lib/rpm', exist_ok=True)
+os.mkfifo('/var/lib/rpm/rpmdb.sqlite')
+open('/opt/\x1b]0;pwned\x07.jar', 'w').write('not a zip')
+open('/tmp/ready', 'w').close()
+time.sleep(3600)
+"#;
+
+#[test]
+fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    support::prepare(dir);
+    let ctd = Containerd::start(&dir.join("containerd"));
+    let id = ctd.run_with("evil", &["--mount", "type=bind,src=/proc,dst=/hostproc,options=rbind:ro"], PLANT);
+    let task_pid = || {
+        let out = ctd.ctr(&["task", "ls"]);
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(&id)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok())
+    };
+    wait_for("the container to plant its files", Duration::from_secs(60), || {
+        task_pid().is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}/root/tmp/ready")).exists())
+    });
+
+    // The daemon starts after: it finds the container running and reads its root.
+    let canary = format!("T0KEN{}", std::process::id());
+    let (url, _received) = receiver(0);
+    let metrics = support::free_addr();
+    // SAFETY: the test's own environment, set for the child only through the command
+    // below would be cleaner, but the harness starts the daemon; no other thread of this
+    // test reads the environment.
+    unsafe { std::env::set_var("SNIFFER_BACKEND_TOKEN", &canary) };
+    let d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon.log", 3600, &[]);
+    unsafe { std::env::remove_var("SNIFFER_BACKEND_TOKEN") };
+    let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
+    let stored = events.iter().find(|e| e["event"] == "sbom_stored").unwrap_or_else(|| panic!("{events:?}"));
+    let digest = stored["digest"].as_str().unwrap().to_string();
+
+    // The token is in no output and not in the daemon's environment.
+    let environ = std::fs::read(format!("/proc/{}/environ", d.child.id())).unwrap();
+    assert!(!String::from_utf8_lossy(&environ).contains(&canary), "the token is readable in /proc/PID/environ");
+    let sbom = d.cli(&["sbom", &id]);
+    assert!(sbom.status.success(), "{}", String::from_utf8_lossy(&sbom.stderr));
+    let text = String::from_utf8_lossy(&sbom.stdout);
+    assert!(!text.contains(&canary), "the token reached the SBOM");
+    let sbom: serde_json::Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    let packages = sbom["packages"].as_array().unwrap();
+    let evil = packages.iter().find(|p| p["name"] == "evil").expect("evil is listed, without files");
+    assert!(evil.get("files").is_none_or(|f| f.as_array().unwrap().is_empty()), "{evil}");
+    let odd = packages.iter().find(|p| p["name"] == "odd").expect("the non-UTF-8 path kept the SBOM");
+    assert!(odd["found_at"].as_str().unwrap().contains("\\xff\\xfe"), "{odd}");
+    let warnings = sbom["warnings"].to_string();
+    assert!(warnings.contains("another mount"), "{warnings}");
+    assert!(warnings.contains("rpmdb.sqlite"), "{warnings}");
+    let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
+    assert!(!log.contains(&canary), "the token reached the log");
+
+    // Tables stay clean, and the daemon still answers.
+    for args in [&["vulns", digest.as_str()][..], &["containers"][..], &["events"][..]] {
+        let out = d.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(!shown.contains(['\u{1b}', '\u{7}']) && !shown.contains(&canary), "{args:?}: {shown:?}");
+    }
+}
