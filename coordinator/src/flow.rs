@@ -58,6 +58,9 @@ pub struct Config {
     pub learning_window: Duration,
     /// How often learning state is persisted.
     pub persist_every: Duration,
+    /// Longest an image's SBOM may take; past it the computation is abandoned with a
+    /// warning (`SbomFailed`) and the next container of the image tries again.
+    pub sbom_timeout: Duration,
 }
 
 /// Counts for `sniffer status` and metrics.
@@ -275,7 +278,8 @@ impl Coordinator {
         let reused = stored.is_some();
         let started = Instant::now();
         let pid = w.pid;
-        let computed = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
+        let limit = self.config.sbom_timeout;
+        let computing = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
             // Pin the container's root with a descriptor: reading through it keeps working
             // after a short-lived container has exited.
             let shown = PathBuf::from(format!("/proc/{pid}/root"));
@@ -283,15 +287,20 @@ impl Coordinator {
             let r = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
             let sbom = match stored {
                 Some(s) => s,
-                None => sbom::scan(&r).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?,
+                None => sbom::scan_within(&r, limit).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?,
             };
             let root = sbom::rootfs::Root::open(&r).map_err(|e| format!("{}: {e}", r.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);
             drop(pin);
             Ok((sbom, index))
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        });
+        // The scan stops itself at the limit; parts of it that cannot (a catalog of the
+        // package databases, the file index) are abandoned here a little later. The
+        // containers of the image waiting on it go on without an SBOM; the next one retries.
+        let computed = match tokio::time::timeout(limit + limit / 10 + Duration::from_secs(1), computing).await {
+            Ok(done) => done.unwrap_or_else(|e| Err(e.to_string())),
+            Err(_) => Err(format!("computing the SBOM took longer than {limit:?}: abandoned; the next container of the image retries")),
+        };
         let (sbom, index) = match computed {
             Ok(x) => x,
             Err(error) => {

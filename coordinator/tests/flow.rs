@@ -144,7 +144,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
 
     let run = |store: Arc<dyn Storage>, bus: Arc<Bus>| {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200) };
+        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200), sbom_timeout: Duration::from_secs(120) };
         let c = Arc::new(Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, notify.clone()));
         let outbox = tokio::spawn(coordinator::submit::run(store, bus, backend.clone(), policy, notify));
         (c, outbox)
@@ -226,7 +226,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let mut child = in_bookworm();
     let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1) };
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120) };
     {
         // First life: learns `requests`, persists, then dies without finishing.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(21, vec![requests.clone()])])), Mutex::new(Vec::new())));
@@ -273,7 +273,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     .iter()
     .map(PathBuf::from)
     .collect();
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1) };
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120) };
     {
         // First life: the image SBOM is stored, the instance learns, and the daemon dies.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(29, opened.clone())])), Mutex::new(Vec::new())));
@@ -311,4 +311,51 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     assert!(report.scan.findings.iter().any(|f| f.package.name == "requests" && f.relevant == Some(true)));
     // Nothing left to finish.
     assert_eq!(c.synced(&[]).await.unwrap(), 0);
+}
+
+/// A computation that outlasts `sbom_timeout` is abandoned with a warning, never stored, and
+/// the next container of the image computes it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = vuln_db(tmp.path());
+    let mut child = in_bookworm();
+    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::new()), Mutex::new(Vec::new())));
+    let store: Arc<dyn Storage> = Arc::new(Store::open(&tmp.path().join("state")).unwrap());
+    let w = |id: &str, cg: u64| Workload {
+        id: id.into(),
+        pid: child.id(),
+        cgroup_id: cg,
+        image: "bookworm-fixture:1".into(),
+        digest: "sha256:slow".into(),
+        k8s: None,
+    };
+    let config = |timeout| Config {
+        vuln_db: db.clone(),
+        learning_window: Duration::from_secs(3600),
+        persist_every: Duration::from_secs(3600),
+        sbom_timeout: timeout,
+    };
+    let bus = Arc::new(Bus::default());
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_millis(1)), notify.clone());
+    c.workload_started(w("first", 31)).await.unwrap();
+    let failed: Vec<String> = bus
+        .history(0)
+        .iter()
+        .filter_map(|s| match &s.event {
+            FlowEvent::SbomFailed { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed.len(), 1, "{:#?}", bus.history(0));
+    assert!(failed[0].contains("took longer"), "{failed:?}");
+    assert_eq!(store.count(Kind::Sbom).unwrap(), 0, "nothing half-made is stored");
+
+    // The next container of the image, with time enough, computes it.
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer, config(Duration::from_secs(120)), notify);
+    c.workload_started(w("second", 32)).await.unwrap();
+    assert_eq!(store.count(Kind::Sbom).unwrap(), 1);
+    child.kill().unwrap();
+    let _ = child.wait();
 }

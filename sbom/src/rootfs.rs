@@ -153,13 +153,13 @@ impl Root {
         list(fd.as_fd()).map_err(|e| annotate(e, &self.path.join(relative_to_root(path))))
     }
 
-    /// Walks the tree from the root, depth first, calling `visit` for every entry and
-    /// `error` for what could not be read. Symlinks are never followed, mounts inside the
+    /// Walks the tree from the root, depth first, calling `visit` for every entry (it
+    /// returns false to stop the walk) and `error` for what could not be read. Symlinks are never followed, mounts inside the
     /// root are not entered, `/proc`, `/sys` and `/dev` are skipped, and below `max_depth`
     /// directories are reported to `error` and not entered. Directories are opened one
     /// component at a time from their parent's descriptor, so a directory swapped for a
     /// symlink while the walk runs is refused, not followed.
-    pub fn walk(&self, max_depth: usize, visit: &mut dyn FnMut(&WalkEntry<'_>), error: &mut dyn FnMut(&Path, io::Error)) {
+    pub fn walk(&self, max_depth: usize, visit: &mut dyn FnMut(&WalkEntry<'_>) -> bool, error: &mut dyn FnMut(&Path, io::Error)) {
         struct Frame {
             fd: OwnedFd,
             path: PathBuf,
@@ -200,7 +200,9 @@ impl Root {
                     }
                 },
             };
-            visit(&WalkEntry { path: &path, name: &name, kind, parent });
+            if !visit(&WalkEntry { path: &path, name: &name, kind, parent }) {
+                return;
+            }
             if kind != EntryKind::Dir {
                 continue;
             }

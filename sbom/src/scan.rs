@@ -11,6 +11,14 @@ use crate::rootfs::{EntryKind, Root, WalkEntry};
 /// Errors that stop a scan (a problem inside the root only makes a warning).
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
+    /// The scan took longer than it was given.
+    #[error("the scan of {path} took longer than its {limit:?}: abandoned")]
+    TimedOut {
+        /// The root.
+        path: PathBuf,
+        /// The time it was given.
+        limit: std::time::Duration,
+    },
     /// The root could not be opened.
     #[error("cannot open root {path}")]
     Root {
@@ -39,15 +47,30 @@ pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
     scan_with_progress(root_path, &mut |_| {})
 }
 
+/// [`scan`], given at most `limit`: past it, the walk stops and the scan is an error
+/// (the daemon abandons it and tries again with a later container).
+pub fn scan_within(root_path: &Path, limit: std::time::Duration) -> Result<Sbom, ScanError> {
+    let deadline = std::time::Instant::now() + limit;
+    let sbom = scan_until(root_path, Some(deadline), &mut |_| {})?;
+    if std::time::Instant::now() > deadline {
+        return Err(ScanError::TimedOut { path: root_path.to_path_buf(), limit });
+    }
+    Ok(sbom)
+}
+
 /// [`scan`], calling `progress` every thousand or so entries of the walk.
 pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
+    scan_until(root_path, None, progress)
+}
+
+fn scan_until(root_path: &Path, deadline: Option<std::time::Instant>, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
     let root = Root::open(root_path).map_err(|source| ScanError::Root { path: root_path.to_path_buf(), source })?;
     let distro = distro::detect(&root);
     let mut catalog = Catalog::default();
     catalog::dpkg::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
-    walk(&root, &mut catalog, progress);
+    walk(&root, &mut catalog, deadline, progress);
     let Catalog { mut packages, mut warnings, warnings_dropped, incomplete, .. } = catalog;
     if warnings_dropped > 0 {
         warnings.push(crate::model::Warning {
@@ -68,7 +91,7 @@ const MAX_DEPTH: usize = 256;
 /// never followed, directories are opened from their parent's descriptor (a hostile image
 /// cannot steer the walk out of the root, even by renaming while it runs), and every read
 /// goes through [`Root`].
-fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) {
+fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>, progress: &mut dyn FnMut(Progress)) {
     let mut entries = 0u64;
     let mut errors: Vec<(PathBuf, std::io::Error)> = Vec::new();
     root.walk(
@@ -77,6 +100,9 @@ fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) 
             entries += 1;
             if entries.is_multiple_of(PROGRESS_EVERY) {
                 progress(Progress { entries, packages: catalog.packages.len() });
+                if deadline.is_some_and(|d| std::time::Instant::now() > d) {
+                    return false;
+                }
             }
             let name = entry.name.to_string_lossy();
             match entry.kind {
@@ -94,6 +120,7 @@ fn walk(root: &Root, catalog: &mut Catalog, progress: &mut dyn FnMut(Progress)) 
                 EntryKind::File if is_executable(entry) => catalog::binary::catalog_file(root, entry.path, catalog),
                 _ => {}
             }
+            true
         },
         &mut |path, e| errors.push((path.to_path_buf(), e)),
     );

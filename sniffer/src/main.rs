@@ -242,6 +242,10 @@ struct FlowArgs {
     /// A file holding the backend's bearer token.
     #[arg(long, env = "SNIFFER_BACKEND_TOKEN_FILE")]
     backend_token_file: Option<PathBuf>,
+    /// Longest an image's SBOM may take, in seconds; past it, it is abandoned with a warning
+    /// and the next container of the image tries again.
+    #[arg(long, default_value_t = 300.0)]
+    sbom_timeout: f64,
     /// Allow a plain-http backend URL to a host other than this one (reports and the token
     /// then cross the network unencrypted).
     #[arg(long)]
@@ -279,6 +283,7 @@ impl FlowArgs {
                 vuln_db: self.db.clone(),
                 learning_window: std::time::Duration::from_secs(self.learning_window),
                 persist_every: std::time::Duration::from_secs_f64(self.persist_every.max(0.1)),
+                sbom_timeout: std::time::Duration::from_secs_f64(self.sbom_timeout.max(0.001)),
             },
             backend,
             policy,
