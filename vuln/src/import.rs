@@ -29,6 +29,13 @@ pub enum ImportError {
         /// Why.
         source: zip::result::ZipError,
     },
+    /// Entries of the zip share or overlap their compressed data: thousands of names would
+    /// inflate the same bytes (a bomb from a broken or compromised mirror).
+    #[error("{path}: entries share or overlap their data (a zip bomb): not imported")]
+    SharedEntries {
+        /// The input.
+        path: PathBuf,
+    },
     /// The database refused the change.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -90,6 +97,17 @@ fn import_file(writer: &mut Writer, path: &Path, report: &mut ImportReport) -> R
 pub fn import_zip(writer: &mut Writer, path: &Path, report: &mut ImportReport) -> Result<(), ImportError> {
     let file = File::open(path).map_err(io(path))?;
     let mut zip = zip::ZipArchive::new(file).map_err(|e| ImportError::Zip { path: path.to_path_buf(), source: e })?;
+    let mut spans = Vec::with_capacity(zip.len());
+    for i in 0..zip.len() {
+        let entry = zip.by_index_raw(i).map_err(|e| ImportError::Zip { path: path.to_path_buf(), source: e })?;
+        let start = entry.header_start();
+        let end = entry.data_start().unwrap_or(start).saturating_add(entry.compressed_size());
+        spans.push((start, end.max(start + 1)));
+    }
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+        return Err(ImportError::SharedEntries { path: path.to_path_buf() });
+    }
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {
             Ok(e) => e,

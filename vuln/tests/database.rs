@@ -85,6 +85,34 @@ fn zip_import_equals_directory_import() {
     assert_eq!(s1.ecosystems["PyPI"], 2651);
 }
 
+/// A mirror's zip whose 8,000 names share one local entry that inflates to 16 MiB each is
+/// refused at once (it kept `db import` busy for minutes), and the database is untouched.
+#[test]
+fn a_zip_whose_entries_share_their_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("all.zip");
+    let script = "import struct, sys, zlib\n\
+        data = b' ' * (16 << 20)\n\
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)\n\
+        payload = c.compress(data) + c.flush()\n\
+        crc = zlib.crc32(data)\n\
+        name = b'a.json'\n\
+        local = struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(name), 0) + name + payload\n\
+        cd = b''\n\
+        for i in range(8000):\n\
+        \x20   n = b'r%d.json' % i\n\
+        \x20   cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(n), 0, 0, 0, 0, 0, 0) + n\n\
+        end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 8000, 8000, len(cd), len(local), 0)\n\
+        open(sys.argv[1], 'wb').write(local + cd + end)\n";
+    assert!(Command::new("python3").args(["-c", script]).arg(&zip).status().unwrap().success());
+    let db = tmp.path().join("vuln.db");
+    let start = std::time::Instant::now();
+    let mut w = vuln::Writer::open(&db).unwrap();
+    let err = vuln::import::import_path(&mut w, &zip, &mut vuln::ImportReport::default()).unwrap_err();
+    assert!(err.to_string().contains("share or overlap"), "{err}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10), "{:?}", start.elapsed());
+}
+
 #[test]
 fn a_corrupt_database_file_is_a_clear_error() {
     let (_d, db, _) = db_of(&[&fixtures().join("npm")]);
