@@ -78,6 +78,16 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();
     assert!(!log.contains(&canary), "the token reached the log");
 
+    // The socket is root's alone: mode 0600, and another user is refused.
+    let meta = std::fs::metadata(&d.socket).unwrap();
+    assert_eq!((std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, std::os::unix::fs::MetadataExt::uid(&meta)), (0o600, 0));
+    let nobody = std::process::Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", support::SNIFFER, "status", "--socket"])
+        .arg(&d.socket)
+        .output()
+        .unwrap();
+    assert!(!nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("ermission denied"), "{nobody:?}");
+
     // Tables stay clean, and the daemon still answers.
     for args in [&["vulns", digest.as_str()][..], &["containers"][..], &["events"][..]] {
         let out = d.cli(args);

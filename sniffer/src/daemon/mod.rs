@@ -95,7 +95,13 @@ async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
         }
         std::fs::remove_file(socket).with_context(|| format!("removing stale socket {}", socket.display()))?;
     }
-    let listener = UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    // Only root may talk to the daemon: it can watch any cgroup and shows every container's
+    // files. The socket is created 0600 (the umask set around bind leaves no moment where
+    // it is open to others), owned by the daemon's user.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(socket);
+    nix::sys::stat::umask(old);
+    let listener = bound.with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
