@@ -341,6 +341,7 @@ impl Coordinator {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
+        let not_scanned = scan.as_ref().err().cloned();
         let scan = scan.unwrap_or_else(|e| vuln::ScanReport {
             packages: sbom.packages.len(),
             findings: Vec::new(),
@@ -358,6 +359,7 @@ impl Coordinator {
             packages: sbom.packages.len(),
             relevant_packages: prime.map(|p| p.packages.len()),
             scan,
+            not_scanned,
         }
     }
 

@@ -98,6 +98,10 @@ pub struct Report {
     pub relevant_packages: Option<usize>,
     /// The scan.
     pub scan: vuln::ScanReport,
+    /// Set when no scan happened (no vulnerability database, or a broken one): why. Such a
+    /// report's empty findings mean nothing, never "clean".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_scanned: Option<String>,
 }
 
 impl Report {

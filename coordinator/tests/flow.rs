@@ -353,9 +353,19 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
     assert_eq!(store.count(Kind::Sbom).unwrap(), 0, "nothing half-made is stored");
 
     // The next container of the image, with time enough, computes it.
-    let c = Coordinator::new(store.clone(), bus.clone(), sniffer, config(Duration::from_secs(120)), notify);
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_secs(120)), notify.clone());
     c.workload_started(w("second", 32)).await.unwrap();
     assert_eq!(store.count(Kind::Sbom).unwrap(), 1);
+    assert_eq!(c.report_for("image:sha256:slow").unwrap().unwrap().not_scanned, None);
+
+    // Without a vulnerability database the report says it was not scanned: its empty
+    // findings are not a clean result.
+    let none = Config { vuln_db: tmp.path().join("none.db"), ..config(Duration::from_secs(120)) };
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer, none, notify);
+    c.workload_started(Workload { digest: "sha256:nodb".into(), ..w("third", 33) }).await.unwrap();
+    let report = c.report_for("image:sha256:nodb").unwrap().unwrap();
+    assert!(report.scan.findings.is_empty());
+    assert!(report.not_scanned.as_deref().is_some_and(|why| why.contains("none.db")), "{:?}", report.not_scanned);
     child.kill().unwrap();
     let _ = child.wait();
 }

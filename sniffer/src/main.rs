@@ -405,6 +405,13 @@ async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> 
                 Response::Error { message } => bail!("{message}"),
                 other => bail!("unexpected reply {other:?}"),
             };
+            if let Some(why) = &report.not_scanned {
+                eprintln!(
+                    "sniffer: {} was NOT scanned ({}): no finding here means nothing. Run `sniffer db update` (or `sniffer db import PATH` offline); reports made after that are scanned.",
+                    clean(&report.key),
+                    clean(why)
+                );
+            }
             let mut scan = report.scan.clone();
             if relevant {
                 scan.findings.retain(|f| f.relevant != Some(false));
@@ -420,7 +427,7 @@ async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> 
                     db_updated_at: None,
                 }, vuln::report::Format::Table));
             }
-            Ok(0)
+            Ok(if report.not_scanned.is_some() { 4 } else { 0 })
         }
         Command::Status(client) => show(&client, Request::Status).await,
         Command::Containers(client) => show(&client, Request::Containers).await,

@@ -289,3 +289,37 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
     let out = sniffer(&["scan", "--sbom", &s(&full), "--db", &s(&t("none.db"))]);
     assert!(!out.status.success() && text(&out.stderr).contains("none.db"), "{}", text(&out.stderr));
 }
+
+/// A fresh node: no vulnerability database, no containerd. The daemon says once, at
+/// start-up, what is missing and what fixes it, then retries quietly (it used to log the
+/// same warning every 5 seconds for ever).
+#[test]
+fn first_run_says_once_what_is_missing_and_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("sniffer.sock");
+    let log = dir.path().join("daemon.log");
+    let mut child = Command::new(SNIFFER)
+        .args(["run", "--socket"])
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--db")
+        .arg(dir.path().join("none.db"))
+        .arg("--containerd")
+        .arg(dir.path().join("no-containerd.sock"))
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // Long enough for three attempts at containerd (0, 5 and 15 s).
+    std::thread::sleep(Duration::from_secs(17));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("\"WARN\"")).collect();
+    let containerd: Vec<&&str> = warnings.iter().filter(|l| l.contains("containerd")).collect();
+    assert_eq!(containerd.len(), 1, "{text}");
+    assert!(containerd[0].contains("--cgroup-parent") && containerd[0].contains("--containerd"), "{}", containerd[0]);
+    let db: Vec<&&str> = warnings.iter().filter(|l| l.contains("vulnerability database")).collect();
+    assert_eq!(db.len(), 1, "{text}");
+    assert!(db[0].contains("sniffer db update") && db[0].contains("sniffer db import"), "{}", db[0]);
+}

@@ -8,6 +8,10 @@ use super::FlowOptions;
 use super::state::{KernelHandle, Tracking};
 use crate::discovery::{Discovered, DiscoveryError};
 
+/// First wait before containerd is tried again, and the longest.
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
 /// Runs discovery and feeds the coordinator. Watching starts in this loop, at once, when a
 /// cgroup is `Seen`; the rest of a start runs in its own task, and an exit waits for its
 /// start.
@@ -21,18 +25,34 @@ pub(super) async fn drive(
     let socket = flow.containerd.clone();
     let parent = flow.cgroup_parent.clone();
     tokio::spawn(async move {
+        // Said once, with what fixes it; later failures are quiet and further apart.
+        let mut said = false;
+        let mut delay = RETRY_FIRST;
         loop {
             match crate::discovery::run(&socket, tx.clone()).await {
-                Ok(()) => tracing::warn!("containerd event stream ended; reconnecting"),
+                Ok(()) => {
+                    tracing::warn!("containerd event stream ended; reconnecting");
+                    (said, delay) = (false, RETRY_FIRST);
+                }
                 Err(e @ DiscoveryError::Unreachable { .. }) if parent.is_some() => {
                     let Some(parent) = &parent else { return };
                     tracing::warn!(error = %e, parent = %parent.display(), "containerd not reachable: discovering containers as the child cgroups of the parent");
                     crate::discovery::scan_cgroups(parent, Duration::from_secs(1), tx).await;
                     return;
                 }
-                Err(e) => tracing::warn!(error = %e, "container discovery: containerd unavailable, retrying in 5 s (give --cgroup-parent to discover by cgroups; `sniffer watch` adds one by hand)"),
+                Err(e) if !said => {
+                    said = true;
+                    tracing::warn!(
+                        error = %e,
+                        "no container is discovered until containerd answers on {} (give its socket with --containerd, or --cgroup-parent DIR to take each child cgroup of DIR as a container; `sniffer watch` adds one by hand); retrying quietly, at most every {} s",
+                        socket.display(),
+                        RETRY_MAX.as_secs()
+                    );
+                }
+                Err(e) => tracing::debug!(error = %e, "containerd still unreachable"),
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
         }
     });
     let mut starts: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();

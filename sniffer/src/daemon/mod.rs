@@ -120,6 +120,15 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     let mut flow = None;
     if let Some(flow_options) = options.flow.clone() {
+        // Said once, at start-up: without a database every report says "not scanned".
+        let db = flow_options.config.vuln_db.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || vuln::Db::open(&db).map(drop)).await? {
+            tracing::warn!(
+                error = %e,
+                "no usable vulnerability database at {}: reports are stored marked \"not scanned\" until `sniffer db update` (or `sniffer db import PATH`, offline) makes one",
+                flow_options.config.vuln_db.display()
+            );
+        }
         let store: Arc<dyn coordinator::store::Storage> = Arc::new(coordinator::store::Store::open(&flow_options.state_dir)?);
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
