@@ -4,7 +4,7 @@
 //! through the [`Sniffer`] trait.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,21 @@ pub trait Sniffer: Send + Sync + 'static {
     fn observed(&self, cgroup_id: u64) -> Observed;
     /// How far learning has got, cheaply (no path is copied).
     fn progress(&self, cgroup_id: u64) -> Progress;
+}
+
+/// A read-only view of an image's own layers, mounted somewhere; dropping it unmounts and
+/// releases it.
+pub trait ImageView: Send {
+    /// Where the image's root can be read.
+    fn path(&self) -> &Path;
+}
+
+/// Makes image views from the runtime's snapshots (see DESIGN.md: the image SBOM is read
+/// from the image, not from a running container that can add or hide files).
+pub trait ImageViews: Send + Sync + 'static {
+    /// A view of `layers`, or an error saying why none could be made (the container's root
+    /// is read instead, and the SBOM says so). Blocking: called on the blocking pool.
+    fn open(&self, layers: &crate::model::ImageLayers) -> Result<Box<dyn ImageView>, String>;
 }
 
 /// Flow settings.
@@ -114,6 +129,7 @@ pub struct Coordinator {
     active: Mutex<HashMap<String, Active>>,
     images: Mutex<Indexes>,
     last_persist: Mutex<Instant>,
+    views: Option<Arc<dyn ImageViews>>,
 }
 
 /// Why an image has no SBOM and index.
@@ -158,7 +174,15 @@ impl Coordinator {
             active: Mutex::new(HashMap::new()),
             images: Mutex::new(HashMap::new()),
             last_persist: Mutex::new(Instant::now()),
+            views: None,
         }
+    }
+
+    /// Reads each image's SBOM from a view of its own layers, made by `views`, wherever
+    /// the runtime says where they are.
+    pub fn with_image_views(mut self, views: Arc<dyn ImageViews>) -> Self {
+        self.views = Some(views);
+        self
     }
 
     /// The event bus.
@@ -279,6 +303,7 @@ impl Coordinator {
         let started = Instant::now();
         let pid = w.pid;
         let limit = self.config.sbom_timeout;
+        let (views, layers) = (self.views.clone(), w.layers.clone());
         let computing = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
             // Pin the container's root with a descriptor: reading through it keeps working
             // after a short-lived container has exited.
@@ -287,7 +312,31 @@ impl Coordinator {
             let r = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
             let sbom = match stored {
                 Some(s) => s,
-                None => sbom::scan_within(&r, limit).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?,
+                None => {
+                    // The image's own layers when the runtime says where they are; else
+                    // (no runtime, a view refused) this container's root, said so.
+                    let view = match (&views, &layers) {
+                        (Some(views), Some(layers)) => Some(views.open(layers)),
+                        _ => None,
+                    };
+                    match view {
+                        Some(Ok(view)) => {
+                            let label = PathBuf::from(format!("image layers {}", layers.as_ref().map(|l| l.parent.as_str()).unwrap_or_default()));
+                            sbom::scan_within(view.path(), limit).map(|s| sbom::Sbom { root: label, ..s }).map_err(|e| e.to_string())?
+                        }
+                        other => {
+                            let mut s = sbom::scan_within(&r, limit).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?;
+                            if let Some(Err(why)) = other {
+                                s.warnings.push(sbom::model::Warning {
+                                    cataloger: "image".into(),
+                                    path: PathBuf::from("/"),
+                                    message: format!("read from a running container's root, not the image's layers ({why}): its writes and volumes may be in it"),
+                                });
+                            }
+                            s
+                        }
+                    }
+                }
             };
             let root = sbom::rootfs::Root::open(&r).map_err(|e| format!("{}: {e}", r.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);

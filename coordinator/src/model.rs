@@ -33,6 +33,22 @@ pub struct Workload {
     /// Kubernetes identity, when the runtime labels say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s: Option<K8sIdentity>,
+    /// Where the runtime keeps the image's own layers, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<ImageLayers>,
+}
+
+/// The image's layers as the runtime holds them on the node: the committed snapshot the
+/// container's writable one was made from. A read-only view of it is the image itself,
+/// without the container's writes or volumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageLayers {
+    /// containerd namespace.
+    pub namespace: String,
+    /// Snapshotter (`overlayfs`, …).
+    pub snapshotter: String,
+    /// The committed snapshot of the image's top layer (its chain id).
+    pub parent: String,
 }
 
 impl Workload {

@@ -159,6 +159,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
         image: "bookworm-fixture:1".into(),
         digest: "sha256:feed".into(),
         k8s: None,
+        layers: None,
     };
     c.workload_started(w("one", child.id(), 11)).await.unwrap();
     c.workload_started(w("two", second.id(), 12)).await.unwrap();
@@ -224,7 +225,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
     let mut child = in_bookworm();
-    let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None };
+    let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None, layers: None };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
     let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120) };
     {
@@ -262,7 +263,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
     let mut child = in_bookworm();
-    let w = Workload { id: "c9".into(), pid: child.id(), cgroup_id: 29, image: "img".into(), digest: "sha256:f00d".into(), k8s: None };
+    let w = Workload { id: "c9".into(), pid: child.id(), cgroup_id: 29, image: "img".into(), digest: "sha256:f00d".into(), k8s: None, layers: None };
     // What the kernel reports: merged-/usr paths, while dpkg lists /lib/x86_64-linux-gnu/libc.so.6.
     let opened: Vec<PathBuf> = [
         "/usr/bin/python3.11",
@@ -329,6 +330,7 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
         image: "bookworm-fixture:1".into(),
         digest: "sha256:slow".into(),
         k8s: None,
+        layers: None,
     };
     let config = |timeout| Config {
         vuln_db: db.clone(),

@@ -8,12 +8,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use containerd_client::services::v1::snapshots::StatSnapshotRequest;
 use containerd_client::services::v1::{
     GetContainerRequest, GetImageRequest, ListNamespacesRequest, ListTasksRequest, SubscribeRequest,
 };
 use containerd_client::tonic::Request;
 use containerd_client::with_namespace;
-use coordinator::model::{K8sIdentity, Workload};
+use coordinator::model::{ImageLayers, K8sIdentity, Workload};
 use prost::Message;
 use tokio::sync::mpsc;
 
@@ -189,7 +190,24 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
         }
         _ => None,
     };
-    Ok(Some(Workload { id: id.to_string(), pid, cgroup_id, image: container.image, digest, k8s }))
+    // The image's own layers: the parent of the container's writable snapshot.
+    let layers = if container.snapshotter.is_empty() || container.snapshot_key.is_empty() {
+        None
+    } else {
+        let stat = StatSnapshotRequest { snapshotter: container.snapshotter.clone(), key: container.snapshot_key.clone() };
+        match client.snapshots().stat(with_namespace!(stat, ns)).await {
+            Ok(r) => r.into_inner().info.map(|i| i.parent).filter(|p| !p.is_empty()).map(|parent| ImageLayers {
+                namespace: ns.to_string(),
+                snapshotter: container.snapshotter.clone(),
+                parent,
+            }),
+            Err(e) => {
+                tracing::debug!(container = %id, error = %e, "the image's snapshot");
+                None
+            }
+        }
+    };
+    Ok(Some(Workload { id: id.to_string(), pid, cgroup_id, image: container.image, digest, k8s, layers }))
 }
 
 /// Discovery without containerd: every child cgroup of `parent` that holds processes is a
@@ -224,6 +242,7 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
                         image: "unknown (no container runtime)".into(),
                         digest: format!("cgroup:{name}"),
                         k8s: None,
+                        layers: None,
                     };
                     let _ = out.send(Discovered::Started(w)).await;
                 }

@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod daemon;
 pub mod discovery;
 pub mod event;
+pub mod image_view;
 pub mod kernel;
 pub mod loader;
 pub mod paths;

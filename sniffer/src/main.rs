@@ -242,6 +242,10 @@ struct FlowArgs {
     /// A file holding the backend's bearer token.
     #[arg(long, env = "SNIFFER_BACKEND_TOKEN_FILE")]
     backend_token_file: Option<PathBuf>,
+    /// Where image SBOMs are read from: `layers`, a read-only view of the image's own
+    /// layers from containerd (no registry pull), or `root`, the first container's root.
+    #[arg(long, value_enum, default_value = "layers")]
+    image_source: sniffer::daemon::ImageSource,
     /// Longest an image's SBOM may take, in seconds; past it, it is abandoned with a warning
     /// and the next container of the image tries again.
     #[arg(long, default_value_t = 300.0)]
@@ -287,6 +291,7 @@ impl FlowArgs {
             },
             backend,
             policy,
+            image_source: self.image_source,
         }))
     }
 }

@@ -53,7 +53,9 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
     // below would be cleaner, but the harness starts the daemon; no other thread of this
     // test reads the environment.
     unsafe { std::env::set_var("SNIFFER_BACKEND_TOKEN", &canary) };
-    let d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon.log", 3600, &[]);
+    // The container's root is what is read here (`--image-source root`, as without a
+    // runtime that can show the image's layers), with its mounts and what it wrote.
+    let d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon.log", 3600, &["--image-source", "root"]);
     unsafe { std::env::remove_var("SNIFFER_BACKEND_TOKEN") };
     let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
     let stored = events.iter().find(|e| e["event"] == "sbom_stored").unwrap_or_else(|| panic!("{events:?}"));
@@ -95,4 +97,49 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
         let shown = String::from_utf8_lossy(&out.stdout);
         assert!(!shown.contains(['\u{1b}', '\u{7}']) && !shown.contains(&canary), "{args:?}: {shown:?}");
     }
+}
+
+/// By default the image SBOM is read from a read-only view of the image's own layers, as
+/// containerd holds them: a container that added a package to its root, or removed one,
+/// changes nothing for the other containers of its image. SBOM' is still checked against
+/// the container's own root.
+#[test]
+fn the_image_sbom_comes_from_the_image_not_from_a_container() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    support::prepare(dir);
+    let ctd = Containerd::start(&dir.join("containerd"));
+    let plant = r#"
+import os, shutil, time
+site = '/usr/local/lib/python3.11/dist-packages'
+os.makedirs(site + '/planted-6.6.6.dist-info', exist_ok=True)
+open(site + '/planted-6.6.6.dist-info/METADATA', 'w').write('Metadata-Version: 2.1\nName: planted\nVersion: 6.6.6\n')
+for d in os.listdir(site):
+    if d.lower().startswith('jinja2-') and d.endswith('.dist-info'):
+        shutil.rmtree(site + '/' + d)
+open('/tmp/ready', 'w').close()
+time.sleep(3600)
+"#;
+    let id = ctd.run("planter", plant);
+    let task_pid = || {
+        let out = ctd.ctr(&["task", "ls"]);
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(&id)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok())
+    };
+    wait_for("the container to change its root", Duration::from_secs(60), || {
+        task_pid().is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}/root/tmp/ready")).exists())
+    });
+    let (url, _received) = receiver(0);
+    let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 3600, &[]);
+    let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
+    assert!(events.iter().any(|e| e["event"] == "sbom_stored"), "{events:?}");
+    let out = d.cli(&["sbom", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(sbom["root"].as_str().unwrap().starts_with("image layers "), "{}", sbom["root"]);
+    let names: Vec<&str> = sbom["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(!names.contains(&"planted"), "a container's own package reached the image SBOM");
+    assert!(names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")), "a package the container removed vanished from the image SBOM");
+    // The view is gone again: nothing stays mounted under the state directory.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains("sniffer-view"), "{mounts}");
 }

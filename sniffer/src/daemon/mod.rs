@@ -56,6 +56,18 @@ pub struct FlowOptions {
     pub backend: Option<coordinator::submit::Backend>,
     /// Retry policy.
     pub policy: coordinator::submit::Policy,
+    /// Where image SBOMs are read from.
+    pub image_source: ImageSource,
+}
+
+/// Where an image's SBOM is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageSource {
+    /// A read-only view of the image's own layers, from containerd's snapshotter (the
+    /// container's root when the runtime cannot make one, said in the SBOM).
+    Layers,
+    /// The first running container's root (its writes and volumes included).
+    Root,
 }
 
 /// Everything the daemon's tasks share; cheap to clone.
@@ -133,13 +145,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
         let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
-        let c = Arc::new(coordinator::flow::Coordinator::new(
-            store.clone(),
-            bus.clone(),
-            Arc::new(sniffer),
-            flow_options.config.clone(),
-            wake.clone(),
-        ));
+        let mut c = coordinator::flow::Coordinator::new(store.clone(), bus.clone(), Arc::new(sniffer), flow_options.config.clone(), wake.clone());
+        if flow_options.image_source == ImageSource::Layers {
+            let dir = flow_options.state_dir.join("views");
+            let views = crate::image_view::ContainerdViews::new(&flow_options.containerd, &dir, tokio::runtime::Handle::current());
+            c = c.with_image_views(Arc::new(views));
+        }
+        let c = Arc::new(c);
         if let Some(backend) = flow_options.backend.clone() {
             tasks.push(tokio::spawn(coordinator::submit::run(store, bus, backend, flow_options.policy, wake)));
         }
