@@ -108,7 +108,12 @@ struct Active {
     persisted: Option<Progress>,
     /// Its image's SBOM and file index, when they could be made.
     image: Option<Image>,
+    /// Learning has ended (unwatched, announced); storing its result is what remains.
+    ending: bool,
 }
+
+/// How long after a failed store an ended instance is finished again.
+const FINISH_RETRY: Duration = Duration::from_secs(10);
 
 /// An image's SBOM and the file index SBOM' is computed with.
 type Image = Arc<(sbom::Sbom, sbom::index::FileIndex)>;
@@ -234,7 +239,15 @@ impl Coordinator {
             tracing::warn!(container = %w.id, error = %e, "watching");
         }
         // The image: SBOM once per digest, computed from this container's root while it runs.
-        let image = self.image(&w).await?;
+        // A store that fails (a full disk) must not cost the container its learning: it is
+        // learned all the same, and its image is tried again when learning ends.
+        let image = match self.image(&w).await {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::error!(error = %e, digest = %w.digest, "storing the image SBOM failed; it is tried again when learning ends");
+                None
+            }
+        };
         let (key, workload) = (instance.clone(), w.clone());
         let (started_at, seed) = self
             .stored(move |s| match s.get::<Learning>(Kind::Learning, &key)? {
@@ -257,7 +270,7 @@ impl Coordinator {
             .unwrap_or_default();
         let deadline = Instant::now() + self.config.learning_window.saturating_sub(elapsed);
         self.bus.publish(FlowEvent::LearningStarted { instance: instance.clone() });
-        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None, image };
+        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None, image, ending: false };
         lock(&self.active).insert(w.id, active);
         Ok(())
     }
@@ -454,8 +467,12 @@ impl Coordinator {
     pub async fn tick(&self) -> Result<(), StoreError> {
         let due: Vec<String> =
             lock(&self.active).iter().filter(|(_, a)| a.deadline <= Instant::now()).map(|(id, _)| id.clone()).collect();
+        // One instance failing to store does not hold back the others.
+        let mut failed = None;
         for id in due {
-            self.finish(&id, "window").await?;
+            if let Err(e) = self.finish(&id, "window").await {
+                failed = Some(e);
+            }
         }
         let persist = {
             let mut last = lock(&self.last_persist);
@@ -468,7 +485,7 @@ impl Coordinator {
         if persist {
             self.persist().await?;
         }
-        Ok(())
+        failed.map_or(Ok(()), Err)
     }
 
     /// What an instance has learned: its seed from before a restart plus what the sniffer
@@ -521,19 +538,43 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Ends an instance's learning: SBOM', scanned and stored. When the store fails (a full
+    /// disk), nothing is lost: the instance goes back to the active ones and is finished
+    /// again [`FINISH_RETRY`] later.
     async fn finish(&self, id: &str, reason: &str) -> Result<(), StoreError> {
-        let Some(a) = lock(&self.active).remove(id) else { return Ok(()) };
+        let Some(mut a) = lock(&self.active).remove(id) else { return Ok(()) };
         let learned = self.learned(&a.workload, &a.started_at, &a.seed);
-        self.sniffer.unwatch(a.workload.cgroup_id);
-        self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
-        let image = a.image.clone().or_else(|| self.image_of(&a.workload.digest));
-        self.release_image(&a.workload.digest);
-        let Some(image) = image else {
-            // No SBOM could be made for the image: keep what was learned for a later try.
-            let instance = a.instance.clone();
-            return self.stored(move |s| s.put(Kind::Learning, &instance, &learned)).await;
+        if !a.ending {
+            a.ending = true;
+            self.sniffer.unwatch(a.workload.cgroup_id);
+            self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
+        }
+        let mut image = a.image.clone().or_else(|| self.image_of(&a.workload.digest));
+        if image.is_none() {
+            // Its SBOM could not be made or stored when it started: try again while its
+            // root may still be there.
+            image = self.image(&a.workload).await.ok().flatten();
+        }
+        let done = match &image {
+            // Still none: keep what was learned for a later try.
+            None => {
+                let (instance, learned) = (a.instance.clone(), learned.clone());
+                self.stored(move |s| s.put(Kind::Learning, &instance, &learned)).await
+            }
+            Some(image) => self.conclude(&a.instance, learned, image.clone()).await,
         };
-        self.conclude(&a.instance, learned, image).await
+        match done {
+            Ok(()) => {
+                self.release_image(&a.workload.digest);
+                Ok(())
+            }
+            Err(e) => {
+                a.image = image;
+                a.deadline = Instant::now() + FINISH_RETRY;
+                lock(&self.active).insert(id.to_string(), a);
+                Err(e)
+            }
+        }
     }
 
     /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.

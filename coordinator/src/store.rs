@@ -3,6 +3,7 @@
 //! Every write is one transaction: a crash never leaves half a record.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
@@ -95,9 +96,33 @@ impl<S: Storage + ?Sized> StorageExt for S {}
 const CACHE_BYTES: usize = 8 << 20;
 
 /// The embedded store: one redb file.
+///
+/// After an I/O error (a full disk, say) redb refuses every later call until the file is
+/// opened again; the store then reopens it at its next use, so the daemon catches up by
+/// itself once the disk has room. redb's commits are atomic, so what was stored before the
+/// error is still there.
 pub struct Store {
     path: PathBuf,
-    db: redb::Database,
+    /// The open database; `None` after an error, until it is reopened. The lock is held
+    /// only to clone or swap the handle, never while it is used.
+    db: std::sync::RwLock<Option<Arc<redb::Database>>>,
+    /// Serialises reopening (redb allows one handle per file and process).
+    reopening: std::sync::Mutex<()>,
+}
+
+/// How long a reopen waits for the calls still using the old handle.
+const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn open_db(path: &Path) -> Result<redb::Database, String> {
+    // redb caches up to 1 GiB by default, and learning state is rewritten every few
+    // seconds: the daemon's RSS would grow with it. Reads here are few and small.
+    let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| e.to_string())?;
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    for k in Kind::ALL {
+        txn.open_table(k.table()).map_err(|e| e.to_string())?;
+    }
+    txn.commit().map_err(|e| e.to_string())?;
+    Ok(db)
 }
 
 impl Store {
@@ -106,15 +131,8 @@ impl Store {
         let path = dir.join("state.db");
         let err = |message: String| StoreError { path: path.clone(), message };
         std::fs::create_dir_all(dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
-        // redb caches up to 1 GiB by default, and learning state is rewritten every few
-        // seconds: the daemon's RSS would grow with it. Reads here are few and small.
-        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| err(e.to_string()))?;
-        let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
-        for k in Kind::ALL {
-            txn.open_table(k.table()).map_err(|e| err(e.to_string()))?;
-        }
-        txn.commit().map_err(|e| err(e.to_string()))?;
-        Ok(Store { path, db })
+        let db = open_db(&path).map_err(err)?;
+        Ok(Store { path, db: std::sync::RwLock::new(Some(Arc::new(db))), reopening: std::sync::Mutex::new(()) })
     }
 
     /// The file.
@@ -125,42 +143,118 @@ impl Store {
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError { path: self.path.clone(), message: e.to_string() }
     }
+
+    /// The open database, reopened first if an error closed it.
+    fn db(&self) -> Result<Arc<redb::Database>, StoreError> {
+        if let Some(db) = self.db.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(db);
+        }
+        let _one = self.reopening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = self.db.read().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(db);
+        }
+        let db = Arc::new(open_db(&self.path).map_err(|e| self.err(format!("reopening after an error: {e}")))?);
+        *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db.clone());
+        tracing::info!(path = %self.path.display(), "state file reopened");
+        Ok(db)
+    }
+
+    /// A redb call failed: the handle is dropped (once every call still using it is done)
+    /// so that the next use reopens the file.
+    fn failed(&self, e: impl std::fmt::Display) -> StoreError {
+        let _one = self.reopening.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.db.write().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut old) = old {
+            let start = std::time::Instant::now();
+            // redb allows one handle per file: wait for the others to let go of it.
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still) if start.elapsed() < REOPEN_WAIT => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(still) => {
+                        // Still in use: keep it; a later failure tries again.
+                        *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(still);
+                        break;
+                    }
+                }
+            }
+        }
+        self.err(e)
+    }
 }
 
 impl Storage for Store {
     fn put_many(&self, items: &[(Kind, &str, serde_json::Value)]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
+        let mut encoded = Vec::with_capacity(items.len());
         for (kind, key, value) in items {
-            let bytes = serde_json::to_vec(value).map_err(|e| self.err(e))?;
-            txn.open_table(kind.table()).map_err(|e| self.err(e))?.insert(*key, bytes.as_slice()).map_err(|e| self.err(e))?;
+            encoded.push((kind, key, serde_json::to_vec(value).map_err(|e| self.err(e))?));
         }
-        txn.commit().map_err(|e| self.err(e))
+        let db = self.db()?;
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            for (kind, key, bytes) in &encoded {
+                txn.open_table(kind.table())?.insert(**key, bytes.as_slice())?;
+            }
+            txn.commit()?;
+            Ok(())
+        };
+        let result = write();
+        drop(db);
+        result.map_err(|e| self.failed(e))
     }
 
     fn get_raw(&self, kind: Kind, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
-        Ok(table.get(key).map_err(|e| self.err(e))?.map(|v| v.value().to_vec()))
+        let db = self.db()?;
+        let read = || -> Result<Option<Vec<u8>>, redb::Error> {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(kind.table())?;
+            Ok(table.get(key)?.map(|v| v.value().to_vec()))
+        };
+        let result = read();
+        drop(db);
+        result.map_err(|e| self.failed(e))
     }
 
     fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.open_table(kind.table()).map_err(|e| self.err(e))?.remove(key).map_err(|e| self.err(e))?;
-        txn.commit().map_err(|e| self.err(e))
+        let db = self.db()?;
+        let write = || -> Result<(), redb::Error> {
+            let txn = db.begin_write()?;
+            txn.open_table(kind.table())?.remove(key)?;
+            txn.commit()?;
+            Ok(())
+        };
+        let result = write();
+        drop(db);
+        result.map_err(|e| self.failed(e))
     }
 
     fn keys(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(kind.table()).map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in table.iter().map_err(|e| self.err(e))? {
-            out.push(row.map_err(|e| self.err(e))?.0.value().to_string());
-        }
-        Ok(out)
+        let db = self.db()?;
+        let read = || -> Result<Vec<String>, redb::Error> {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(kind.table())?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                out.push(row?.0.value().to_string());
+            }
+            Ok(out)
+        };
+        let result = read();
+        drop(db);
+        result.map_err(|e| self.failed(e))
     }
 
     fn count(&self, kind: Kind) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        txn.open_table(kind.table()).map_err(|e| self.err(e))?.len().map_err(|e| self.err(e))
+        let db = self.db()?;
+        let read = || -> Result<u64, redb::Error> { Ok(db.begin_read()?.open_table(kind.table())?.len()?) };
+        let result = read();
+        drop(db);
+        result.map_err(|e| self.failed(e))
     }
 }

@@ -158,10 +158,22 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let ticker = c.clone();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // A failing state directory (a full disk) is said once, and again when it
+            // works: not once a second.
+            let mut failing: Option<String> = None;
             loop {
                 tick.tick().await;
-                if let Err(e) = ticker.tick().await {
-                    tracing::error!(error = %e, "flow tick");
+                match ticker.tick().await {
+                    Err(e) if failing.as_deref() != Some(&e.to_string()) => {
+                        tracing::error!(error = %e, "storing flow state failed: sniffing and learning go on in memory, and what was learned is stored once the state directory works again");
+                        failing = Some(e.to_string());
+                    }
+                    Err(_) => {}
+                    Ok(()) => {
+                        if failing.take().is_some() {
+                            tracing::info!("the state directory works again");
+                        }
+                    }
                 }
             }
         }));
