@@ -32,7 +32,7 @@ pub enum Discovered {
         cgroup_id: u64,
     },
     /// A container is about to run (or was running when the daemon started).
-    Started(Workload),
+    Started(Box<Workload>),
     /// A container's init process exited.
     Exited(String),
     /// A cgroup [`Discovered::Seen`] that is not a workload's after all (a pod sandbox), or
@@ -150,7 +150,7 @@ async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32
     let _ = out.send(Discovered::Seen { dir, cgroup_id }).await;
     match workload(client, ns, id, pid, cgroup_id).await {
         Ok(Some(w)) => {
-            let _ = out.send(Discovered::Started(w)).await;
+            let _ = out.send(Discovered::Started(Box::new(w))).await;
         }
         Ok(None) => {
             let _ = out.send(Discovered::Dropped(cgroup_id)).await;
@@ -244,7 +244,7 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
                         k8s: None,
                         layers: None,
                     };
-                    let _ = out.send(Discovered::Started(w)).await;
+                    let _ = out.send(Discovered::Started(Box::new(w))).await;
                 }
                 Err(e) => tracing::warn!(cgroup = %dir.display(), error = %e, "cgroup id"),
             }

@@ -141,6 +141,7 @@ fn the_daemon_answers_within_a_second_under_load() {
 
     // The follower saw every event, numbered from 0 without a gap.
     let _ = follower.kill();
+    let _ = follower.wait();
     let events = followed.lock().unwrap();
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());

@@ -81,7 +81,7 @@ pub(super) async fn drive(
                 starts.insert(
                     id,
                     tokio::spawn(async move {
-                        if let Err(e) = c.workload_started(w).await {
+                        if let Err(e) = c.workload_started(*w).await {
                             tracing::error!(error = %e, "flow");
                         }
                     }),
