@@ -312,6 +312,10 @@ fn first_run_says_once_what_is_missing_and_how_to_fix_it() {
         .unwrap();
     // Long enough for three attempts at containerd (0, 5 and 15 s).
     std::thread::sleep(Duration::from_secs(17));
+    // Without --metrics nothing listens on the network.
+    let listening = Command::new("ss").args(["-ltunpH"]).output().unwrap();
+    let mine = format!("pid={},", child.id());
+    assert!(!text(&listening.stdout).contains(&mine), "{}", text(&listening.stdout));
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();

@@ -8,10 +8,8 @@
 //! drives a terminal. The daemon must store the SBOM without the token, keep answering,
 //! and hold the token neither in its environment nor in any output.
 
-use std::time::Duration;
-
 mod support;
-use support::{Containerd, daemon_args, receiver, wait_for};
+use support::{Containerd, daemon_args, receiver};
 
 const PLANT: &str = r#"
 import os, time
@@ -37,13 +35,7 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
     support::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let id = ctd.run_with("evil", &["--mount", "type=bind,src=/proc,dst=/hostproc,options=rbind:ro"], PLANT);
-    let task_pid = || {
-        let out = ctd.ctr(&["task", "ls"]);
-        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(&id)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok())
-    };
-    wait_for("the container to plant its files", Duration::from_secs(60), || {
-        task_pid().is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}/root/tmp/ready")).exists())
-    });
+    ctd.wait_file(&id, "/tmp/ready");
 
     // The daemon starts after: it finds the container running and reads its root.
     let canary = format!("T0KEN{}", std::process::id());
@@ -121,13 +113,7 @@ open('/tmp/ready', 'w').close()
 time.sleep(3600)
 "#;
     let id = ctd.run("planter", plant);
-    let task_pid = || {
-        let out = ctd.ctr(&["task", "ls"]);
-        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(&id)).and_then(|l| l.split_whitespace().nth(1)?.parse::<u32>().ok())
-    };
-    wait_for("the container to change its root", Duration::from_secs(60), || {
-        task_pid().is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}/root/tmp/ready")).exists())
-    });
+    ctd.wait_file(&id, "/tmp/ready");
     let (url, _received) = receiver(0);
     let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 3600, &[]);
     let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");

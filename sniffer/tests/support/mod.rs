@@ -68,6 +68,19 @@ impl Containerd {
         self.run_with(id, &[], script)
     }
 
+    /// The host pid of container `id`'s task.
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        let out = self.ctr(&["task", "ls"]);
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(id)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    }
+
+    /// Waits until `path` exists inside container `id`'s root.
+    pub fn wait_file(&self, id: &str, path: &str) {
+        wait_for(&format!("{path} in {id}"), Duration::from_secs(60), || {
+            self.pid(id).is_some_and(|pid| Path::new(&format!("/proc/{pid}/root{path}")).exists())
+        });
+    }
+
     /// [`Containerd::run`] with extra `ctr run` flags.
     pub fn run_with(&self, id: &str, flags: &[&str], script: &str) -> String {
         let id = format!("{id}-{}", std::process::id());
