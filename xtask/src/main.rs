@@ -64,12 +64,15 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Run a benchmark: `sniffer` (kernel overhead), `vuln` (import, open, scan), `flow`
-    /// (real containers: start to SBOM, learning end to report, RSS with 50 containers) or
-    /// `sbom` (against Syft and Trivy on the Debian root).
+    /// (real containers: start to SBOM, learning end to report, RSS per learned path and
+    /// with 110 containers), `sbom` (against Syft and Trivy on the Debian root) or `soak
+    /// [MINUTES]` (containers churning, a flaky backend, a SIGKILL; default 10 minutes).
     Bench {
         /// Which benchmark.
         #[arg(default_value = "sniffer")]
         which: String,
+        /// For `soak`: how many minutes.
+        minutes: Option<f64>,
     },
     /// Fuzz every parser of image content (cargo fuzz, nightly), each for SECONDS, seeded
     /// with the real fixtures.
@@ -108,7 +111,7 @@ fn main() -> anyhow::Result<()> {
             setup(true)?;
             fuzz(seconds, target.as_deref())
         }
-        Cmd::Bench { which } => {
+        Cmd::Bench { which, minutes } => {
             setup(true)?;
             require_root("the benchmarks")?;
             match which.as_str() {
@@ -116,7 +119,10 @@ fn main() -> anyhow::Result<()> {
                 "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
                 "flow" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "flow"])),
                 "sbom" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sbom"])),
-                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow, sbom"),
+                "soak" => run(cargo()
+                    .args(["bench", "-p", "sniffer", "--bench", "soak"])
+                    .env("SOAK_MINUTES", minutes.unwrap_or(10.0).to_string())),
+                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow, sbom, soak"),
             }
         }
     }
