@@ -96,15 +96,21 @@ pub fn limit_heap_arenas() {
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
 }
 
+/// Refuses a socket another daemon is serving.
+async fn check_free(socket: &Path) -> anyhow::Result<()> {
+    if socket.exists() && UnixStream::connect(socket).await.is_ok() {
+        bail!("socket {} is taken: another sniffer daemon is running", socket.display());
+    }
+    Ok(())
+}
+
 /// Binds the socket, refusing one another daemon is serving; removes a stale one.
 async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
+    check_free(socket).await?;
     if socket.exists() {
-        if UnixStream::connect(socket).await.is_ok() {
-            bail!("socket {} is taken: another sniffer daemon is running", socket.display());
-        }
         std::fs::remove_file(socket).with_context(|| format!("removing stale socket {}", socket.display()))?;
     }
     // Only root may talk to the daemon: it can watch any cgroup and shows every container's
@@ -120,7 +126,10 @@ async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
-    let listener = bind(&options.socket).await?;
+    // The socket is bound once everything is ready (loading the programs takes about a
+    // second, and a client that connected before would wait that long for an answer);
+    // another daemon on it is refused first.
+    check_free(&options.socket).await?;
     let mut kernel = Kernel::load(&options.kernel)?;
     let mut reader = kernel.events()?;
     // Loading parsed the kernel's BTF and the object: megabytes freed, which glibc keeps
@@ -182,6 +191,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         flow = Some(c);
     }
     let daemon = Daemon { kernel, tracking, flow, started: Instant::now() };
+    let listener = bind(&options.socket).await?;
 
     let events = daemon.tracking.clone();
     tasks.push(tokio::spawn(async move {
