@@ -129,3 +129,60 @@ time.sleep(3600)
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("sniffer-view"), "{mounts}");
 }
+
+fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The ordinary rpm case through a real container: an rpm database in the container's
+/// root, read by the daemon through `/proc/PID/root`. sqlite was once handed
+/// `/proc/self/fd/N`, resolved it to the path as the container sees it and opened that
+/// path on the host: the container's own database was never read.
+#[test]
+fn an_rpm_database_in_a_container_is_read_through_its_root() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    support::prepare(dir);
+    // A real sqlite rpm database: a package built with rpmbuild, installed with rpm.
+    let (top, staging) = (dir.join("top"), dir.join("staging"));
+    std::fs::create_dir_all(top.join("SPECS")).unwrap();
+    let spec = top.join("SPECS/hello-sniffer.spec");
+    std::fs::write(
+        &spec,
+        "Name: hello-sniffer\nVersion: 1.2\nRelease: 3.fc40\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%install\nmkdir -p %{buildroot}/usr/bin\necho x > %{buildroot}/usr/bin/hello-sniffer\n%files\n/usr/bin/hello-sniffer\n",
+    )
+    .unwrap();
+    run(std::process::Command::new("rpmbuild").arg("-bb").arg("--define").arg(format!("_topdir {}", top.display())).arg(&spec));
+    let package = top.join("RPMS/noarch/hello-sniffer-1.2-3.fc40.noarch.rpm");
+    run(std::process::Command::new("rpm")
+        .arg("--root")
+        .arg(&staging)
+        .args(["--define", "_dbpath /var/lib/rpm", "--nodeps", "--noscripts", "-i"])
+        .arg(&package));
+
+    let ctd = Containerd::start(&dir.join("containerd"));
+    let id = ctd.run("rpm", "import time; open('/tmp/ready', 'w').close(); time.sleep(3600)");
+    ctd.wait_file(&id, "/tmp/ready");
+    // Into the container's own root, from the host: only there does the database exist.
+    let pid = ctd.pid(&id).unwrap();
+    let inside = std::path::PathBuf::from(format!("/proc/{pid}/root/var/lib/rpm"));
+    std::fs::create_dir_all(&inside).unwrap();
+    for entry in std::fs::read_dir(staging.join("var/lib/rpm")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), inside.join(entry.file_name())).unwrap();
+    }
+    assert!(!std::path::Path::new("/var/lib/rpm/rpmdb.sqlite").exists(), "the host must not hold the same path");
+
+    let (url, _received) = receiver(0);
+    let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 3600, &["--image-source", "root"]);
+    let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
+    assert!(events.iter().any(|e| e["event"] == "sbom_stored"), "{events:?}");
+    let out = d.cli(&["sbom", &id]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rpm = sbom["packages"].as_array().unwrap().iter().find(|p| p["kind"] == "rpm").unwrap_or_else(|| panic!("no rpm package: {}", sbom["warnings"]));
+    assert_eq!((rpm["name"].as_str(), rpm["version"].as_str()), (Some("hello-sniffer"), Some("1.2-3.fc40")));
+    assert!(rpm["files"].as_array().unwrap().iter().any(|f| f == "/usr/bin/hello-sniffer"), "{rpm}");
+}
