@@ -76,6 +76,8 @@ pub struct Config {
     /// Longest an image's SBOM may take; past it the computation is abandoned with a
     /// warning (`SbomFailed`) and the next container of the image tries again.
     pub sbom_timeout: Duration,
+    /// What one image's SBOM may cost.
+    pub budgets: sbom::Budgets,
 }
 
 /// Counts for `sniffer status` and metrics.
@@ -315,7 +317,7 @@ impl Coordinator {
         let reused = stored.is_some();
         let started = Instant::now();
         let pid = w.pid;
-        let limit = self.config.sbom_timeout;
+        let (limit, budgets) = (self.config.sbom_timeout, self.config.budgets);
         let (views, layers) = (self.views.clone(), w.layers.clone());
         let computing = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
             // Pin the container's root with a descriptor: reading through it keeps working
@@ -335,10 +337,10 @@ impl Coordinator {
                     match view {
                         Some(Ok(view)) => {
                             let label = PathBuf::from(format!("image layers {}", layers.as_ref().map(|l| l.parent.as_str()).unwrap_or_default()));
-                            sbom::scan_within(view.path(), limit).map(|s| sbom::Sbom { root: label, ..s }).map_err(|e| e.to_string())?
+                            sbom::scan_within(view.path(), budgets, Some(limit)).map(|s| sbom::Sbom { root: label, ..s }).map_err(|e| e.to_string())?
                         }
                         other => {
-                            let mut s = sbom::scan_within(&r, limit).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?;
+                            let mut s = sbom::scan_within(&r, budgets, Some(limit)).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?;
                             if let Some(Err(why)) = other {
                                 s.warnings.push(sbom::model::Warning {
                                     cataloger: "image".into(),

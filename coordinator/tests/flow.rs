@@ -144,7 +144,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
 
     let run = |store: Arc<dyn Storage>, bus: Arc<Bus>| {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200), sbom_timeout: Duration::from_secs(120) };
+        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
         let c = Arc::new(Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, notify.clone()));
         let outbox = tokio::spawn(coordinator::submit::run(store, bus, backend.clone(), policy, notify));
         (c, outbox)
@@ -227,7 +227,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let mut child = in_bookworm();
     let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None, layers: None };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120) };
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
     {
         // First life: learns `requests`, persists, then dies without finishing.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(21, vec![requests.clone()])])), Mutex::new(Vec::new())));
@@ -274,7 +274,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     .iter()
     .map(PathBuf::from)
     .collect();
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120) };
+    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
     {
         // First life: the image SBOM is stored, the instance learns, and the daemon dies.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(29, opened.clone())])), Mutex::new(Vec::new())));
@@ -337,6 +337,7 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
         learning_window: Duration::from_secs(3600),
         persist_every: Duration::from_secs(3600),
         sbom_timeout: timeout,
+        budgets: sbom::Budgets::default(),
     };
     let bus = Arc::new(Bus::default());
     let notify = Arc::new(tokio::sync::Notify::new());

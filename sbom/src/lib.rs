@@ -15,4 +15,5 @@ pub mod scan;
 pub mod text;
 
 pub use model::{Kind, Package, Sbom};
+pub use catalog::Budgets;
 pub use scan::{Progress, ScanError, scan, scan_with_progress, scan_within};

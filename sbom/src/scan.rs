@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 
-use crate::catalog::{self, Catalog};
+use crate::catalog::{self, Budgets, Catalog};
 use crate::distro;
 use crate::model::Sbom;
 use crate::rootfs::{EntryKind, Root, WalkEntry};
@@ -44,29 +44,32 @@ const PROGRESS_EVERY: u64 = 1024;
 
 /// Computes the SBOM of the root filesystem at `root_path`.
 pub fn scan(root_path: &Path) -> Result<Sbom, ScanError> {
-    scan_with_progress(root_path, &mut |_| {})
+    scan_with_progress(root_path, Budgets::default(), &mut |_| {})
 }
 
-/// [`scan`], given at most `limit`: past it, the walk stops and the scan is an error
-/// (the daemon abandons it and tries again with a later container).
-pub fn scan_within(root_path: &Path, limit: std::time::Duration) -> Result<Sbom, ScanError> {
-    let deadline = std::time::Instant::now() + limit;
-    let sbom = scan_until(root_path, Some(deadline), &mut |_| {})?;
-    if std::time::Instant::now() > deadline {
+/// [`scan`] within `budgets`, and given at most `limit` when there is one: past it, the
+/// walk stops and the scan is an error (the daemon abandons it and tries again with a
+/// later container).
+pub fn scan_within(root_path: &Path, budgets: Budgets, limit: Option<std::time::Duration>) -> Result<Sbom, ScanError> {
+    let deadline = limit.map(|l| std::time::Instant::now() + l);
+    let sbom = scan_until(root_path, budgets, deadline, &mut |_| {})?;
+    if let (Some(deadline), Some(limit)) = (deadline, limit)
+        && std::time::Instant::now() > deadline
+    {
         return Err(ScanError::TimedOut { path: root_path.to_path_buf(), limit });
     }
     Ok(sbom)
 }
 
-/// [`scan`], calling `progress` every thousand or so entries of the walk.
-pub fn scan_with_progress(root_path: &Path, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
-    scan_until(root_path, None, progress)
+/// [`scan`] within `budgets`, calling `progress` every thousand or so entries of the walk.
+pub fn scan_with_progress(root_path: &Path, budgets: Budgets, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
+    scan_until(root_path, budgets, None, progress)
 }
 
-fn scan_until(root_path: &Path, deadline: Option<std::time::Instant>, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
+fn scan_until(root_path: &Path, budgets: Budgets, deadline: Option<std::time::Instant>, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
     let root = Root::open(root_path).map_err(|source| ScanError::Root { path: root_path.to_path_buf(), source })?;
     let distro = distro::detect(&root);
-    let mut catalog = Catalog::default();
+    let mut catalog = Catalog::with_budgets(budgets);
     catalog::dpkg::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);

@@ -254,7 +254,7 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
 fn progress_is_reported_as_the_walk_goes() {
     let root = bookworm_root();
     let mut seen: Vec<sbom::Progress> = Vec::new();
-    let sbom = sbom::scan_with_progress(&root, &mut |p| seen.push(p)).unwrap();
+    let sbom = sbom::scan_with_progress(&root, sbom::Budgets::default(), &mut |p| seen.push(p)).unwrap();
     let files = walkdir::WalkDir::new(&root)
         .into_iter()
         .filter_entry(|e| !(e.depth() == 1 && ["proc", "sys", "dev"].iter().any(|s| e.file_name() == *s)))

@@ -53,6 +53,35 @@ struct ClientArgs {
     json: bool,
 }
 
+/// What one image's SBOM may cost (past a budget: a warning naming the file and the budget,
+/// and the SBOM says it is incomplete).
+#[derive(Args, Clone, Copy)]
+struct BudgetArgs {
+    /// Most packages listed per image.
+    #[arg(long, default_value_t = sbom::Budgets::default().packages)]
+    max_packages: usize,
+    /// Most files owned, all packages of an image together.
+    #[arg(long, default_value_t = sbom::Budgets::default().files)]
+    max_files: usize,
+    /// Most bytes one Java archive, with what it holds, may have read and inflated.
+    #[arg(long, default_value_t = sbom::Budgets::default().archive_work)]
+    max_archive_bytes: u64,
+    /// Most archives read inside one Java archive.
+    #[arg(long, default_value_t = sbom::Budgets::default().nested_archives)]
+    max_nested_archives: usize,
+}
+
+impl BudgetArgs {
+    fn budgets(&self) -> sbom::Budgets {
+        sbom::Budgets {
+            packages: self.max_packages,
+            files: self.max_files,
+            archive_work: self.max_archive_bytes,
+            nested_archives: self.max_nested_archives,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum SbomFormat {
     /// Native JSON: every package with its files.
@@ -161,6 +190,8 @@ enum Command {
         /// --json): write SBOM', the packages owning them, with that evidence.
         #[arg(long)]
         opened: Option<PathBuf>,
+        #[command(flatten)]
+        budgets: BudgetArgs,
     },
     /// Scan an SBOM (ours, CycloneDX or SPDX JSON) against the offline vulnerability database.
     Scan {
@@ -246,6 +277,8 @@ struct FlowArgs {
     /// layers from containerd (no registry pull), or `root`, the first container's root.
     #[arg(long, value_enum, default_value = "layers")]
     image_source: sniffer::daemon::ImageSource,
+    #[command(flatten)]
+    budgets: BudgetArgs,
     /// Longest an image's SBOM may take, in seconds; past it, it is abandoned with a warning
     /// and the next container of the image tries again.
     #[arg(long, default_value_t = 300.0)]
@@ -288,6 +321,7 @@ impl FlowArgs {
                 learning_window: std::time::Duration::from_secs(self.learning_window),
                 persist_every: std::time::Duration::from_secs_f64(self.persist_every.max(0.1)),
                 sbom_timeout: std::time::Duration::from_secs_f64(self.sbom_timeout.max(0.001)),
+                budgets: self.budgets.budgets(),
             },
             backend,
             policy,
@@ -442,10 +476,10 @@ async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> 
             show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => show(&client, Request::Unwatch { container }).await,
-        Command::Sbom { id, filtered: want_filtered, dir, socket, format, output, opened } => {
+        Command::Sbom { id, filtered: want_filtered, dir, socket, format, output, opened, budgets } => {
             let (sbom, filtered) = match (id, dir) {
                 (Some(key), _) => stored_sbom(&socket, &key, want_filtered).await?,
-                (None, Some(dir)) => computed_sbom(&dir, opened.as_deref())?,
+                (None, Some(dir)) => computed_sbom(&dir, opened.as_deref(), budgets.budgets())?,
                 (None, None) => bail!("give a container id or --dir ROOT"),
             };
             let json = match (format, &filtered) {
@@ -600,8 +634,12 @@ fn db_command(command: DbCommand) -> anyhow::Result<u8> {
 }
 
 /// The SBOM of a root, and SBOM' from a list of opened paths when given.
-fn computed_sbom(dir: &std::path::Path, opened: Option<&std::path::Path>) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
-    let sbom = scan_showing_progress(dir)?;
+fn computed_sbom(
+    dir: &std::path::Path,
+    opened: Option<&std::path::Path>,
+    budgets: sbom::Budgets,
+) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    let sbom = scan_showing_progress(dir, budgets)?;
     let filtered = match opened {
         Some(list) => {
             let paths = read_opened(list)?;
@@ -615,15 +653,15 @@ fn computed_sbom(dir: &std::path::Path, opened: Option<&std::path::Path>) -> any
 }
 
 /// Scans a root; on a terminal, a line on standard error says how far it has got.
-fn scan_showing_progress(dir: &std::path::Path) -> anyhow::Result<sbom::Sbom> {
+fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyhow::Result<sbom::Sbom> {
     use std::io::{IsTerminal, Write};
     if !std::io::stderr().is_terminal() {
-        return Ok(sbom::scan(dir)?);
+        return Ok(sbom::scan_within(dir, budgets, None)?);
     }
     let started = std::time::Instant::now();
     let mut last = started;
     let mut shown = false;
-    let sbom = sbom::scan_with_progress(dir, &mut |p| {
+    let sbom = sbom::scan_with_progress(dir, budgets, &mut |p| {
         // Quiet for small roots; then at most ten updates a second.
         if started.elapsed() < std::time::Duration::from_millis(300) || last.elapsed() < std::time::Duration::from_millis(100) {
             return;

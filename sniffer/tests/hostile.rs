@@ -63,13 +63,18 @@ impl Case {
     /// `sniffer sbom --dir ROOT` under the limits, through `wrap` (a command prefix) and
     /// with `env`; asserts it finished in time and showed the canary nowhere.
     fn scan_with(&self, wrap: &[&str], env: &[(&str, &str)]) -> Scan {
+        self.scan_args(wrap, env, &[])
+    }
+
+    /// [`Case::scan_with`] with more arguments for `sniffer sbom`.
+    fn scan_args(&self, wrap: &[&str], env: &[(&str, &str)], args: &[&str]) -> Scan {
         let start = Instant::now();
         let mut cmd = Command::new(wrap.first().copied().unwrap_or("prlimit"));
         if !wrap.is_empty() {
             cmd.args(&wrap[1..]).arg("prlimit");
         }
         cmd.args([MEMORY_LIMIT, "--", "timeout", "-s", "KILL"]).arg(TIME_LIMIT.as_secs().to_string());
-        cmd.args([SNIFFER, "sbom", "--dir"]).arg(&self.root).envs(env.iter().copied());
+        cmd.args([SNIFFER, "sbom", "--dir"]).arg(&self.root).args(args).envs(env.iter().copied());
         let out = cmd.output().unwrap();
         let took = start.elapsed();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -263,4 +268,19 @@ fn package_databases_finish_within_their_budgets() {
     scan.warned("/lib/apk/db/installed", "budget");
     assert_eq!(scan.sbom["incomplete"], true);
     println!("databases scanned in {:?}", scan.took);
+}
+
+/// The budgets are the operator's to set: with room for one package, one is listed, the
+/// SBOM says it is incomplete, and the warning names the budget.
+#[test]
+fn budgets_are_configurable() {
+    let c = Case::new();
+    c.file("var/lib/dpkg/status", format!("{STATUS_X}Package: y\nVersion: 2\nStatus: install ok installed\n\n"));
+    let scan = c.scan_args(&[], &[], &["--max-packages", "1"]);
+    assert_eq!(scan.names(), ["x"]);
+    assert_eq!(scan.sbom["incomplete"], true);
+    scan.warned("/var/lib/dpkg/status", "more than 1 packages");
+    let all = c.scan();
+    assert_eq!(all.names().len(), 2);
+    assert!(all.sbom.get("incomplete").is_none());
 }

@@ -35,6 +35,12 @@ pub struct Entry {
 /// Parses the installed database. A paragraph without `P` or `V` is an error naming its
 /// line.
 pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
+    parse_within(text, crate::catalog::MAX_PACKAGES, crate::catalog::MAX_FILES)
+}
+
+/// [`parse`], refusing more than `max_packages` packages or `max_files` files (an error
+/// starting `budget:`).
+pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result<Vec<Entry>, String> {
     let mut out = Vec::new();
     let mut current = Entry::default();
     let mut dir = PathBuf::from("/");
@@ -45,8 +51,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
         if e.name.is_empty() || e.version.is_empty() {
             return Err(format!("paragraph at line {line} has no P: or no V:"));
         }
-        if out.len() == crate::catalog::MAX_PACKAGES {
-            return Err(format!("budget: more than {} packages (line {line}): not read", crate::catalog::MAX_PACKAGES));
+        if out.len() == max_packages {
+            return Err(format!("budget: more than {max_packages} packages (line {line}): not read"));
         }
         out.push(e);
         Ok(())
@@ -76,8 +82,8 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
             "F" => dir = Path::new("/").join(value),
             "R" => {
                 files += 1;
-                if files > crate::catalog::MAX_FILES {
-                    return Err(format!("budget: more than {} files (line {}): not read", crate::catalog::MAX_FILES, n + 1));
+                if files > max_files {
+                    return Err(format!("budget: more than {max_files} files (line {}): not read", n + 1));
                 }
                 current.files.push(dir.join(value));
             }
@@ -94,7 +100,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
 pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
     let path = Path::new(INSTALLED);
     let entries = match read_limited(root, path, MAX_INSTALLED) {
-        Ok(Some(text)) => match parse(&text) {
+        Ok(Some(text)) => match parse_within(&text, catalog.budgets.packages.saturating_add(1), catalog.budgets.files.saturating_add(1)) {
             Ok(e) => e,
             Err(e) if e.starts_with("budget") => return catalog.over_budget(CATALOGER, path, e),
             Err(e) => return catalog.warn(CATALOGER, path, e),

@@ -44,6 +44,11 @@ impl Stanza {
 /// Parses a deb822 control file into paragraphs. A paragraph without `Package` or `Version`
 /// is an error naming its line.
 pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
+    parse_control_within(text, crate::catalog::MAX_PACKAGES)
+}
+
+/// [`parse_control`], refusing more than `max` paragraphs (an error starting `budget:`).
+pub fn parse_control_within(text: &str, max: usize) -> Result<Vec<Stanza>, String> {
     let mut out = Vec::new();
     let mut current = Stanza::default();
     let mut started_at = 0;
@@ -52,8 +57,8 @@ pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
         if s.package.is_empty() || s.version.is_empty() {
             return Err(format!("paragraph at line {line} has no Package or no Version"));
         }
-        if out.len() == crate::catalog::MAX_PACKAGES {
-            return Err(format!("budget: more than {} paragraphs (line {line}): not read", crate::catalog::MAX_PACKAGES));
+        if out.len() == max {
+            return Err(format!("budget: more than {max} paragraphs (line {line}): not read"));
         }
         out.push(s);
         Ok(())
@@ -102,7 +107,8 @@ pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
 pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
     let status = Path::new(STATUS);
     match read_limited(root, status, MAX_STATUS) {
-        Ok(Some(text)) => match parse_control(&text) {
+        // One paragraph past the budget parses, so that `add` says which budget was spent.
+        Ok(Some(text)) => match parse_control_within(&text, catalog.budgets.packages.saturating_add(1)) {
             Ok(stanzas) => {
                 for stanza in stanzas.into_iter().filter(Stanza::is_installed) {
                     let files = list_files(root, &stanza, catalog);

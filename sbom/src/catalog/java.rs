@@ -34,6 +34,9 @@ const EOCD_SEARCH: u64 = 22 + 65_535;
 struct Budget {
     bytes: std::cell::Cell<u64>,
     archives: std::cell::Cell<usize>,
+    /// The budgets it started with, for messages.
+    work: u64,
+    nested: usize,
 }
 
 /// A reader that spends the budget: past it, reads fail, so no archive (a sparse terabyte,
@@ -48,7 +51,7 @@ impl<R: Read> Read for Metered<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.budget.bytes.get();
         if left == 0 {
-            return Err(std::io::Error::other(format!("work budget of {MAX_WORK} bytes spent: not read further")));
+            return Err(std::io::Error::other("work budget spent: not read further"));
         }
         let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
@@ -99,7 +102,9 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     }
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    read_archive(file, path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), &mut found, &mut problems);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (work, archives) = (catalog.budgets.archive_work, catalog.budgets.nested_archives);
+    read_archive_within(file, name, work, archives, &mut found, &mut problems);
     for p in problems {
         if p.starts_with("budget") {
             catalog.over_budget(CATALOGER, path, p);
@@ -135,7 +140,19 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
 /// Reads one archive (any `Read + Seek`): its coordinates, then the archives inside it,
 /// within [`MAX_WORK`] bytes read and inflated and [`MAX_NESTED_ARCHIVES`] archives.
 pub fn read_archive<R: Read + Seek>(reader: R, file_name: String, found: &mut Vec<Coordinates>, problems: &mut Vec<String>) {
-    let budget = Budget { bytes: std::cell::Cell::new(MAX_WORK), archives: std::cell::Cell::new(MAX_NESTED_ARCHIVES) };
+    read_archive_within(reader, file_name, MAX_WORK, MAX_NESTED_ARCHIVES, found, problems);
+}
+
+/// [`read_archive`] within `work` bytes read and inflated and `archives` nested archives.
+pub fn read_archive_within<R: Read + Seek>(
+    reader: R,
+    file_name: String,
+    work: u64,
+    archives: usize,
+    found: &mut Vec<Coordinates>,
+    problems: &mut Vec<String>,
+) {
+    let budget = Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(archives), work, nested: archives };
     read_level(reader, file_name, String::new(), 0, &budget, found, problems);
 }
 
@@ -197,7 +214,7 @@ fn read_level<R: Read + Seek>(
     let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
         Err(_) if budget.bytes.get() == 0 => {
-            return problems.push(format!("budget: reading it spent the {MAX_WORK}-byte work budget{where_}: not read"));
+            return problems.push(format!("budget: reading it spent the {}-byte work budget{where_}: not read", budget.work));
         }
         Err(e) => return problems.push(format!("not a readable Java archive{where_}: {e}")),
     };
@@ -237,7 +254,7 @@ fn read_level<R: Read + Seek>(
     for name in names.iter().filter(|n| is_archive(n)) {
         let left = budget.archives.get();
         if left == 0 {
-            problems.push(format!("more than {MAX_NESTED_ARCHIVES} archives inside{where_}: the rest are not read"));
+            problems.push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
             return;
         }
         budget.archives.set(left - 1);

@@ -27,9 +27,33 @@ pub const MAX_FILES: usize = 2_000_000;
 /// Most modules or crates one binary may list (real ones: a few hundred).
 pub const MAX_MODULES: usize = 10_000;
 
+/// What one image may cost to catalog. The defaults are sized from real images (a large
+/// desktop's dpkg lists a few thousand packages owning about 300,000 files; Spring Boot
+/// jars nest a few hundred archives of a few MiB); `sniffer sbom --dir` and `sniffer run`
+/// take each as a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budgets {
+    /// Packages listed.
+    pub packages: usize,
+    /// Files owned, all packages together.
+    pub files: usize,
+    /// Bytes one Java archive, with everything inside it, may have read and inflated.
+    pub archive_work: u64,
+    /// Archives read inside one Java archive, at any depth.
+    pub nested_archives: usize,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets { packages: MAX_PACKAGES, files: MAX_FILES, archive_work: java::MAX_WORK, nested_archives: java::MAX_NESTED_ARCHIVES }
+    }
+}
+
 /// What the catalogers found so far.
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// What cataloguing may cost.
+    pub budgets: Budgets,
     /// Packages found.
     pub packages: Vec<Package>,
     /// Problems met.
@@ -49,22 +73,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// An empty catalog within `budgets`.
+    pub fn with_budgets(budgets: Budgets) -> Catalog {
+        Catalog { budgets, ..Catalog::default() }
+    }
+
     /// Adds a package within [`MAX_PACKAGES`] and [`MAX_FILES`]; past either, warns once
     /// (naming `path` and the budget), marks the catalog incomplete and returns false.
     pub fn add(&mut self, cataloger: &str, path: &Path, mut package: Package) -> bool {
-        if self.packages.len() >= MAX_PACKAGES {
+        let Budgets { packages, files, .. } = self.budgets;
+        if self.packages.len() >= packages {
             if !self.capped_packages {
                 self.capped_packages = true;
-                self.over_budget(cataloger, path, format!("budget: more than {MAX_PACKAGES} packages in the image: the rest are not listed"));
+                self.over_budget(cataloger, path, format!("budget: more than {packages} packages in the image: the rest are not listed"));
             }
             return false;
         }
-        if self.files + package.files.len() > MAX_FILES {
-            let room = MAX_FILES - self.files;
+        if self.files + package.files.len() > files {
+            let room = files.saturating_sub(self.files);
             package.files.truncate(room);
             if !self.capped_files {
                 self.capped_files = true;
-                self.over_budget(cataloger, path, format!("budget: packages own more than {MAX_FILES} files in all: the rest are not listed"));
+                self.over_budget(cataloger, path, format!("budget: packages own more than {files} files in all: the rest are not listed"));
             }
         }
         self.files += package.files.len();
@@ -75,10 +105,11 @@ impl Catalog {
     /// The packages at `range` own `path` as well (a hard link of a file they own),
     /// within [`MAX_FILES`].
     pub(crate) fn own_too(&mut self, range: std::ops::Range<usize>, path: &Path) {
-        if self.files + range.len() > MAX_FILES {
+        let files = self.budgets.files;
+        if self.files + range.len() > files {
             if !self.capped_files {
                 self.capped_files = true;
-                self.over_budget("binary", path, format!("budget: packages own more than {MAX_FILES} files in all: the rest are not listed"));
+                self.over_budget("binary", path, format!("budget: packages own more than {files} files in all: the rest are not listed"));
             }
             return;
         }
