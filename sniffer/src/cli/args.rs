@@ -1,0 +1,369 @@
+//! The command line: every subcommand and its flags (clap derive).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use sniffer::api;
+use sniffer::kernel;
+
+/// Runtime-aware vulnerability agent: which files each container really opens and executes.
+#[derive(Parser)]
+#[command(name = "sniffer", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct KernelArgs {
+    /// Ring buffer size in bytes (a power of two, at least 4096).
+    #[arg(long, default_value_t = 8 << 20, value_parser = parse_ring_size)]
+    pub(crate) ring_bytes: u32,
+    /// Entries of the in-kernel LRU of paths already sent.
+    #[arg(long, default_value_t = 65536)]
+    pub(crate) seen_entries: u32,
+}
+
+impl KernelArgs {
+    pub(crate) fn options(&self) -> kernel::Options {
+        kernel::Options { ring_bytes: self.ring_bytes, seen_entries: self.seen_entries, ..Default::default() }
+    }
+}
+
+pub(crate) fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let n: u32 = s.parse().map_err(|e| format!("{e}"))?;
+    if n < 4096 || !n.is_power_of_two() {
+        return Err(format!("{n} is not a power of two of at least 4096"));
+    }
+    Ok(n)
+}
+
+#[derive(Args)]
+pub(crate) struct ClientArgs {
+    /// The daemon's API socket.
+    #[arg(long, default_value = api::DEFAULT_SOCKET, env = "SNIFFER_SOCKET")]
+    pub(crate) socket: PathBuf,
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// What one image's SBOM may cost (past a budget: a warning naming the file and the budget,
+/// and the SBOM says it is incomplete).
+#[derive(Args, Clone, Copy)]
+pub(crate) struct BudgetArgs {
+    /// Most packages listed per image.
+    #[arg(long, default_value_t = sbom::Budgets::default().packages)]
+    pub(crate) max_packages: usize,
+    /// Most files owned, all packages of an image together.
+    #[arg(long, default_value_t = sbom::Budgets::default().files)]
+    pub(crate) max_files: usize,
+    /// Most bytes one Java archive, with what it holds, may have read and inflated.
+    #[arg(long, default_value_t = sbom::Budgets::default().archive_work)]
+    pub(crate) max_archive_bytes: u64,
+    /// Most archives read inside one Java archive.
+    #[arg(long, default_value_t = sbom::Budgets::default().nested_archives)]
+    pub(crate) max_nested_archives: usize,
+}
+
+impl BudgetArgs {
+    pub(crate) fn budgets(&self) -> sbom::Budgets {
+        sbom::Budgets {
+            packages: self.max_packages,
+            files: self.max_files,
+            archive_work: self.max_archive_bytes,
+            nested_archives: self.max_nested_archives,
+        }
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SbomFormat {
+    /// Native JSON: every package with its files.
+    Json,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Run CMD in a fresh cgroup and print each distinct file it opened or executed.
+    Trace {
+        /// One JSON object per line (path, kind, pid, comm, truncated).
+        #[arg(long)]
+        json: bool,
+        /// Write the list here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        kernel: KernelArgs,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+    /// Start the node daemon: sniffer, container discovery and the New Workload flow.
+    Run {
+        /// Where to serve the local API.
+        #[arg(long, default_value = api::DEFAULT_SOCKET, env = "SNIFFER_SOCKET")]
+        socket: PathBuf,
+        #[command(flatten)]
+        kernel: KernelArgs,
+        #[command(flatten)]
+        flow: FlowArgs,
+        /// Distinct files kept per container; past it, new paths are counted and dropped,
+        /// and that container's SBOM' says it is incomplete.
+        #[arg(long, default_value_t = sniffer::tracker::Limits::default().max_paths, env = "SNIFFER_MAX_PATHS_PER_CONTAINER")]
+        max_paths_per_container: usize,
+    },
+    /// Flow events: containers found, SBOMs, learning, reports, submissions.
+    Events {
+        /// Keep printing new events.
+        #[arg(long)]
+        follow: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Learning control.
+    Learn {
+        #[command(subcommand)]
+        command: LearnCommand,
+    },
+    /// The stored vulnerability report of a container, instance or image digest.
+    Vulns {
+        /// Container id, instance key or image digest.
+        key: String,
+        /// Only findings in packages the workload used.
+        #[arg(long)]
+        relevant: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Programs attached, event rate, lost events, watched containers.
+    Status(ClientArgs),
+    /// Watched containers.
+    Containers(ClientArgs),
+    /// Files a container opened or executed.
+    Files {
+        /// Container name or cgroup id.
+        container: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Watch a cgroup v2 directory (containers are discovered by the daemon in a later version).
+    Watch {
+        /// The cgroup directory, e.g. /sys/fs/cgroup/unified/mygroup.
+        cgroup: PathBuf,
+        /// A name to show it under.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Compute the SBOM of a root filesystem (a directory), with the files each package owns.
+    Sbom {
+        /// A container id, instance key or image digest: its stored SBOM, from the daemon.
+        #[arg(required_unless_present = "dir", conflicts_with_all = ["dir", "opened"])]
+        id: Option<String>,
+        /// With ID: the stored SBOM' of that container or instance instead.
+        #[arg(long, requires = "id")]
+        filtered: bool,
+        /// A root filesystem to compute the SBOM of.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The daemon's API socket (with ID).
+        #[arg(long, default_value = api::DEFAULT_SOCKET, env = "SNIFFER_SOCKET")]
+        socket: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "json")]
+        format: SbomFormat,
+        /// Write the SBOM here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Paths the workload opened (one per line, or `sniffer trace` output, plain or
+        /// --json): write SBOM', the packages owning them, with that evidence.
+        #[arg(long)]
+        opened: Option<PathBuf>,
+        #[command(flatten)]
+        budgets: BudgetArgs,
+    },
+    /// Scan an SBOM (ours, CycloneDX or SPDX JSON) against the offline vulnerability database.
+    Scan {
+        /// The SBOM.
+        #[arg(long)]
+        sbom: PathBuf,
+        /// SBOM' (packages the workload used): findings outside it are marked not relevant.
+        #[arg(long)]
+        filtered: Option<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+        /// Output format: table, json, cyclonedx-vex, openvex, sarif.
+        #[arg(long, default_value = "table")]
+        format: vuln::report::Format,
+        /// Exit with status 3 when a finding is at least this severe (low, medium, high,
+        /// critical); with SBOM', findings it shows never ran do not count.
+        #[arg(long)]
+        fail_on: Option<vuln::severity::Rating>,
+        /// Write the report here instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// The offline vulnerability database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Stop watching a container (what it used stays listed).
+    Unwatch {
+        /// Container name or cgroup id.
+        container: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LearnCommand {
+    /// End learning of a container now: SBOM' is built from what it used so far.
+    Stop {
+        /// Container id or instance key.
+        container: String,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct FlowArgs {
+    /// Run only the sniffer: no discovery, SBOMs, scans or submission.
+    #[arg(long)]
+    pub(crate) no_flow: bool,
+    /// Serve Prometheus metrics at this address (e.g. 0.0.0.0:9464).
+    #[arg(long, env = "SNIFFER_METRICS")]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// containerd's API socket.
+    #[arg(long, default_value = sniffer::discovery::DEFAULT_SOCKET, env = "SNIFFER_CONTAINERD")]
+    pub(crate) containerd: PathBuf,
+    /// Without containerd: discover containers as the child cgroups of this directory (e.g.
+    /// /sys/fs/cgroup/unified/kubepods), polled every second.
+    #[arg(long, env = "SNIFFER_CGROUP_PARENT")]
+    pub(crate) cgroup_parent: Option<PathBuf>,
+    /// State directory (SBOMs, reports, learning state, outbox).
+    #[arg(long, default_value = "/var/lib/sniffer", env = "SNIFFER_STATE_DIR")]
+    pub(crate) state_dir: PathBuf,
+    /// The vulnerability database.
+    #[arg(long = "db", default_value = vuln::DEFAULT_DB, env = "SNIFFER_DB")]
+    pub(crate) db: PathBuf,
+    /// How long each instance is learned, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) learning_window: u64,
+    /// How often what was learned is written to the state directory, in seconds (only
+    /// instances that learned something new are written).
+    #[arg(long, default_value_t = 2.0)]
+    pub(crate) persist_every: f64,
+    /// Where to POST reports (the backend); none keeps them on the node.
+    #[arg(long, env = "SNIFFER_BACKEND_URL")]
+    pub(crate) backend_url: Option<String>,
+    /// A file holding the backend's bearer token.
+    #[arg(long, env = "SNIFFER_BACKEND_TOKEN_FILE")]
+    pub(crate) backend_token_file: Option<PathBuf>,
+    /// Where image SBOMs are read from: `layers`, a read-only view of the image's own
+    /// layers from containerd (no registry pull), or `root`, the first container's root.
+    #[arg(long, value_enum, default_value = "layers")]
+    pub(crate) image_source: sniffer::daemon::ImageSource,
+    #[command(flatten)]
+    pub(crate) budgets: BudgetArgs,
+    /// Longest an image's SBOM may take, in seconds; past it, it is abandoned with a warning
+    /// and the next container of the image tries again.
+    #[arg(long, default_value_t = 300.0)]
+    pub(crate) sbom_timeout: f64,
+    /// Allow a plain-http backend URL to a host other than this one (reports and the token
+    /// then cross the network unencrypted).
+    #[arg(long)]
+    pub(crate) allow_plain_http: bool,
+    /// Days after which an unsent report goes to the dead-letter list.
+    #[arg(long, default_value_t = 7.0)]
+    pub(crate) dead_after_days: f64,
+}
+
+impl FlowArgs {
+    /// The flow's options; the backend URL is checked (https, or http to loopback unless
+    /// --allow-plain-http) and the token given in the environment, if any, is `token`.
+    pub(crate) fn options(&self, token: Option<String>) -> anyhow::Result<Option<sniffer::daemon::FlowOptions>> {
+        if self.no_flow {
+            return Ok(None);
+        }
+        if let Some(url) = &self.backend_url {
+            coordinator::submit::check_url(url, self.allow_plain_http)?;
+        }
+        let backend = self.backend_url.clone().map(|url| coordinator::submit::Backend {
+            url,
+            token_file: self.backend_token_file.clone(),
+            token,
+            timeout: std::time::Duration::from_secs(30),
+        });
+        let policy = coordinator::submit::Policy {
+            dead_after: std::time::Duration::from_secs_f64(self.dead_after_days * 86400.0),
+            ..Default::default()
+        };
+        Ok(Some(sniffer::daemon::FlowOptions {
+            containerd: self.containerd.clone(),
+            cgroup_parent: self.cgroup_parent.clone(),
+            state_dir: self.state_dir.clone(),
+            config: coordinator::flow::Config {
+                vuln_db: self.db.clone(),
+                learning_window: std::time::Duration::from_secs(self.learning_window),
+                persist_every: std::time::Duration::from_secs_f64(self.persist_every.max(0.1)),
+                sbom_timeout: std::time::Duration::from_secs_f64(self.sbom_timeout.max(0.001)),
+                budgets: self.budgets.budgets(),
+            },
+            backend,
+            policy,
+            image_source: self.image_source,
+        }))
+    }
+}
+
+#[derive(Args)]
+pub(crate) struct DbArg {
+    /// The vulnerability database file.
+    #[arg(long = "db", default_value = vuln::DEFAULT_DB, env = "SNIFFER_DB")]
+    pub(crate) path: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DbCommand {
+    /// Import OSV records: a directory of JSON files, one JSON file, or an osv.dev all.zip.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Fetch <MIRROR>/<Ecosystem>/all.zip for each ecosystem and swap in the new database
+    /// only when every download and import succeeded.
+    Update {
+        /// Base URL of an osv.dev export mirror.
+        #[arg(long, default_value = vuln::update::DEFAULT_MIRROR, env = "SNIFFER_OSV_MIRROR")]
+        mirror: String,
+        /// Ecosystems to fetch (repeat the flag).
+        #[arg(long = "ecosystem", default_values = ["Debian", "Ubuntu", "Alpine", "PyPI", "npm", "Go", "Maven", "crates.io"])]
+        ecosystems: Vec<String>,
+        /// Per-request timeout in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Ecosystems, record counts, age and sources.
+    Status {
+        #[command(flatten)]
+        db: DbArg,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,91 @@
+//! `sniffer db`: import, update and status of the offline vulnerability database.
+
+use anyhow::Context;
+
+use super::args::DbCommand;
+use super::client::print_table;
+
+pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
+    match command {
+        DbCommand::Import { paths, db } => {
+            if let Some(dir) = db.path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let mut writer = vuln::Writer::open(&db.path)?;
+            let mut report = vuln::ImportReport::default();
+            for p in &paths {
+                let mut this = vuln::ImportReport::default();
+                vuln::import::import_path(&mut writer, p, &mut this)?;
+                for eco in &this.ecosystems {
+                    let location = p.display().to_string();
+                    let info = vuln::store::SourceInfo { location, imported_at: vuln::store::now(), ..Default::default() };
+                    writer.set_source(eco, info)?;
+                }
+                report.imported += this.imported;
+                report.unchanged += this.unchanged;
+                report.withdrawn += this.withdrawn;
+                report.skipped.extend(this.skipped);
+            }
+            writer.commit()?;
+            eprintln!(
+                "{}: imported {}, unchanged {}, withdrawn {}, skipped {}",
+                db.path.display(),
+                report.imported,
+                report.unchanged,
+                report.withdrawn,
+                report.skipped.len()
+            );
+            for s in &report.skipped {
+                eprintln!("skipped {}: {}", s.source, s.reason);
+            }
+            Ok(0)
+        }
+        DbCommand::Update { mirror, ecosystems, timeout, db } => {
+            let report = vuln::update::update(&vuln::update::UpdateOptions {
+                mirror,
+                ecosystems,
+                db: db.path.clone(),
+                timeout: std::time::Duration::from_secs(timeout),
+            })?;
+            for (eco, fetch) in &report.ecosystems {
+                match fetch {
+                    vuln::update::Fetch::Unchanged => eprintln!("{eco}: unchanged"),
+                    vuln::update::Fetch::Updated { bytes } => eprintln!("{eco}: fetched {bytes} bytes"),
+                }
+            }
+            eprintln!(
+                "{}: {} (imported {}, unchanged {}, skipped {})",
+                db.path.display(),
+                if report.swapped { "updated" } else { "already current" },
+                report.import.imported,
+                report.import.unchanged,
+                report.import.skipped.len()
+            );
+            for s in &report.import.skipped {
+                eprintln!("skipped {}: {}", s.source, s.reason);
+            }
+            Ok(0)
+        }
+        DbCommand::Status { db, json } => {
+            let status = vuln::Db::open(&db.path)?.status()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+                return Ok(0);
+            }
+            let mut rows: Vec<Vec<String>> = status
+                .ecosystems
+                .iter()
+                .map(|(eco, n)| {
+                    let src = status.sources.get(eco.split(':').next().unwrap_or(eco)).or_else(|| status.sources.get(eco));
+                    vec![eco.clone(), n.to_string(), src.map(|s| s.imported_at.clone()).unwrap_or_default()]
+                })
+                .collect();
+            rows.push(vec!["total".into(), (status.records - status.withdrawn).to_string(), String::new()]);
+            println!("{}", status.path.display());
+            println!("updated {}; {} withdrawn records kept out of results", status.updated_at.as_deref().unwrap_or("never"), status.withdrawn);
+            println!();
+            print_table(&["ECOSYSTEM", "RECORDS", "IMPORTED"], rows);
+            Ok(0)
+        }
+    }
+}

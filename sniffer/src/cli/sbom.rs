@@ -1,0 +1,150 @@
+//! `sniffer sbom`: the SBOM (and SBOM') of a root, or the one the daemon stored.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use sbom::text::clean;
+use sniffer::api::{self, Request, Response};
+
+use super::args::SbomFormat;
+
+/// The SBOM of a root, and SBOM' from a list of opened paths when given.
+fn computed_sbom(
+    dir: &std::path::Path,
+    opened: Option<&std::path::Path>,
+    budgets: sbom::Budgets,
+) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    let sbom = scan_showing_progress(dir, budgets)?;
+    let filtered = match opened {
+        Some(list) => {
+            let paths = read_opened(list)?;
+            let root = sbom::rootfs::Root::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+            let index = sbom::index::FileIndex::build(&root, &sbom);
+            Some(sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true))
+        }
+        None => None,
+    };
+    Ok((sbom, filtered))
+}
+
+/// Scans a root; on a terminal, a line on standard error says how far it has got.
+fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyhow::Result<sbom::Sbom> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() {
+        return Ok(sbom::scan_within(dir, budgets, None)?);
+    }
+    let started = std::time::Instant::now();
+    let mut last = started;
+    let mut shown = false;
+    let sbom = sbom::scan_with_progress(dir, budgets, &mut |p| {
+        // Quiet for small roots; then at most ten updates a second.
+        if started.elapsed() < std::time::Duration::from_millis(300) || last.elapsed() < std::time::Duration::from_millis(100) {
+            return;
+        }
+        last = std::time::Instant::now();
+        shown = true;
+        eprint!("\rscanning {}: {} entries, {} packages", dir.display(), p.entries, p.packages);
+        let _ = std::io::stderr().flush();
+    });
+    if shown {
+        eprint!("\r\x1b[2K");
+    }
+    Ok(sbom?)
+}
+
+/// The SBOM (and SBOM', if asked) the daemon stored for a container, instance or image.
+async fn stored_sbom(socket: &std::path::Path, key: &str, filtered: bool) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    match api::call(socket, &Request::Sbom { key: key.to_string() }).await? {
+        Response::Sbom { sbom, filtered: prime } => {
+            let prime = match (filtered, prime) {
+                (true, None) => bail!("no SBOM' for {key:?} yet (still learning, or not an instance)"),
+                (true, Some(p)) => Some(*p),
+                (false, _) => None,
+            };
+            Ok((*sbom, prime))
+        }
+        Response::Error { message } => bail!("{message}"),
+        other => bail!("unexpected reply {other:?}"),
+    }
+}
+
+/// Reads a list of opened paths: plain lines, `sniffer trace` lines (`open /p`), or its
+/// JSON lines (`{"path": ...}`).
+fn read_opened(list: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let path = if line.starts_with('{') {
+            let v: serde_json::Value =
+                serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", list.display(), n + 1))?;
+            v["path"].as_str().map(str::to_string)
+        } else {
+            let bare = line.strip_prefix("open ").or_else(|| line.strip_prefix("exec ")).unwrap_or(line);
+            Some(bare.to_string())
+        };
+        match path {
+            Some(p) if p.starts_with('/') => out.push(PathBuf::from(p)),
+            _ => bail!("{}:{}: not an absolute path: {line:?}", list.display(), n + 1),
+        }
+    }
+    Ok(out)
+}
+
+/// Packages by kind, and warnings, on standard error (standard output may hold the SBOM).
+fn sbom_summary(sbom: &sbom::Sbom) {
+    let mut by_kind = std::collections::BTreeMap::new();
+    for p in &sbom.packages {
+        *by_kind.entry(p.kind.as_str()).or_insert(0usize) += 1;
+    }
+    let distro = sbom.distro.as_ref().and_then(|d| d.pretty_name.clone()).unwrap_or_else(|| "unknown".into());
+    eprintln!("{}: {}", clean(&sbom.root.display().to_string()), clean(&distro));
+    for (kind, n) in &by_kind {
+        eprintln!("  {kind:<8} {n:>6}");
+    }
+    eprintln!("  {:<8} {:>6}", "total", sbom.packages.len());
+    for w in &sbom.warnings {
+        eprintln!("warning: {} {}: {}", w.cataloger, clean(&sbom::path_text::encode(&w.path)), clean(&w.message));
+    }
+}
+
+/// `sniffer sbom`: computed from `dir`, or the daemon's stored one for `id`; written as
+/// `format` to `output` or standard output, with a summary on standard error.
+#[expect(clippy::too_many_arguments, reason = "one argument per flag of the subcommand")]
+pub(super) async fn command(
+    id: Option<String>,
+    want_filtered: bool,
+    dir: Option<PathBuf>,
+    socket: &std::path::Path,
+    format: SbomFormat,
+    output: Option<PathBuf>,
+    opened: Option<PathBuf>,
+    budgets: sbom::Budgets,
+) -> anyhow::Result<u8> {
+    let (sbom, filtered) = match (id, dir) {
+        (Some(key), _) => stored_sbom(socket, &key, want_filtered).await?,
+        (None, Some(dir)) => computed_sbom(&dir, opened.as_deref(), budgets)?,
+        (None, None) => bail!("give a container id or --dir ROOT"),
+    };
+    let json = match (format, &filtered) {
+
+        (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
+        (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
+        (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
+        (SbomFormat::Cyclonedx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx_filtered(&sbom, f))?,
+        (SbomFormat::Spdx, None) => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
+        (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_filtered(&sbom, f))?,
+    };
+    if let Some(f) = &filtered {
+        eprintln!("SBOM': {} of {} packages used; {} opened paths owned by none", f.packages.len(), sbom.packages.len(), f.unmatched);
+    }
+    match &output {
+        Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{}", String::from_utf8_lossy(&json)),
+    }
+    sbom_summary(&sbom);
+    Ok(0)
+}
