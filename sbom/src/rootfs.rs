@@ -27,6 +27,9 @@ use nix::sys::stat::{Mode, SFlag, fstat, fstatat};
 
 /// Most symlinks followed resolving one path (Linux's own limit is 40).
 const MAX_LINKS: usize = 40;
+/// Most components looked at resolving one path (a real one has a few dozen, links
+/// included).
+pub const MAX_STEPS: usize = 4096;
 /// Most entries read from one directory.
 pub const MAX_DIR_ENTRIES: usize = 1 << 20;
 /// Top-level directories of a root that are never read: kernel and device views.
@@ -139,6 +142,13 @@ impl Root {
             }
         })?;
         Ok((fd, relative))
+    }
+
+    /// What `path` inside the root is (its last component not followed when it is a
+    /// symlink only because resolution stops there: pass a canonical path), or `None`.
+    pub fn kind(&self, path: &Path) -> Option<EntryKind> {
+        let (fd, _) = self.open_at(path, OFlag::O_PATH | OFlag::O_NOFOLLOW).ok()?;
+        fstat(fd.as_fd()).ok().map(|s| EntryKind::of_mode(s.st_mode))
     }
 
     /// Opens a directory inside the root.
@@ -265,13 +275,26 @@ impl Root {
 
     /// The canonical path of `path` inside the root: every symlink followed (inside the
     /// root), `.` and `..` gone. The result is absolute, as the container sees it.
-    /// Components that do not exist are kept as they are.
+    /// Components that do not exist are kept as they are. At most [`MAX_STEPS`]
+    /// components are looked at (links whose targets hold thousands of components, chained,
+    /// would otherwise cost millions of calls for one path).
     pub fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        let mut steps = MAX_STEPS;
+        self.canonicalize_within(path, &mut steps)
+    }
+
+    /// [`Root::canonicalize`], spending at most `steps` components (less what it used
+    /// is left in `steps`).
+    pub fn canonicalize_within(&self, path: &Path, steps: &mut usize) -> io::Result<PathBuf> {
         let mut resolved = PathBuf::from("/");
         let mut pending: Vec<Vec<u8>> = components(path);
         pending.reverse();
         let mut links = 0;
         while let Some(part) = pending.pop() {
+            if *steps == 0 {
+                return Err(io::Error::other(format!("resolving {} in {} took too many steps", path.display(), self.path.display())));
+            }
+            *steps -= 1;
             match part.as_slice() {
                 b"." | b"" => continue,
                 b".." => {

@@ -284,3 +284,28 @@ fn budgets_are_configurable() {
     assert_eq!(all.names().len(), 2);
     assert!(all.sbom.get("incomplete").is_none());
 }
+
+/// File lists whose paths are long chains of links with long targets: the file index
+/// used to resolve each again and again. It stops at its budget, takes the rest as
+/// listed, and SBOM' says its ownership is approximate.
+#[test]
+fn chains_of_links_in_file_lists_finish_within_the_index_budget() {
+    let c = Case::new();
+    let dir = c.dir("c");
+    // link0 -> a/../a/../…/link1 (800 pairs), …, link39 -> real
+    let detour = "a/../".repeat(800);
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    for i in 0..40 {
+        let next = if i == 39 { "real".to_string() } else { format!("link{}", i + 1) };
+        symlink(format!("{detour}{next}"), dir.join(format!("link{i}"))).unwrap();
+    }
+    c.file("c/real", "x");
+    c.file("var/lib/dpkg/status", STATUS_X);
+    c.file("var/lib/dpkg/info/x.list", "/c/link0\n".repeat(20_000));
+    let opened = c.outside.join("opened");
+    std::fs::write(&opened, "/c/real\n").unwrap();
+    let scan = c.scan_args(&[], &[], &["--opened", opened.to_str().unwrap()]);
+    assert_eq!(scan.sbom["complete"], false, "{}", scan.sbom);
+    assert!(scan.sbom["warnings"].to_string().contains("steps"), "{}", scan.sbom["warnings"]);
+    println!("chains resolved in {:?}", scan.took);
+}
