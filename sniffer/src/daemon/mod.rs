@@ -150,14 +150,20 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 flow_options.config.vuln_db.display()
             );
         }
-        let store: Arc<dyn coordinator::store::Storage> = Arc::new(coordinator::store::Store::open(&flow_options.state_dir)?);
+        let state_dir = flow_options.state_dir.clone();
+        let store: Arc<dyn coordinator::store::Storage> =
+            Arc::new(tokio::task::spawn_blocking(move || coordinator::store::Store::open(&state_dir)).await??);
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
         let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
         let mut c = coordinator::flow::Coordinator::new(store.clone(), bus.clone(), Arc::new(sniffer), flow_options.config.clone(), wake.clone());
         if flow_options.image_source == ImageSource::Layers {
-            let dir = flow_options.state_dir.join("views");
-            let views = crate::image_view::ContainerdViews::new(&flow_options.containerd, &dir, tokio::runtime::Handle::current());
+            let (socket, dir) = (flow_options.containerd.clone(), flow_options.state_dir.join("views"));
+            // It unmounts what an earlier life left: file system work, off the runtime.
+            let views = tokio::task::spawn_blocking(move || {
+                crate::image_view::ContainerdViews::new(&socket, &dir, tokio::runtime::Handle::current())
+            })
+            .await?;
             c = c.with_image_views(Arc::new(views));
         }
         let c = Arc::new(c);
