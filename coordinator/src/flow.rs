@@ -325,27 +325,30 @@ impl Coordinator {
             let shown = PathBuf::from(format!("/proc/{pid}/root"));
             let pin = std::fs::File::open(&shown).map_err(|e| format!("{}: {e}", shown.display()))?;
             let r = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
+            let scan = |at: &Path, shown: PathBuf| {
+                sbom::scan_within(at, budgets, Some(limit)).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())
+            };
             let sbom = match stored {
                 Some(s) => s,
                 None => {
                     // The image's own layers when the runtime says where they are; else
                     // (no runtime, a view refused) this container's root, said so.
                     let view = match (&views, &layers) {
-                        (Some(views), Some(layers)) => Some(views.open(layers)),
+                        (Some(views), Some(layers)) => Some((views.open(layers), &layers.parent)),
                         _ => None,
                     };
                     match view {
-                        Some(Ok(view)) => {
-                            let label = PathBuf::from(format!("image layers {}", layers.as_ref().map(|l| l.parent.as_str()).unwrap_or_default()));
-                            sbom::scan_within(view.path(), budgets, Some(limit)).map(|s| sbom::Sbom { root: label, ..s }).map_err(|e| e.to_string())?
-                        }
+                        Some((Ok(view), parent)) => scan(view.path(), PathBuf::from(format!("image layers {parent}")))?,
                         other => {
-                            let mut s = sbom::scan_within(&r, budgets, Some(limit)).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())?;
-                            if let Some(Err(why)) = other {
+                            let mut s = scan(&r, shown)?;
+                            if let Some((Err(why), _)) = other {
                                 s.warnings.push(sbom::model::Warning {
                                     cataloger: "image".into(),
                                     path: PathBuf::from("/"),
-                                    message: format!("read from a running container's root, not the image's layers ({why}): its writes and volumes may be in it"),
+                                    message: format!(
+                                        "read from a running container's root, not the image's layers ({why}): \
+                                         its writes and volumes may be in it"
+                                    ),
                                 });
                             }
                             s
