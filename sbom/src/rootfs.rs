@@ -57,16 +57,6 @@ impl EntryKind {
             _ => EntryKind::Other,
         }
     }
-
-    fn of_dirent(t: Option<nix::dir::Type>) -> Option<EntryKind> {
-        use nix::dir::Type;
-        Some(match t? {
-            Type::Directory => EntryKind::Dir,
-            Type::File => EntryKind::File,
-            Type::Symlink => EntryKind::Symlink,
-            _ => EntryKind::Other,
-        })
-    }
 }
 
 /// One entry met by [`Root::walk`].
@@ -180,12 +170,13 @@ impl Root {
             Ok(s) => s.st_dev,
             Err(e) => return error(Path::new("/"), e.into()),
         };
-        let open = |fd: BorrowedFd<'_>, path: PathBuf| -> io::Result<Frame> {
-            let entries = list_raw(fd)?;
-            let fd = nix::unistd::dup(fd)?;
+        let open = |fd: OwnedFd, path: PathBuf| -> io::Result<Frame> {
+            // Only the root's descriptor (a duplicate, sharing its offset) was read before.
+            let entries = list_raw(fd.as_fd(), path == Path::new("/"))?;
             Ok(Frame { fd, path, entries: entries.into_iter() })
         };
-        let mut stack = match open(self.dir.as_fd(), PathBuf::from("/")) {
+        let top = nix::unistd::dup(self.dir.as_fd()).map_err(io::Error::from);
+        let mut stack = match top.and_then(|fd| open(fd, PathBuf::from("/"))) {
             Ok(f) => vec![f],
             Err(e) => return error(Path::new("/"), e),
         };
@@ -238,7 +229,7 @@ impl Root {
                     continue;
                 }
             }
-            match open(child.as_fd(), path.clone()) {
+            match open(child, path.clone()) {
                 Ok(f) => stack.push(f),
                 Err(e) => error(&path, e),
             }
@@ -360,28 +351,62 @@ fn components(path: &Path) -> Vec<Vec<u8>> {
 }
 
 /// The entries of an open directory, by name, with their kind when the directory says.
-fn list_raw(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, Option<EntryKind>)>> {
-    let mut dir = nix::dir::Dir::from_fd(nix::unistd::dup(fd)?)?;
-    // The duplicate shares the offset: start from the top whoever read it before.
-    nix::unistd::lseek(dir.as_fd(), 0, nix::unistd::Whence::SeekSet)?;
-    let mut out = Vec::new();
-    for entry in dir.iter() {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        if out.len() == MAX_DIR_ENTRIES {
-            return Err(io::Error::other(format!("more than {MAX_DIR_ENTRIES} entries: not listed")));
-        }
-        out.push((OsStr::from_bytes(name).to_os_string(), EntryKind::of_dirent(entry.file_type())));
+/// Read with `getdents64` on the descriptor itself, from its start: `fdopendir` would
+/// cost a duplicate, two `fcntl`s and a close per directory, a fifth of a whole scan.
+fn list_raw(fd: BorrowedFd<'_>, rewind: bool) -> io::Result<Vec<(OsString, Option<EntryKind>)>> {
+    use std::os::fd::AsRawFd;
+    if rewind {
+        // Whoever read this descriptor before (the root's is listed by every walk) moved it.
+        nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekSet)?;
     }
-    Ok(out)
+    let mut buf = vec![0u8; 32 << 10];
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`, which lives for
+        // the call; the descriptor is borrowed, so open.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let filled = &buf[..n as usize];
+        if filled.is_empty() {
+            return Ok(out);
+        }
+        // Records: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1), d_name (NUL-ended).
+        let mut at = 0;
+        while at + 19 <= filled.len() {
+            let reclen = u16::from_ne_bytes([filled[at + 16], filled[at + 17]]) as usize;
+            let Some(record) = filled.get(at..at + reclen).filter(|_| reclen >= 19) else {
+                return Err(io::Error::other("malformed directory record"));
+            };
+            let name = &record[19..];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            at += reclen;
+            if name == b"." || name == b".." {
+                continue;
+            }
+            if out.len() == MAX_DIR_ENTRIES {
+                return Err(io::Error::other(format!("more than {MAX_DIR_ENTRIES} entries: not listed")));
+            }
+            out.push((OsStr::from_bytes(name).to_os_string(), kind_of_dtype(record[18])));
+        }
+    }
+}
+
+/// A directory entry's `d_type`, when it says.
+fn kind_of_dtype(t: u8) -> Option<EntryKind> {
+    match t {
+        libc::DT_DIR => Some(EntryKind::Dir),
+        libc::DT_REG => Some(EntryKind::File),
+        libc::DT_LNK => Some(EntryKind::Symlink),
+        libc::DT_UNKNOWN => None,
+        _ => Some(EntryKind::Other),
+    }
 }
 
 /// [`list_raw`] with every kind known.
 fn list(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, EntryKind)>> {
-    list_raw(fd)?
+    list_raw(fd, false)?
         .into_iter()
         .map(|(name, kind)| match kind {
             Some(k) => Ok((name, k)),
