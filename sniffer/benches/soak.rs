@@ -11,7 +11,7 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,48 +28,6 @@ const LIFETIME: Duration = Duration::from_secs(8);
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
-}
-
-/// Deliveries by idempotency key.
-type Delivered = Arc<Mutex<HashMap<String, u32>>>;
-
-/// A backend that answers 503 to every other request and counts what it accepted.
-fn flaky_backend() -> (String, Delivered) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/reports", listener.local_addr().unwrap());
-    let got: Delivered = Arc::default();
-    let g = got.clone();
-    std::thread::spawn(move || {
-        for (n, conn) in listener.incoming().enumerate() {
-            let Ok(mut conn) = conn else { continue };
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let (mut line, mut key, mut len) = (String::new(), String::new(), 0usize);
-            let _ = reader.read_line(&mut line);
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    match k.trim().to_ascii_lowercase().as_str() {
-                        "idempotency-key" => key = v.trim().to_string(),
-                        "content-length" => len = v.trim().parse().unwrap_or(0),
-                        _ => {}
-                    }
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let status = if n % 2 == 0 { "503 Service Unavailable" } else { "200 OK" };
-            if n % 2 == 1 {
-                *g.lock().unwrap().entry(key).or_default() += 1;
-            }
-            let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-        }
-    });
-    (url, got)
 }
 
 /// Report ids the daemon said it stored, read from `sniffer events --follow`.
@@ -115,7 +73,8 @@ fn main() {
     let ctd = Containerd::start(&dir.join("containerd"));
     let out = ctd.ctr(&["images", "import", second.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let (url, delivered) = flaky_backend();
+    // The backend answers 503 to every other request.
+    let (url, received) = support::receiver_when(|n| n % 2 == 1);
     let metrics = free_addr();
     let args = ["--persist-every", "1"];
     let mut d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon1.log", 5, &args);
@@ -225,7 +184,10 @@ fn main() {
     let _ = follower.wait();
 
     let stored = stored.lock().unwrap().clone();
-    let delivered = delivered.lock().unwrap().clone();
+    let mut delivered: HashMap<String, u32> = HashMap::new();
+    for (key, _, _) in received.lock().unwrap().iter() {
+        *delivered.entry(key.clone()).or_default() += 1;
+    }
     let lost: Vec<&String> = stored.iter().filter(|id| !delivered.contains_key(*id)).collect();
     let twice = delivered.values().filter(|&&n| n > 1).count();
     let slowest = slowest.lock().unwrap().clone();

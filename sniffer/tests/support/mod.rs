@@ -120,6 +120,12 @@ pub type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
 
 /// Receives POSTs; answers 503 to the first `down`. Keeps (idempotency key, auth, body).
 pub fn receiver(down: usize) -> (String, Received) {
+    receiver_when(move |n| n >= down)
+}
+
+/// Receives POSTs; accepts request `n` (from 0) when `accept(n)`, else answers 503. Keeps
+/// (idempotency key, auth, body) of what it accepted.
+pub fn receiver_when(accept: impl Fn(usize) -> bool + Send + 'static) -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/reports", listener.local_addr().unwrap());
     let got: Received = Arc::new(Mutex::new(Vec::new()));
@@ -145,8 +151,8 @@ pub fn receiver(down: usize) -> (String, Received) {
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let status = if n < down { "503 Service Unavailable" } else { "200 OK" };
-            if n >= down {
+            let status = if accept(n) { "200 OK" } else { "503 Service Unavailable" };
+            if accept(n) {
                 let body = serde_json::from_slice(&body).unwrap_or_default();
                 g.lock().unwrap().push((headers.remove("idempotency-key").unwrap_or_default(), headers.remove("authorization").unwrap_or_default(), body));
             }
