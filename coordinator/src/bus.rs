@@ -147,7 +147,8 @@ impl Bus {
         let oldest_kept = replay.front().map(|e| e.seq);
         let next = replay.back().map(|e| e.seq + 1).unwrap_or(from);
         // Events before the oldest kept one are gone for good.
-        let missed = oldest_kept.map(|s| s.saturating_sub(from)).unwrap_or_else(|| self.next_seq().saturating_sub(from));
+        let missed =
+            oldest_kept.map(|s| s.saturating_sub(from)).unwrap_or_else(|| self.next_seq().saturating_sub(from));
         Follower { rx, replay, next, missed }
     }
 }

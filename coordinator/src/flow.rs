@@ -160,8 +160,10 @@ fn now() -> String {
 
 /// [`Storage::put_many`] of records whose keys are owned.
 fn put_owned(store: &dyn Storage, items: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
-    let (keys, values): (Vec<(Kind, String)>, Vec<serde_json::Value>) = items.into_iter().map(|(k, key, v)| ((k, key), v)).unzip();
-    let items: Vec<(Kind, &str, serde_json::Value)> = keys.iter().zip(values).map(|((k, key), v)| (*k, key.as_str(), v)).collect();
+    let (keys, values): (Vec<(Kind, String)>, Vec<serde_json::Value>) =
+        items.into_iter().map(|(k, key, v)| ((k, key), v)).unzip();
+    let items: Vec<(Kind, &str, serde_json::Value)> =
+        keys.iter().zip(values).map(|((k, key), v)| (*k, key.as_str(), v)).collect();
     store.put_many(&items)
 }
 
@@ -171,7 +173,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Coordinator {
     /// A coordinator over `store`; `outbox` is notified when a report is queued.
-    pub fn new(store: Arc<dyn Storage>, bus: Arc<Bus>, sniffer: Arc<dyn Sniffer>, config: Config, outbox: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        bus: Arc<Bus>,
+        sniffer: Arc<dyn Sniffer>,
+        config: Config,
+        outbox: Arc<Notify>,
+    ) -> Self {
         Coordinator {
             store,
             bus,
@@ -272,7 +280,16 @@ impl Coordinator {
             .unwrap_or_default();
         let deadline = Instant::now() + self.config.learning_window.saturating_sub(elapsed);
         self.bus.publish(FlowEvent::LearningStarted { instance: instance.clone() });
-        let active = Active { workload: w.clone(), instance, deadline, started_at, seed: seed.into(), persisted: None, image, ending: false };
+        let active = Active {
+            workload: w.clone(),
+            instance,
+            deadline,
+            started_at,
+            seed: seed.into(),
+            persisted: None,
+            image,
+            ending: false,
+        };
         lock(&self.active).insert(w.id, active);
         Ok(())
     }
@@ -326,7 +343,9 @@ impl Coordinator {
             let pin = std::fs::File::open(&shown).map_err(|e| format!("{}: {e}", shown.display()))?;
             let r = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pin)));
             let scan = |at: &Path, shown: PathBuf| {
-                sbom::scan_within(at, budgets, Some(limit)).map(|s| sbom::Sbom { root: shown, ..s }).map_err(|e| e.to_string())
+                sbom::scan_within(at, budgets, Some(limit))
+                    .map(|s| sbom::Sbom { root: shown, ..s })
+                    .map_err(|e| e.to_string())
             };
             let sbom = match stored {
                 Some(s) => s,
@@ -366,7 +385,9 @@ impl Coordinator {
         // containers of the image waiting on it go on without an SBOM; the next one retries.
         let computed = match tokio::time::timeout(limit + limit / 10 + Duration::from_secs(1), computing).await {
             Ok(done) => done.unwrap_or_else(|e| Err(e.to_string())),
-            Err(_) => Err(format!("computing the SBOM took longer than {limit:?}: abandoned; the next container of the image retries")),
+            Err(_) => Err(format!(
+                "computing the SBOM took longer than {limit:?}: abandoned; the next container of the image retries"
+            )),
         };
         let (sbom, index) = match computed {
             Ok(x) => x,
@@ -381,7 +402,8 @@ impl Coordinator {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
             let report = self.report(ReportKind::Image, &w.digest, w, &sbom, None).await;
-            let record = serde_json::to_value(&sbom).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            let record =
+                serde_json::to_value(&sbom).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
             self.store_report(report, vec![(Kind::Sbom, w.digest.clone(), record)]).await?;
             self.bus.publish(FlowEvent::SbomStored { digest: w.digest.clone(), packages, millis });
         }
@@ -394,7 +416,14 @@ impl Coordinator {
     }
 
     /// Scans and builds a report (a missing or broken database becomes a warning in it).
-    async fn report(&self, kind: ReportKind, key: &str, w: &Workload, sbom: &sbom::Sbom, prime: Option<&sbom::index::FilteredSbom>) -> Report {
+    async fn report(
+        &self,
+        kind: ReportKind,
+        key: &str,
+        w: &Workload,
+        sbom: &sbom::Sbom,
+        prime: Option<&sbom::index::FilteredSbom>,
+    ) -> Report {
         let db = self.config.vuln_db.clone();
         let input = vuln::input::of_sbom(sbom);
         let relevance = prime.and_then(|p| vuln::input::of_filtered(p).relevance);
@@ -432,7 +461,11 @@ impl Coordinator {
 
     /// Stores a report with its outbox entry and `extra` records, in one transaction, and
     /// `delete` after it.
-    async fn store_report(&self, report: Report, extra: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
+    async fn store_report(
+        &self,
+        report: Report,
+        extra: Vec<(Kind, String, serde_json::Value)>,
+    ) -> Result<(), StoreError> {
         let key_kind = report.kind_name();
         let report_key = format!("{key_kind}:{}", report.key);
         let encode = |e: serde_json::Error| StoreError { path: PathBuf::new(), message: e.to_string() };
@@ -461,7 +494,8 @@ impl Coordinator {
 
     /// `sniffer learn stop`: by container id or instance key.
     pub async fn learn_stop(&self, which: &str) -> Result<bool, StoreError> {
-        let id = lock(&self.active).iter().find(|(id, a)| *id == which || a.instance == which).map(|(id, _)| id.clone());
+        let id =
+            lock(&self.active).iter().find(|(id, a)| *id == which || a.instance == which).map(|(id, _)| id.clone());
         match id {
             Some(id) => self.finish(&id, "stopped").await.map(|_| true),
             None => Ok(false),
@@ -526,7 +560,8 @@ impl Coordinator {
                 continue;
             }
             let learned = self.learned(&workload, &started_at, &seed);
-            let value = serde_json::to_value(&learned).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            let value = serde_json::to_value(&learned)
+                .map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
             items.push((Kind::Learning, workload.instance(), value));
             written.push((id, progress));
         }
@@ -552,7 +587,11 @@ impl Coordinator {
         if !a.ending {
             a.ending = true;
             self.sniffer.unwatch(a.workload.cgroup_id);
-            self.bus.publish(FlowEvent::LearningEnded { instance: a.instance.clone(), reason: reason.into(), paths: learned.paths.len() });
+            self.bus.publish(FlowEvent::LearningEnded {
+                instance: a.instance.clone(),
+                reason: reason.into(),
+                paths: learned.paths.len(),
+            });
         }
         let mut image = a.image.clone().or_else(|| self.image_of(&a.workload.digest));
         if image.is_none() {
@@ -587,7 +626,8 @@ impl Coordinator {
         let mapped = image.clone();
         let (learned, prime) = tokio::task::spawn_blocking(move || {
             let (sbom, index) = (&mapped.0, &mapped.1);
-            let mut prime = sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
+            let mut prime =
+                sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
             prime.warnings.extend(learned.incomplete.iter().cloned());
             (learned, prime)
         })
@@ -595,7 +635,8 @@ impl Coordinator {
         .map_err(|e| StoreError { path: PathBuf::new(), message: format!("SBOM' task failed: {e}") })?;
         let report = self.report(ReportKind::Instance, instance, &learned.workload, &image.0, Some(&prime)).await;
         let packages = prime.packages.len();
-        let record = serde_json::to_value(&prime).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+        let record =
+            serde_json::to_value(&prime).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
         self.store_report(report, vec![(Kind::Prime, instance.to_string(), record)]).await?;
         let key = instance.to_string();
         self.stored(move |s| s.delete(Kind::Learning, &key)).await?;
@@ -641,7 +682,10 @@ impl Coordinator {
                                 Arc::new((sbom, index))
                             })
                             .await
-                            .map_err(|e| StoreError { path: PathBuf::new(), message: format!("index task failed: {e}") })?;
+                            .map_err(|e| StoreError {
+                                path: PathBuf::new(),
+                                message: format!("index task failed: {e}"),
+                            })?;
                             listings.insert(digest.clone(), image.clone());
                             Some(image)
                         }
@@ -654,7 +698,11 @@ impl Coordinator {
                 tracing::warn!(%instance, %digest, "a vanished container's image has no stored SBOM: its learning is kept");
                 continue;
             };
-            self.bus.publish(FlowEvent::LearningEnded { instance: instance.clone(), reason: "vanished".into(), paths: learned.paths.len() });
+            self.bus.publish(FlowEvent::LearningEnded {
+                instance: instance.clone(),
+                reason: "vanished".into(),
+                paths: learned.paths.len(),
+            });
             self.conclude(&instance, learned, image).await?;
             finished += 1;
         }
@@ -684,7 +732,10 @@ impl Coordinator {
     /// instance's SBOM' when it has one. Reads the store: call it off the async runtime.
     pub fn sbom_for(&self, key: &str) -> Result<Option<(sbom::Sbom, Option<sbom::index::FilteredSbom>)>, StoreError> {
         // A container being learned: its image, and no SBOM' yet.
-        let active = lock(&self.active).iter().find(|(id, a)| *id == key || a.instance == key).map(|(_, a)| a.workload.digest.clone());
+        let active = lock(&self.active)
+            .iter()
+            .find(|(id, a)| *id == key || a.instance == key)
+            .map(|(_, a)| a.workload.digest.clone());
         if let Some(digest) = active {
             return Ok(self.store.get(Kind::Sbom, &digest)?.map(|s| (s, None)));
         }

@@ -50,7 +50,9 @@ pub enum BackendUrlError {
     },
     /// Plain HTTP to a host that is not this one: reports and the token would cross the
     /// network in clear.
-    #[error("backend URL {url:?} is plain http to {host:?}, not loopback: reports and the token would cross the network unencrypted (use https, or allow it with --allow-plain-http)")]
+    #[error(
+        "backend URL {url:?} is plain http to {host:?}, not loopback: reports and the token would cross the network unencrypted (use https, or allow it with --allow-plain-http)"
+    )]
     PlainHttp {
         /// The URL.
         url: String,
@@ -99,7 +101,11 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { base: Duration::from_secs(1), max: Duration::from_secs(300), dead_after: Duration::from_secs(7 * 24 * 3600) }
+        Policy {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+            dead_after: Duration::from_secs(7 * 24 * 3600),
+        }
     }
 }
 
@@ -170,14 +176,20 @@ fn post(backend: &Backend, id: &str, body: &[u8]) -> Result<(), String> {
 }
 
 /// Sends every due report once; returns how long until the next is due.
-pub async fn pass(store: &Arc<dyn Storage>, bus: &Bus, backend: &Backend, policy: &Policy) -> Result<Duration, StoreError> {
+pub async fn pass(
+    store: &Arc<dyn Storage>,
+    bus: &Bus,
+    backend: &Backend,
+    policy: &Policy,
+) -> Result<Duration, StoreError> {
     let mut next = policy.max;
     for id in store.keys(Kind::Outbox)? {
         let Some(mut entry) = store.get::<OutboxEntry>(Kind::Outbox, &id)? else { continue };
         let now = now_ms();
         if now - entry.created_ms > policy.dead_after.as_millis() as i64 {
             let reason = entry.last_error.clone().unwrap_or_else(|| "too old".into());
-            let value = serde_json::to_value(&entry).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+            let value = serde_json::to_value(&entry)
+                .map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
             store.put_many(&[(Kind::Dead, &id, value)])?;
             store.delete(Kind::Outbox, &id)?;
             bus.publish(FlowEvent::DeadLettered { id, reason });
@@ -192,7 +204,8 @@ pub async fn pass(store: &Arc<dyn Storage>, bus: &Bus, backend: &Backend, policy
             continue;
         };
         let (b, i) = (backend.clone(), id.clone());
-        let result = tokio::task::spawn_blocking(move || post(&b, &i, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
+        let result =
+            tokio::task::spawn_blocking(move || post(&b, &i, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
         entry.attempts += 1;
         match result {
             Ok(()) => {
@@ -238,7 +251,8 @@ mod tests {
 
     #[test]
     fn plain_http_only_to_loopback_unless_allowed() {
-        for ok in ["https://backend.example/reports", "http://127.0.0.1:8080/r", "http://[::1]/r", "http://localhost/r"] {
+        for ok in ["https://backend.example/reports", "http://127.0.0.1:8080/r", "http://[::1]/r", "http://localhost/r"]
+        {
             assert!(check_url(ok, false).is_ok(), "{ok}");
         }
         let e = check_url("http://backend.example/reports", false).unwrap_err();
@@ -250,7 +264,12 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_token() {
-        let b = Backend { url: "https://b/r".into(), token_file: None, token: Some("s3cr3t-t0ken".into()), timeout: Duration::from_secs(1) };
+        let b = Backend {
+            url: "https://b/r".into(),
+            token_file: None,
+            token: Some("s3cr3t-t0ken".into()),
+            timeout: Duration::from_secs(1),
+        };
         let shown = format!("{b:?} {b:#?}");
         assert!(!shown.contains("s3cr3t-t0ken") && shown.contains("<redacted>"), "{shown}");
     }

@@ -71,7 +71,8 @@ fn receiver(down: usize) -> (String, Received) {
                 let auth = headers.get("authorization").cloned().unwrap_or_default();
                 g.lock().unwrap().push((key, auth, serde_json::from_slice(&body).unwrap()));
             }
-            let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            let _ = conn
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
         }
     });
     (url, got)
@@ -131,20 +132,32 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     let mut child = in_bookworm();
     let mut second = in_bookworm();
     let site = "/usr/local/lib/python3.11/dist-packages";
-    let opened: Vec<PathBuf> = ["/usr/bin/python3.11", &format!("{site}/requests/__init__.py"), &format!("{site}/urllib3/__init__.py")]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(11, opened.clone()), (12, opened)])), Mutex::new(Vec::new())));
+    let opened: Vec<PathBuf> =
+        ["/usr/bin/python3.11", &format!("{site}/requests/__init__.py"), &format!("{site}/urllib3/__init__.py")]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+    let sniffer =
+        Arc::new(Recorded(Mutex::new(HashMap::from([(11, opened.clone()), (12, opened)])), Mutex::new(Vec::new())));
     let token = tmp.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
     let (url, received) = receiver(3);
     let backend = Backend { url, token_file: Some(token), token: None, timeout: Duration::from_secs(5) };
-    let policy = Policy { base: Duration::from_millis(100), max: Duration::from_millis(400), dead_after: Duration::from_secs(3600) };
+    let policy = Policy {
+        base: Duration::from_millis(100),
+        max: Duration::from_millis(400),
+        dead_after: Duration::from_secs(3600),
+    };
 
     let run = |store: Arc<dyn Storage>, bus: Arc<Bus>| {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let config = Config { vuln_db: db.clone(), learning_window: Duration::from_millis(500), persist_every: Duration::from_millis(200), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
+        let config = Config {
+            vuln_db: db.clone(),
+            learning_window: Duration::from_millis(500),
+            persist_every: Duration::from_millis(200),
+            sbom_timeout: Duration::from_secs(120),
+            budgets: sbom::Budgets::default(),
+        };
         let c = Arc::new(Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, notify.clone()));
         let outbox = tokio::spawn(coordinator::submit::run(store, bus, backend.clone(), policy, notify));
         (c, outbox)
@@ -173,17 +186,26 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     until(&bus, |e| matches!(e, FlowEvent::PrimeStored { instance, .. } if instance == "two")).await;
 
     let image = c.report_for("image:sha256:feed").unwrap().unwrap();
-    let jinja_ids: Vec<&str> =
-        image.scan.findings.iter().filter(|f| f.package.name.eq_ignore_ascii_case("jinja2")).map(|f| f.id.as_str()).collect();
+    let jinja_ids: Vec<&str> = image
+        .scan
+        .findings
+        .iter()
+        .filter(|f| f.package.name.eq_ignore_ascii_case("jinja2"))
+        .map(|f| f.id.as_str())
+        .collect();
     assert!(!jinja_ids.is_empty());
     let instance = c.report_for("instance:one").unwrap().unwrap();
     for f in &instance.scan.findings {
         let used = ["requests", "urllib3"].contains(&f.package.name.as_str());
         assert_eq!(f.relevant, Some(used), "{} {}", f.package.name, f.id);
     }
-    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "one").unwrap().unwrap()).unwrap();
+    let prime: sbom::index::FilteredSbom =
+        serde_json::from_slice(&store.get_raw(Kind::Prime, "one").unwrap().unwrap()).unwrap();
     let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
-    assert!(names.contains(&"requests") && names.contains(&"urllib3") && names.contains(&"python3.11-minimal"), "{names:?}");
+    assert!(
+        names.contains(&"requests") && names.contains(&"urllib3") && names.contains(&"python3.11-minimal"),
+        "{names:?}"
+    );
     assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")));
 
     // The instance again (a restarted container): it has SBOM', so it is not sniffed (its
@@ -191,7 +213,9 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     // indexed again.
     let reuses = bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count();
     c.workload_started(w("one", child.id(), 13)).await.unwrap();
-    assert!(bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::PrimeReused { instance } if instance == "one")));
+    assert!(
+        bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::PrimeReused { instance } if instance == "one"))
+    );
     assert_eq!(bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count(), reuses);
     assert_eq!(sniffer.1.lock().unwrap().iter().filter(|(cg, _)| *cg == 13).collect::<Vec<_>>(), [&(13, false)]);
     assert!(c.learning().is_empty());
@@ -225,14 +249,35 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
     let mut child = in_bookworm();
-    let w = Workload { id: "c1".into(), pid: child.id(), cgroup_id: 21, image: "img".into(), digest: "sha256:beef".into(), k8s: None, layers: None };
+    let w = Workload {
+        id: "c1".into(),
+        pid: child.id(),
+        cgroup_id: 21,
+        image: "img".into(),
+        digest: "sha256:beef".into(),
+        k8s: None,
+        layers: None,
+    };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
+    let config = Config {
+        vuln_db: db.clone(),
+        learning_window: Duration::from_secs(3600),
+        persist_every: Duration::from_millis(1),
+        sbom_timeout: Duration::from_secs(120),
+        budgets: sbom::Budgets::default(),
+    };
     {
         // First life: learns `requests`, persists, then dies without finishing.
-        let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(21, vec![requests.clone()])])), Mutex::new(Vec::new())));
+        let sniffer =
+            Arc::new(Recorded(Mutex::new(HashMap::from([(21, vec![requests.clone()])])), Mutex::new(Vec::new())));
         let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
-        let c = Coordinator::new(store, Arc::new(Bus::default()), sniffer, config.clone(), Arc::new(tokio::sync::Notify::new()));
+        let c = Coordinator::new(
+            store,
+            Arc::new(Bus::default()),
+            sniffer,
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
         c.workload_started(w.clone()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         c.tick().await.unwrap();
@@ -244,10 +289,15 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
     let bus = Arc::new(Bus::default());
     let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, Arc::new(tokio::sync::Notify::new()));
     c.workload_started(w).await.unwrap();
-    assert!(bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })), "SBOM kept across the restart");
+    assert!(
+        bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })),
+        "SBOM kept across the restart"
+    );
     assert!(c.learn_stop("c1").await.unwrap());
-    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c1").unwrap().unwrap()).unwrap();
-    let requests_pkg = prime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
+    let prime: sbom::index::FilteredSbom =
+        serde_json::from_slice(&store.get_raw(Kind::Prime, "c1").unwrap().unwrap()).unwrap();
+    let requests_pkg =
+        prime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
     assert_eq!(requests_pkg.evidence, [requests]);
     assert_eq!(store.count(Kind::Learning).unwrap(), 0);
     // Both reports of the first life and the instance report wait in the outbox.
@@ -263,7 +313,15 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     let db = vuln_db(tmp.path());
     let state = tmp.path().join("state");
     let mut child = in_bookworm();
-    let w = Workload { id: "c9".into(), pid: child.id(), cgroup_id: 29, image: "img".into(), digest: "sha256:f00d".into(), k8s: None, layers: None };
+    let w = Workload {
+        id: "c9".into(),
+        pid: child.id(),
+        cgroup_id: 29,
+        image: "img".into(),
+        digest: "sha256:f00d".into(),
+        k8s: None,
+        layers: None,
+    };
     // What the kernel reports: merged-/usr paths, while dpkg lists /lib/x86_64-linux-gnu/libc.so.6.
     let opened: Vec<PathBuf> = [
         "/usr/bin/python3.11",
@@ -274,12 +332,24 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     .iter()
     .map(PathBuf::from)
     .collect();
-    let config = Config { vuln_db: db.clone(), learning_window: Duration::from_secs(3600), persist_every: Duration::from_millis(1), sbom_timeout: Duration::from_secs(120), budgets: sbom::Budgets::default() };
+    let config = Config {
+        vuln_db: db.clone(),
+        learning_window: Duration::from_secs(3600),
+        persist_every: Duration::from_millis(1),
+        sbom_timeout: Duration::from_secs(120),
+        budgets: sbom::Budgets::default(),
+    };
     {
         // First life: the image SBOM is stored, the instance learns, and the daemon dies.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(29, opened.clone())])), Mutex::new(Vec::new())));
         let store: Arc<dyn Storage> = Arc::new(Store::open(&state).unwrap());
-        let c = Coordinator::new(store, Arc::new(Bus::default()), sniffer, config.clone(), Arc::new(tokio::sync::Notify::new()));
+        let c = Coordinator::new(
+            store,
+            Arc::new(Bus::default()),
+            sniffer,
+            config.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+        );
         c.workload_started(w.clone()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
         c.tick().await.unwrap();
@@ -295,8 +365,13 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     assert_eq!(c.synced(&["c9".to_string()]).await.unwrap(), 0);
     assert_eq!(store.count(Kind::Learning).unwrap(), 1);
     assert_eq!(c.synced(&[]).await.unwrap(), 1);
-    assert!(bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished")));
-    let prime: sbom::index::FilteredSbom = serde_json::from_slice(&store.get_raw(Kind::Prime, "c9").unwrap().unwrap()).unwrap();
+    assert!(
+        bus.history(0)
+            .iter()
+            .any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished"))
+    );
+    let prime: sbom::index::FilteredSbom =
+        serde_json::from_slice(&store.get_raw(Kind::Prime, "c9").unwrap().unwrap()).unwrap();
     let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
     for used in ["libc6", "python3.11-minimal", "requests"] {
         assert!(names.contains(&used), "{used} not in {names:?}");
@@ -341,7 +416,8 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
     };
     let bus = Arc::new(Bus::default());
     let notify = Arc::new(tokio::sync::Notify::new());
-    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_millis(1)), notify.clone());
+    let c =
+        Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_millis(1)), notify.clone());
     c.workload_started(w("first", 31)).await.unwrap();
     let failed: Vec<String> = bus
         .history(0)
@@ -356,7 +432,8 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
     assert_eq!(store.count(Kind::Sbom).unwrap(), 0, "nothing half-made is stored");
 
     // The next container of the image, with time enough, computes it.
-    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_secs(120)), notify.clone());
+    let c =
+        Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_secs(120)), notify.clone());
     c.workload_started(w("second", 32)).await.unwrap();
     assert_eq!(store.count(Kind::Sbom).unwrap(), 1);
     assert_eq!(c.report_for("image:sha256:slow").unwrap().unwrap().not_scanned, None);

@@ -3,9 +3,9 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use object::Endianness;
 use object::elf::PT_INTERP;
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::Endianness;
 
 use crate::rootfs::Root;
 

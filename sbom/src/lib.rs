@@ -14,6 +14,6 @@ pub mod rootfs;
 pub mod scan;
 pub mod text;
 
-pub use model::{Kind, Package, Sbom};
 pub use catalog::Budgets;
+pub use model::{Kind, Package, Sbom};
 pub use scan::{Progress, ScanError, scan, scan_with_progress, scan_within};

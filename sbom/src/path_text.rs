@@ -94,7 +94,9 @@ mod tests {
 
     #[test]
     fn every_path_comes_back_byte_for_byte() {
-        for bytes in [&b"/usr/lib/libc.so.6"[..], b"/tmp/a\xffb", b"/back\\slash", b"/lit\\x41eral", b"/\xc3", b"/\x1b[31mred"] {
+        for bytes in
+            [&b"/usr/lib/libc.so.6"[..], b"/tmp/a\xffb", b"/back\\slash", b"/lit\\x41eral", b"/\xc3", b"/\x1b[31mred"]
+        {
             let path = PathBuf::from(OsString::from_vec(bytes.to_vec()));
             let text = encode(&path);
             assert_eq!(decode(&text), path, "{text}");

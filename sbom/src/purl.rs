@@ -25,7 +25,8 @@ fn render(ty: &'static str, namespace: Option<&str>, name: &str, version: &str, 
 pub fn deb(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str>, source: Option<&Source>) -> String {
     // A binNMU (`1.2-3+b1` built from source `1.2-3`) differs in version only: Debian's
     // advisories still name the source version, so it is said too.
-    let upstream = source.filter(|s| s.name != name || s.version != version).map(|s| format!("{}@{}", s.name, s.version));
+    let upstream =
+        source.filter(|s| s.name != name || s.version != version).map(|s| format!("{}@{}", s.name, s.version));
     os("deb", "debian", distro, name, version, arch, upstream.as_deref().map(|u| ("upstream", u)))
 }
 
@@ -42,10 +43,8 @@ fn os(
 ) -> String {
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or(default);
     let distro_q = distro_qualifier(distro);
-    let q: Vec<(&str, &str)> = [arch.map(|a| ("arch", a)), distro_q.as_deref().map(|d| ("distro", d)), extra]
-        .into_iter()
-        .flatten()
-        .collect();
+    let q: Vec<(&str, &str)> =
+        [arch.map(|a| ("arch", a)), distro_q.as_deref().map(|d| ("distro", d)), extra].into_iter().flatten().collect();
     render(ty, Some(namespace), name, version, &q)
 }
 
@@ -90,7 +89,13 @@ fn distro_qualifier(distro: Option<&Distro>) -> Option<String> {
 
 /// `pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40`: `version-release`,
 /// and the epoch, when there is one, as the `epoch` qualifier (as the purl spec says).
-pub fn rpm(distro: Option<&Distro>, name: &str, version_release: &str, epoch: Option<u32>, arch: Option<&str>) -> String {
+pub fn rpm(
+    distro: Option<&Distro>,
+    name: &str,
+    version_release: &str,
+    epoch: Option<u32>,
+    arch: Option<&str>,
+) -> String {
     let epoch = epoch.filter(|&e| e > 0).map(|e| e.to_string());
     os("rpm", "redhat", distro, name, version_release, arch, epoch.as_deref().map(|e| ("epoch", e)))
 }
@@ -136,19 +141,31 @@ mod tests {
             "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bb1?distro=debian-12&upstream=zlib1g%401:1.2.13.dfsg-1"
         );
         let same = Source { name: "curl".into(), version: "7.88.1-10".into() };
-        assert_eq!(deb(Some(&d), "curl", "7.88.1-10", None, Some(&same)), "pkg:deb/debian/curl@7.88.1-10?distro=debian-12");
+        assert_eq!(
+            deb(Some(&d), "curl", "7.88.1-10", None, Some(&same)),
+            "pkg:deb/debian/curl@7.88.1-10?distro=debian-12"
+        );
         assert_eq!(pypi("Jinja2", "2.11.2"), "pkg:pypi/jinja2@2.11.2");
         assert_eq!(normalize_python("zope.interface__x"), "zope-interface-x");
         assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");
         assert_eq!(npm("@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
         let f = Distro { id: "fedora".into(), version_id: Some("40".into()), pretty_name: None };
-        assert_eq!(rpm(Some(&f), "curl", "8.6.0-8.fc40", None, Some("x86_64")), "pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40");
+        assert_eq!(
+            rpm(Some(&f), "curl", "8.6.0-8.fc40", None, Some("x86_64")),
+            "pkg:rpm/fedora/curl@8.6.0-8.fc40?arch=x86_64&distro=fedora-40"
+        );
         assert_eq!(rpm(Some(&f), "x", "1-2", Some(3), None), "pkg:rpm/fedora/x@1-2?distro=fedora-40&epoch=3");
         let a = Distro { id: "alpine".into(), version_id: Some("3.18.4".into()), pretty_name: None };
-        assert_eq!(apk(Some(&a), "musl", "1.2.4-r2", Some("x86_64")), "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4");
+        assert_eq!(
+            apk(Some(&a), "musl", "1.2.4-r2", Some("x86_64")),
+            "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4"
+        );
         assert_eq!(golang("github.com/pkg/errors", "v0.9.1"), "pkg:golang/github.com/pkg/errors@v0.9.1");
         assert_eq!(golang("stdlib", "1.19.8"), "pkg:golang/stdlib@1.19.8");
-        assert_eq!(maven(Some("org.apache.commons"), "commons-lang3", "3.12.0"), "pkg:maven/org.apache.commons/commons-lang3@3.12.0");
+        assert_eq!(
+            maven(Some("org.apache.commons"), "commons-lang3", "3.12.0"),
+            "pkg:maven/org.apache.commons/commons-lang3@3.12.0"
+        );
         assert_eq!(cargo("serde", "1.0.200"), "pkg:cargo/serde@1.0.200");
     }
 }

@@ -100,10 +100,15 @@ impl Root {
     }
 
     fn how(flags: OFlag) -> OpenHow {
-        let extra = if flags.contains(OFlag::O_PATH) { OFlag::O_CLOEXEC } else { OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK };
-        OpenHow::new().flags(flags | extra).mode(Mode::empty()).resolve(
-            ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_XDEV,
-        )
+        let extra = if flags.contains(OFlag::O_PATH) {
+            OFlag::O_CLOEXEC
+        } else {
+            OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK
+        };
+        OpenHow::new()
+            .flags(flags | extra)
+            .mode(Mode::empty())
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS | ResolveFlag::RESOLVE_NO_XDEV)
     }
 
     /// `path` made relative to the root, refused when it names the kernel's or devices'
@@ -115,7 +120,11 @@ impl Root {
         {
             return Err(io::Error::new(
                 io::ErrorKind::PermissionDenied,
-                format!("{}: under /{}, which is never read", self.path.join(&relative).display(), top.to_string_lossy()),
+                format!(
+                    "{}: under /{}, which is never read",
+                    self.path.join(&relative).display(),
+                    top.to_string_lossy()
+                ),
             ));
         }
         Ok(relative)
@@ -126,7 +135,13 @@ impl Root {
         let fd = openat2(self.dir.as_fd(), relative.as_path(), Self::how(flags)).map_err(|e| {
             let e = io::Error::from(e);
             if e.raw_os_error() == Some(libc::EXDEV) {
-                io::Error::new(e.kind(), format!("{}: on another mount inside the root (not the image's): not read", self.path.join(&relative).display()))
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: on another mount inside the root (not the image's): not read",
+                        self.path.join(&relative).display()
+                    ),
+                )
             } else {
                 annotate(e, &self.path.join(&relative))
             }
@@ -160,7 +175,12 @@ impl Root {
     /// not entered. A directory's entries are read whole (at most [`MAX_DIR_ENTRIES`]). Directories are opened one
     /// component at a time from their parent's descriptor, so a directory swapped for a
     /// symlink while the walk runs is refused, not followed.
-    pub fn walk(&self, max_depth: usize, visit: &mut dyn FnMut(&WalkEntry<'_>) -> bool, error: &mut dyn FnMut(&Path, io::Error)) {
+    pub fn walk(
+        &self,
+        max_depth: usize,
+        visit: &mut dyn FnMut(&WalkEntry<'_>) -> bool,
+        error: &mut dyn FnMut(&Path, io::Error),
+    ) {
         struct Frame {
             fd: OwnedFd,
             path: PathBuf,
@@ -254,13 +274,20 @@ impl Root {
                 // resolved again, so nothing can be swapped in between.
                 let reopen = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
                 let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
-                let file = nix::fcntl::open(reopen.as_str(), flags, Mode::empty()).map_err(|e| annotate(e.into(), &self.path.join(&relative)))?;
+                let file = nix::fcntl::open(reopen.as_str(), flags, Mode::empty())
+                    .map_err(|e| annotate(e.into(), &self.path.join(&relative)))?;
                 Ok(File::from(file))
             }
-            EntryKind::Dir => Err(io::Error::new(io::ErrorKind::IsADirectory, format!("{}: a directory", self.path.join(&relative).display()))),
+            EntryKind::Dir => Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("{}: a directory", self.path.join(&relative).display()),
+            )),
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("{}: not a regular file (a device, FIFO or socket): not read", self.path.join(&relative).display()),
+                format!(
+                    "{}: not a regular file (a device, FIFO or socket): not read",
+                    self.path.join(&relative).display()
+                ),
             )),
         }
     }
@@ -284,7 +311,11 @@ impl Root {
         let mut links = 0;
         while let Some(part) = pending.pop() {
             if *steps == 0 {
-                return Err(io::Error::other(format!("resolving {} in {} took too many steps", path.display(), self.path.display())));
+                return Err(io::Error::other(format!(
+                    "resolving {} in {} took too many steps",
+                    path.display(),
+                    self.path.display()
+                )));
             }
             *steps -= 1;
             match part.as_slice() {
@@ -410,7 +441,10 @@ fn list(fd: BorrowedFd<'_>) -> io::Result<Vec<(OsString, EntryKind)>> {
         .into_iter()
         .map(|(name, kind)| match kind {
             Some(k) => Ok((name, k)),
-            None => Ok((name.clone(), EntryKind::of_mode(fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?.st_mode))),
+            None => Ok((
+                name.clone(),
+                EntryKind::of_mode(fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)?.st_mode),
+            )),
         })
         .collect()
 }

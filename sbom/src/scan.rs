@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use crate::catalog::{self, Budgets, Catalog};
 use crate::distro;
 use crate::model::Sbom;
@@ -62,11 +61,20 @@ pub fn scan_within(root_path: &Path, budgets: Budgets, limit: Option<std::time::
 }
 
 /// [`scan`] within `budgets`, calling `progress` every thousand or so entries of the walk.
-pub fn scan_with_progress(root_path: &Path, budgets: Budgets, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
+pub fn scan_with_progress(
+    root_path: &Path,
+    budgets: Budgets,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Sbom, ScanError> {
     scan_until(root_path, budgets, None, progress)
 }
 
-fn scan_until(root_path: &Path, budgets: Budgets, deadline: Option<std::time::Instant>, progress: &mut dyn FnMut(Progress)) -> Result<Sbom, ScanError> {
+fn scan_until(
+    root_path: &Path,
+    budgets: Budgets,
+    deadline: Option<std::time::Instant>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Sbom, ScanError> {
     let root = Root::open(root_path).map_err(|source| ScanError::Root { path: root_path.to_path_buf(), source })?;
     let distro = distro::detect(&root);
     let mut catalog = Catalog::with_budgets(budgets);
@@ -82,7 +90,8 @@ fn scan_until(root_path: &Path, budgets: Budgets, deadline: Option<std::time::In
             message: format!("{warnings_dropped} more warnings not kept"),
         });
     }
-    packages.sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
+    packages
+        .sort_by(|a, b| (a.kind, &a.name, &a.version, &a.found_at).cmp(&(b.kind, &b.name, &b.version, &b.found_at)));
     Ok(Sbom { root: root_path.to_path_buf(), distro, packages, warnings, incomplete })
 }
 
@@ -119,7 +128,9 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
                         catalog::npm::catalog_project(root, entry.path, catalog);
                     }
                 }
-                EntryKind::File if catalog::java::is_archive(&name) => catalog::java::catalog_archive(root, entry.path, catalog),
+                EntryKind::File if catalog::java::is_archive(&name) => {
+                    catalog::java::catalog_archive(root, entry.path, catalog)
+                }
                 EntryKind::File if is_executable(entry) => catalog::binary::catalog_file(root, entry.path, catalog),
                 _ => {}
             }
@@ -135,10 +146,62 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
 /// Extensions of files that are data or source, never a compiled executable. Their mode is
 /// not even looked at: a stat per file is most of a scan's cost, and these are most files.
 const NOT_BINARY: &[&str] = &[
-    "gz", "xz", "bz2", "zst", "js", "mjs", "cjs", "ts", "json", "py", "pyc", "pyi", "pl", "pm", "rb", "sh", "mo", "po",
-    "h", "hpp", "c", "txt", "md", "rst", "html", "htm", "css", "xml", "yaml", "yml", "toml", "conf", "cfg", "ini",
-    "list", "md5sums", "symbols", "shlibs", "triggers", "conffiles", "postinst", "postrm", "preinst", "prerm",
-    "png", "jpg", "svg", "gif", "ico", "pem", "crt", "map", "csv", "jar", "whl", "deb",
+    "gz",
+    "xz",
+    "bz2",
+    "zst",
+    "js",
+    "mjs",
+    "cjs",
+    "ts",
+    "json",
+    "py",
+    "pyc",
+    "pyi",
+    "pl",
+    "pm",
+    "rb",
+    "sh",
+    "mo",
+    "po",
+    "h",
+    "hpp",
+    "c",
+    "txt",
+    "md",
+    "rst",
+    "html",
+    "htm",
+    "css",
+    "xml",
+    "yaml",
+    "yml",
+    "toml",
+    "conf",
+    "cfg",
+    "ini",
+    "list",
+    "md5sums",
+    "symbols",
+    "shlibs",
+    "triggers",
+    "conffiles",
+    "postinst",
+    "postrm",
+    "preinst",
+    "prerm",
+    "png",
+    "jpg",
+    "svg",
+    "gif",
+    "ico",
+    "pem",
+    "crt",
+    "map",
+    "csv",
+    "jar",
+    "whl",
+    "deb",
 ];
 
 /// A regular file with an execute bit, not named like data: where Go and Rust binaries are.

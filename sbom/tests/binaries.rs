@@ -44,7 +44,11 @@ fn go_modules_of_a_real_binary_equal_go_version_m() {
         "module example.com/app\n\ngo 1.19\n\nrequire example.com/lib v1.2.3\n\nreplace example.com/lib => ../lib\n",
     )
     .unwrap();
-    std::fs::write(src.join("main.go"), "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n",
+    )
+    .unwrap();
     let binary = root.join("usr/local/bin/app");
     run(Command::new("go")
         .args(["build", "-o"])
@@ -101,9 +105,13 @@ fn rust_crates_of_a_cargo_auditable_binary() {
         "[package]\nname = \"audited-app\"\nversion = \"0.3.1\"\nedition = \"2021\"\n\n[dependencies]\nitoa = \"1\"\n\n[workspace]\n",
     )
     .unwrap();
-    std::fs::write(src.join("src/main.rs"), "fn main() { println!(\"{}\", itoa::Buffer::new().format(42)); }\n").unwrap();
+    std::fs::write(src.join("src/main.rs"), "fn main() { println!(\"{}\", itoa::Buffer::new().format(42)); }\n")
+        .unwrap();
     // itoa is in this workspace's lock file, so the registry cache has it: no network.
-    run(Command::new("cargo").args(["auditable", "build", "--release", "--offline", "-q"]).current_dir(&src).env("CARGO_TARGET_DIR", tmp.path().join("target")));
+    run(Command::new("cargo")
+        .args(["auditable", "build", "--release", "--offline", "-q"])
+        .current_dir(&src)
+        .env("CARGO_TARGET_DIR", tmp.path().join("target")));
     std::fs::copy(tmp.path().join("target/release/audited-app"), root.join("usr/local/bin/audited-app")).unwrap();
     let lock = std::fs::read_to_string(src.join("Cargo.lock")).unwrap();
     let itoa = lock.split("[[package]]").find(|p| p.contains("name = \"itoa\"")).unwrap();
@@ -111,7 +119,8 @@ fn rust_crates_of_a_cargo_auditable_binary() {
 
     let sbom = sbom::scan(&root).unwrap();
     assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
-    let ours: Vec<(&str, &str)> = sbom.packages.iter().filter(|p| p.kind == Kind::Rust).map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    let ours: Vec<(&str, &str)> =
+        sbom.packages.iter().filter(|p| p.kind == Kind::Rust).map(|p| (p.name.as_str(), p.version.as_str())).collect();
     assert_eq!(ours, [("audited-app", "0.3.1"), ("itoa", itoa_version)]);
     assert!(sbom.packages.iter().all(|p| p.files == [PathBuf::from("/usr/local/bin/audited-app")]));
     assert!(sbom.packages.iter().any(|p| p.purl == format!("pkg:cargo/itoa@{itoa_version}")));

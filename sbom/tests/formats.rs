@@ -55,7 +55,12 @@ fn cyclonedx_validates_against_the_official_1_6_schema() {
     for d in [&doc, &filtered] {
         let file = write(d);
         let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     // The validator does reject a broken document, so this test can fail.
@@ -76,7 +81,12 @@ fn spdx_validates_with_the_official_spdx_tools() {
     for d in [&doc, &filtered] {
         let file = write(d);
         let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
-        assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     let mut broken = doc.clone();

@@ -82,7 +82,10 @@ fn nested_archives_are_read_and_owned_by_the_outer_one() {
     };
     let fat = zip(&[("BOOT-INF/lib/slf4j-api-1.7.32.jar", &slf4j)]);
     let war = zip(&[
-        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nImplementation-Title: shop\r\nImplementation-Version: 2.4.1\r\n\r\n"),
+        (
+            "META-INF/MANIFEST.MF",
+            b"Manifest-Version: 1.0\r\nImplementation-Title: shop\r\nImplementation-Version: 2.4.1\r\n\r\n",
+        ),
         ("WEB-INF/lib/commons-lang3-3.12.0.jar", &lang3),
         ("WEB-INF/lib/fat.jar", &fat),
     ]);
@@ -101,7 +104,10 @@ fn nested_archives_are_read_and_owned_by_the_outer_one() {
     .collect();
     assert_eq!(java_set(&sbom), expected);
     let slf4j_pkg = sbom.packages.iter().find(|p| p.name == "org.slf4j:slf4j-api").unwrap();
-    assert_eq!(slf4j_pkg.found_at, PathBuf::from("/opt/app/shop.war!/WEB-INF/lib/fat.jar!/BOOT-INF/lib/slf4j-api-1.7.32.jar"));
+    assert_eq!(
+        slf4j_pkg.found_at,
+        PathBuf::from("/opt/app/shop.war!/WEB-INF/lib/fat.jar!/BOOT-INF/lib/slf4j-api-1.7.32.jar")
+    );
     assert_eq!(slf4j_pkg.files, [PathBuf::from("/opt/app/shop.war")]);
     // The broken archive is a warning naming it; the rest was read.
     assert_eq!(sbom.warnings.len(), 1, "{:?}", sbom.warnings);

@@ -26,7 +26,9 @@ fn pip_list(site: &Path) -> BTreeSet<(String, String)> {
     let listed: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
     listed
         .iter()
-        .map(|p| (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string()))
+        .map(|p| {
+            (sbom::purl::normalize_python(p["name"].as_str().unwrap()), p["version"].as_str().unwrap().to_string())
+        })
         .collect()
 }
 
@@ -36,7 +38,11 @@ fn dpkg_packages_equal_dpkg_query_and_files_match_dpkg_s() {
     let sbom = sbom::scan(root.path()).unwrap();
     assert!(sbom.warnings.is_empty(), "{:#?}", sbom.warnings);
     let admindir = root.path().join("var/lib/dpkg");
-    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args(["-W", "-f", "${Package}\t${Version}\n"]));
+    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args([
+        "-W",
+        "-f",
+        "${Package}\t${Version}\n",
+    ]));
     let expected: BTreeSet<(String, String)> =
         listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
     assert_eq!(set(&sbom, Kind::Deb), expected);
@@ -75,7 +81,8 @@ fn python_packages_equal_pip_list() {
     // Real installed distributions: this machine's Python (its site-packages).
     let prefix = stdout(Command::new("python3").args(["-c", "import sys; print(sys.prefix)"]));
     let prefix = PathBuf::from(prefix.trim());
-    let site = stdout(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]));
+    let site =
+        stdout(Command::new("python3").args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]));
     let site = PathBuf::from(site.trim());
     let sbom = sbom::scan(&prefix).unwrap();
     let expected = pip_list(&site);
@@ -194,7 +201,11 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     assert_eq!((distro.id.as_str(), distro.version_id.as_deref()), ("debian", Some("12")));
 
     let admindir = root.join("var/lib/dpkg");
-    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args(["-W", "-f", "${Package}\t${Version}\n"]));
+    let listed = stdout(Command::new("dpkg-query").arg(format!("--admindir={}", admindir.display())).args([
+        "-W",
+        "-f",
+        "${Package}\t${Version}\n",
+    ]));
     let expected: BTreeSet<(String, String)> =
         listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
     assert_eq!(set(&sbom, Kind::Deb), expected);
@@ -227,8 +238,12 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     for file in ["/bin/ls", "/usr/bin/python3.11", "/lib/x86_64-linux-gnu/libc.so.6"] {
         let out = stdout(Command::new("dpkg").arg(format!("--admindir={}", admindir.display())).args(["-S", file]));
         let owner = out.lines().next().and_then(|l| l.split(':').next()).unwrap().to_string();
-        let ours: Vec<&str> =
-            sbom.packages.iter().filter(|p| p.files.iter().any(|f| f == Path::new(file))).map(|p| p.name.as_str()).collect();
+        let ours: Vec<&str> = sbom
+            .packages
+            .iter()
+            .filter(|p| p.files.iter().any(|f| f == Path::new(file)))
+            .map(|p| p.name.as_str())
+            .collect();
         assert_eq!(ours, [owner.as_str()], "owner of {file}");
     }
 

@@ -47,7 +47,12 @@ fn sqlite_rpmdb_equals_rpm_qa_and_rpm_ql() {
     let (top, root) = (tmp.path().join("top"), tmp.path().join("root"));
     std::fs::create_dir_all(root.join("etc")).unwrap();
     std::fs::write(root.join("etc/os-release"), "ID=fedora\nVERSION_ID=40\n").unwrap();
-    let a = build(&top, "hello-sniffer", Some(2), &[("/usr/bin/hello-sniffer", "#!/bin/sh"), ("/etc/hello/hello.conf", "x=1")]);
+    let a = build(
+        &top,
+        "hello-sniffer",
+        Some(2),
+        &[("/usr/bin/hello-sniffer", "#!/bin/sh"), ("/etc/hello/hello.conf", "x=1")],
+    );
     let b = build(&top, "libworld", None, &[("/usr/lib64/libworld.so.1", "not elf")]);
     run(rpm(&root).args(["--nodeps", "--noscripts", "-i"]).arg(&a).arg(&b));
 
@@ -64,7 +69,10 @@ fn sqlite_rpmdb_equals_rpm_qa_and_rpm_ql() {
         let ql: Vec<PathBuf> = run(rpm(&root).args(["-ql", &p.name])).lines().map(PathBuf::from).collect();
         assert_eq!(p.files, ql, "{}", p.name);
         assert_eq!(p.licenses, ["MIT and BSD"]);
-        assert_eq!(p.source.as_ref().map(|s| (s.name.as_str(), s.version.as_str())), Some((p.name.as_str(), "1.2-3.fc40")));
+        assert_eq!(
+            p.source.as_ref().map(|s| (s.name.as_str(), s.version.as_str())),
+            Some((p.name.as_str(), "1.2-3.fc40"))
+        );
     }
     let hello = sbom.packages.iter().find(|p| p.name == "hello-sniffer").unwrap();
     assert_eq!(hello.purl, "pkg:rpm/fedora/hello-sniffer@1.2-3.fc40?arch=noarch&distro=fedora-40&epoch=2");

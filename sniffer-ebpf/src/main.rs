@@ -29,8 +29,7 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, BPF_RB_RING_SIZE},
     helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid,
-        bpf_probe_read_kernel,
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         generated::{bpf_get_current_task_btf, bpf_probe_read_kernel as read_raw},
     },
     macros::{map, tracepoint},
@@ -38,8 +37,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sniffer_common::{
-    Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX,
-    PATH_BUF, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEATS, STAT_SENT, SeenKey, WatchState,
+    Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX, PATH_BUF, RDONLY_CAST_CALL,
+    STAT_COUNT, STAT_LOST, STAT_REPEATS, STAT_SENT, SeenKey, WatchState,
 };
 
 /// Filled in by user space before load (`EbpfLoader::set_global`).
@@ -498,13 +497,7 @@ unsafe fn unsent(key: &SeenKey) -> bool {
 /// Hands a path not sent yet to [`send_path`] and tail-calls it. Returns only if the tail
 /// call failed, which counts as a lost event.
 #[inline(always)]
-unsafe fn hand_off(
-    ctx: &TracePointContext,
-    state: *mut WatchState,
-    file: *const u8,
-    kind: u8,
-    key: &SeenKey,
-) {
+unsafe fn hand_off(ctx: &TracePointContext, state: *mut WatchState, file: *const u8, kind: u8, key: &SeenKey) {
     if let Some(handoff) = HANDOFF.get_ptr_mut(0) {
         // SAFETY: this CPU's own slot; programs do not nest here.
         unsafe { *handoff = Handoff { file: file as u64, key: *key, kind: kind as u64 } };
@@ -523,13 +516,7 @@ fn lose(state: *mut WatchState) {
 
 /// Walks `file`'s path and sends it; marks `key` sent in `SEEN` and this CPU's [`RECENT`] slot.
 #[inline(always)]
-unsafe fn send(
-    task: *const u8,
-    cgroup_id: u64,
-    file: *const u8,
-    kind: u8,
-    key: &SeenKey,
-) -> Result<(), i32> {
+unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: &SeenKey) -> Result<(), i32> {
     let Some(event) = SCRATCH.get_ptr_mut(0) else {
         return Ok(());
     };

@@ -43,14 +43,19 @@ fn rss_mib(pid: u32) -> f64 {
 fn main() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT").map(std::path::PathBuf::from).unwrap_or_else(|| "/var/cache/sniffer-fixtures/bookworm".into());
+    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/var/cache/sniffer-fixtures/bookworm".into());
 
     // Baseline: the same SBOM computed by the plain tool.
     let baseline = median(
         (0..RUNS)
             .map(|_| {
                 let t = Instant::now();
-                let out = Command::new(SNIFFER).args(["sbom", "--dir", root.to_str().unwrap(), "-o", "/dev/null"]).output().unwrap();
+                let out = Command::new(SNIFFER)
+                    .args(["sbom", "--dir", root.to_str().unwrap(), "-o", "/dev/null"])
+                    .output()
+                    .unwrap();
                 assert!(out.status.success());
                 t.elapsed().as_secs_f64() * 1e3
             })
@@ -67,7 +72,8 @@ fn main() {
         prepare(&rundir);
         let d = daemon_with(&rundir, &ctd.socket, &url, &free_addr(), "daemon.log", 2);
         let id = ctd.run(&format!("b{run}"), "import requests, time; time.sleep(600)");
-        let events = d.wait_event("the instance report", |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
+        let events =
+            d.wait_event("the instance report", |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
         let find = |name: &str| events.iter().find(|e| e["event"] == name).unwrap_or_else(|| panic!("{name}"));
         let report_of_instance =
             events.iter().find(|e| e["event"] == "report_stored" && e["kind"] == "instance").expect("instance report");

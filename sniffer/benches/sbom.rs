@@ -97,7 +97,8 @@ fn main() {
     let venv = peers();
     let ours = Path::new(env!("CARGO_BIN_EXE_sniffer"));
     let out = tempfile::tempdir().unwrap();
-    let (o_ours, o_syft, o_trivy) = (out.path().join("ours.json"), out.path().join("syft.json"), out.path().join("trivy.json"));
+    let (o_ours, o_syft, o_trivy) =
+        (out.path().join("ours.json"), out.path().join("syft.json"), out.path().join("trivy.json"));
     let size = Command::new("du").arg("-sm").arg(&root).output().unwrap();
     let size = String::from_utf8_lossy(&size.stdout).split_whitespace().next().unwrap_or("?").to_string();
 
@@ -113,7 +114,11 @@ fn main() {
     });
     let syft = bench(|| {
         let mut c = Command::new(venv.join("bin/syft"));
-        c.arg("scan").arg(format!("dir:{}", root.display())).arg("-q").arg("-o").arg(format!("cyclonedx-json={}", o_syft.display()));
+        c.arg("scan")
+            .arg(format!("dir:{}", root.display()))
+            .arg("-q")
+            .arg("-o")
+            .arg(format!("cyclonedx-json={}", o_syft.display()));
         c
     });
     let trivy = bench(|| {
@@ -145,7 +150,11 @@ fn main() {
         speed(syft),
         speed(trivy)
     );
-    println!("sniffer uses {:.1}x less memory than syft and {:.1}x less than trivy (target: less than either)", memory(syft), memory(trivy));
+    println!(
+        "sniffer uses {:.1}x less memory than syft and {:.1}x less than trivy (target: less than either)",
+        memory(syft),
+        memory(trivy)
+    );
 
     let (ours_kinds, files) = native_kinds(&o_ours);
     let (syft_kinds, trivy_kinds) = (cyclonedx_kinds(&o_syft), cyclonedx_kinds(&o_trivy));

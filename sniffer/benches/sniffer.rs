@@ -123,7 +123,11 @@ fn main() -> anyhow::Result<()> {
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     println!();
     println!("targets:");
-    println!("  unwatched within 1.10x of do-nothing programs: {:.3}x, {}", unwatched / noop, verdict(unwatched / noop <= 1.10));
+    println!(
+        "  unwatched within 1.10x of do-nothing programs: {:.3}x, {}",
+        unwatched / noop,
+        verdict(unwatched / noop <= 1.10)
+    );
     if let Some(bt) = &bpftrace {
         let ours = repeat - baseline;
         let theirs = bt.wall - baseline;
@@ -142,13 +146,19 @@ fn main() -> anyhow::Result<()> {
             theirs / 2.0 - entry
         );
         let (ours, theirs) = (repeat_run - noop_run, bt.run - noop_run);
-        println!("    program time alone (bpf_stats): ours {ours:.1} ns vs bpftrace's {theirs:.1} ns ({:.2} of it)", ours / theirs);
+        println!(
+            "    program time alone (bpf_stats): ours {ours:.1} ns vs bpftrace's {theirs:.1} ns ({:.2} of it)",
+            ours / theirs
+        );
     }
     println!("  no lost events at 100,000 distinct opens/s: {lost_paced} lost, {}", verdict(lost_paced == 0));
     if bpftrace.is_some() {
         println!();
         println!("per round, ns/open over that round's own baseline (the rounds' spread is the noise):");
-        println!("  {:>5} {:>9} {:>11} {:>9} {:>9} {:>16}", "round", "baseline", "do-nothing", "repeat", "bpftrace", "repeat/bpftrace");
+        println!(
+            "  {:>5} {:>9} {:>11} {:>9} {:>9} {:>16}",
+            "round", "baseline", "do-nothing", "repeat", "bpftrace", "repeat/bpftrace"
+        );
         let mut ratios = Vec::with_capacity(rounds.len());
         for (i, r) in rounds.iter().enumerate() {
             let (Some(bt), Some(ratio)) = (r.bpftrace, r.repeat_ratio()) else { continue };
@@ -377,11 +387,8 @@ struct Bpftrace {
 /// Runs `work` while bpftrace runs the peer program; `None` if bpftrace is absent or did
 /// not attach.
 fn with_bpftrace<T>(work: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<Option<T>> {
-    let Ok(mut child) = Command::new("bpftrace")
-        .args(["-e", BPFTRACE_PROGRAM])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
+    let Ok(mut child) =
+        Command::new("bpftrace").args(["-e", BPFTRACE_PROGRAM]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
     else {
         return Ok(None);
     };

@@ -27,12 +27,22 @@ const LIFETIME: Duration = Duration::from_secs(8);
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok()).unwrap_or(0.0) / 1024.0
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// Report ids the daemon said it stored, read from `sniffer events --follow`.
 fn follow(socket: &std::path::Path, into: Arc<Mutex<HashSet<String>>>) -> std::process::Child {
-    let mut child = Command::new(SNIFFER).args(["events", "--follow", "--json", "--socket"]).arg(socket).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(SNIFFER)
+        .args(["events", "--follow", "--json", "--socket"])
+        .arg(socket)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let out = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -57,7 +67,17 @@ fn second_image() -> std::path::PathBuf {
         std::fs::write(root.join("etc/soak-image"), "2\n").unwrap();
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/oci-image.py");
         let partial = archive.with_extension("partial");
-        assert!(Command::new("python3").arg(script).arg(&root).arg(SECOND_IMAGE).arg(&partial).stdout(Stdio::null()).status().unwrap().success());
+        assert!(
+            Command::new("python3")
+                .arg(script)
+                .arg(&root)
+                .arg(SECOND_IMAGE)
+                .arg(&partial)
+                .stdout(Stdio::null())
+                .status()
+                .unwrap()
+                .success()
+        );
         std::fs::rename(partial, &archive).unwrap();
     }
     archive
@@ -101,7 +121,12 @@ fn main() {
                             })
                             .is_ok()
                     } else {
-                        Command::new(SNIFFER).arg(what).arg("--socket").arg(&socket).output().is_ok_and(|o| o.status.success())
+                        Command::new(SNIFFER)
+                            .arg(what)
+                            .arg("--socket")
+                            .arg(&socket)
+                            .output()
+                            .is_ok_and(|o| o.status.success())
                     };
                     // While the daemon is down (the kill), calls fail: they are not answers.
                     if ok {
@@ -175,7 +200,10 @@ fn main() {
     }
     let outbox = |d: &support::Daemon| -> u64 {
         let out = d.cli(&["status", "--json"]);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).ok().and_then(|s| s["flow"]["outbox"].as_u64()).unwrap_or(u64::MAX)
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .ok()
+            .and_then(|s| s["flow"]["outbox"].as_u64())
+            .unwrap_or(u64::MAX)
     };
     let _ = std::panic::catch_unwind(|| wait_for("the outbox to drain", Duration::from_secs(120), || outbox(&d) == 0));
     std::thread::sleep(Duration::from_secs(1));
@@ -191,17 +219,32 @@ fn main() {
     let lost: Vec<&String> = stored.iter().filter(|id| !delivered.contains_key(*id)).collect();
     let twice = delivered.values().filter(|&&n| n > 1).count();
     let slowest = slowest.lock().unwrap().clone();
-    println!("soak benchmark: {minutes} min, {started} containers of two images, {AT_ONCE} at a time, each for {LIFETIME:?}; backend 503 every other request; one SIGKILL and restart");
+    println!(
+        "soak benchmark: {minutes} min, {started} containers of two images, {AT_ONCE} at a time, each for {LIFETIME:?}; backend 503 every other request; one SIGKILL and restart"
+    );
     for (what, took) in &slowest {
-        println!("  longest answer, {what:<10} {:>8.1} ms   target < 1000 ms: {}", took.as_secs_f64() * 1e3, if *took < Duration::from_secs(1) { "met" } else { "MISSED" });
+        println!(
+            "  longest answer, {what:<10} {:>8.1} ms   target < 1000 ms: {}",
+            took.as_secs_f64() * 1e3,
+            if *took < Duration::from_secs(1) { "met" } else { "MISSED" }
+        );
     }
     println!("  daemon RSS after 30 s            {:>8.1} MiB", rss_early.unwrap_or(0.0));
     println!("  daemon RSS at the end            {rss_end:>8.1} MiB (second life, since the restart)");
     println!("  reports stored                   {:>8}", stored.len());
-    println!("  reports delivered                {:>8} ({} more than once, {} stored but not delivered)", delivered.len(), twice, lost.len());
+    println!(
+        "  reports delivered                {:>8} ({} more than once, {} stored but not delivered)",
+        delivered.len(),
+        twice,
+        lost.len()
+    );
     println!("  outbox depth at the end          {depth:>8}");
     println!(
         "  verdict: {}",
-        if lost.is_empty() && twice == 0 && depth == 0 { "every report delivered exactly once" } else { "REPORTS LOST OR DUPLICATED" }
+        if lost.is_empty() && twice == 0 && depth == 0 {
+            "every report delivered exactly once"
+        } else {
+            "REPORTS LOST OR DUPLICATED"
+        }
     );
 }

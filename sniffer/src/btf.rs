@@ -85,9 +85,7 @@ pub struct Btf {
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
-    data.get(at..at + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or(BtfError::Malformed("truncated"))
+    data.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok_or(BtfError::Malformed("truncated"))
 }
 
 impl Btf {
@@ -98,10 +96,7 @@ impl Btf {
 
     /// Reads BTF from a file.
     pub fn from_file(path: &Path) -> Result<Self, BtfError> {
-        let data = std::fs::read(path).map_err(|source| BtfError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
         Self::parse(&data)
     }
 
@@ -194,9 +189,7 @@ impl Btf {
         for _ in 0..32 {
             let ty = self.types.get(id as usize)?;
             match ty.kind {
-                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
-                    id = ty.type_ref
-                }
+                KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => id = ty.type_ref,
                 _ => return Some(ty),
             }
         }
@@ -243,17 +236,13 @@ impl Btf {
 
     /// Byte offset of a dotted field path in a struct: `offset("mnt_namespace", "ns.inum")`.
     pub fn offset(&self, strukt: &str, path: &str) -> Result<u32, BtfError> {
-        let id = *self
-            .structs_by_name
-            .get(strukt)
-            .ok_or_else(|| BtfError::NoStruct(strukt.to_string()))?;
+        let id = *self.structs_by_name.get(strukt).ok_or_else(|| BtfError::NoStruct(strukt.to_string()))?;
         let mut ty = &self.types[id as usize];
         let mut total = 0;
         for field in path.split('.') {
-            let (off, type_id) = self.find_member(ty, field).ok_or_else(|| BtfError::NoField {
-                strukt: strukt.to_string(),
-                field: path.to_string(),
-            })?;
+            let (off, type_id) = self
+                .find_member(ty, field)
+                .ok_or_else(|| BtfError::NoField { strukt: strukt.to_string(), field: path.to_string() })?;
             total += off;
             if let Some(next) = self.resolve(type_id) {
                 ty = next;

@@ -94,7 +94,10 @@ mod tests {
         let _ = child.kill();
         let _ = child.wait();
         assert!(events.iter().any(|e| e.kind == Kind::Exec && e.path == exe), "{events:?}");
-        assert!(events.iter().any(|e| e.kind == Kind::Open && e.path.to_string_lossy().contains("libc.so")), "{events:?}");
+        assert!(
+            events.iter().any(|e| e.kind == Kind::Open && e.path.to_string_lossy().contains("libc.so")),
+            "{events:?}"
+        );
         assert!(events.iter().all(|e| e.cgroup_id == 7 && e.comm == "sleep"));
     }
 }

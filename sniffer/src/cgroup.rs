@@ -22,7 +22,9 @@ pub fn unified_root() -> io::Result<PathBuf> {
             (fstype == "cgroup2").then(|| PathBuf::from(dir))
         })
         .min_by_key(|p| p.as_os_str().len())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 hierarchy is mounted (see /proc/self/mounts)"))
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "no cgroup2 hierarchy is mounted (see /proc/self/mounts)")
+        })
 }
 
 /// The cgroup id of a cgroup v2 directory.

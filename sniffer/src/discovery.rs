@@ -86,7 +86,8 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
     let mut events_client = client.events();
     let subscription = tokio::spawn(async move {
         let filters = vec!["topic==\"/tasks/create\"".into(), "topic==\"/tasks/exit\"".into()];
-        let mut stream = events_client.subscribe(SubscribeRequest { filters }).await.map_err(api("subscribe"))?.into_inner();
+        let mut stream =
+            events_client.subscribe(SubscribeRequest { filters }).await.map_err(api("subscribe"))?.into_inner();
         while let Some(envelope) = stream.message().await.map_err(api("events"))? {
             if etx.send(envelope).await.is_err() {
                 break;
@@ -94,10 +95,15 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
         }
         Ok::<(), DiscoveryError>(())
     });
-    let namespaces = client.namespaces().list(ListNamespacesRequest { filter: String::new() }).await.map_err(api("list namespaces"))?;
+    let namespaces = client
+        .namespaces()
+        .list(ListNamespacesRequest { filter: String::new() })
+        .await
+        .map_err(api("list namespaces"))?;
     let mut running = Vec::new();
     for ns in namespaces.into_inner().namespaces {
-        let tasks = client.tasks().list(with_namespace!(ListTasksRequest { filter: String::new() }, ns.name.as_str())).await;
+        let tasks =
+            client.tasks().list(with_namespace!(ListTasksRequest { filter: String::new() }, ns.name.as_str())).await;
         let tasks = match tasks {
             Ok(t) => t.into_inner().tasks,
             Err(e) => {
@@ -133,16 +139,18 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
             _ => {}
         }
     }
-    subscription.await.map_err(|e| DiscoveryError::Unreachable { path: socket.to_path_buf(), message: e.to_string() })??;
+    subscription
+        .await
+        .map_err(|e| DiscoveryError::Unreachable { path: socket.to_path_buf(), message: e.to_string() })??;
     Ok(())
 }
 
 async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32, out: &mpsc::Sender<Discovered>) {
     // The cgroup first, and watched at once: describing the container takes two calls to
     // containerd, while the workload may already be running.
-    let cgroup = cgroup::dir_of_pid(pid)
-        .map_err(|e| format!("cgroup of pid {pid}: {e}"))
-        .and_then(|dir| cgroup::id_of(&dir).map(|id| (dir.clone(), id)).map_err(|e| format!("cgroup {}: {e}", dir.display())));
+    let cgroup = cgroup::dir_of_pid(pid).map_err(|e| format!("cgroup of pid {pid}: {e}")).and_then(|dir| {
+        cgroup::id_of(&dir).map(|id| (dir.clone(), id)).map_err(|e| format!("cgroup {}: {e}", dir.display()))
+    });
     let (dir, cgroup_id) = match cgroup {
         Ok(c) => c,
         Err(e) => return tracing::warn!(container = %id, error = %e, "describing container"),
@@ -163,7 +171,13 @@ async fn report(client: &containerd_client::Client, ns: &str, id: &str, pid: u32
 }
 
 /// The workload of a task; `None` for Kubernetes pod sandboxes (the pause container).
-async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u32, cgroup_id: u64) -> Result<Option<Workload>, String> {
+async fn workload(
+    client: &containerd_client::Client,
+    ns: &str,
+    id: &str,
+    pid: u32,
+    cgroup_id: u64,
+) -> Result<Option<Workload>, String> {
     let container = client
         .containers()
         .get(with_namespace!(GetContainerRequest { id: id.to_string() }, ns))
@@ -176,7 +190,8 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
     if labels.get("io.cri-containerd.kind").is_some_and(|k| k == "sandbox") {
         return Ok(None);
     }
-    let digest = match client.images().get(with_namespace!(GetImageRequest { name: container.image.clone() }, ns)).await {
+    let digest = match client.images().get(with_namespace!(GetImageRequest { name: container.image.clone() }, ns)).await
+    {
         Ok(r) => r.into_inner().image.and_then(|i| i.target).map(|t| t.digest).unwrap_or_default(),
         Err(_) => String::new(),
     };
@@ -184,7 +199,11 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
     // container so nothing is shared by mistake.
     let digest = if digest.is_empty() { format!("container:{id}") } else { digest };
     let label = |k: &str| labels.get(k).cloned();
-    let k8s = match (label("io.kubernetes.pod.namespace"), label("io.kubernetes.pod.name"), label("io.kubernetes.container.name")) {
+    let k8s = match (
+        label("io.kubernetes.pod.namespace"),
+        label("io.kubernetes.pod.name"),
+        label("io.kubernetes.container.name"),
+    ) {
         (Some(namespace), Some(pod), Some(container)) => {
             Some(K8sIdentity { namespace, pod, container, pod_uid: label("io.kubernetes.pod.uid").unwrap_or_default() })
         }
@@ -194,7 +213,8 @@ async fn workload(client: &containerd_client::Client, ns: &str, id: &str, pid: u
     let layers = if container.snapshotter.is_empty() || container.snapshot_key.is_empty() {
         None
     } else {
-        let stat = StatSnapshotRequest { snapshotter: container.snapshotter.clone(), key: container.snapshot_key.clone() };
+        let stat =
+            StatSnapshotRequest { snapshotter: container.snapshotter.clone(), key: container.snapshot_key.clone() };
         match client.snapshots().stat(with_namespace!(stat, ns)).await {
             Ok(r) => r.into_inner().info.map(|i| i.parent).filter(|p| !p.is_empty()).map(|parent| ImageLayers {
                 namespace: ns.to_string(),

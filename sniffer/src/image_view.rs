@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use containerd_client::services::v1::snapshots::{RemoveSnapshotRequest, ViewSnapshotRequest};
-use containerd_client::with_namespace;
 use containerd_client::tonic::Request;
+use containerd_client::with_namespace;
 use coordinator::flow::{ImageView, ImageViews};
 use coordinator::model::ImageLayers;
 use nix::mount::{MntFlags, MsFlags};
@@ -40,7 +40,9 @@ impl ContainerdViews {
     }
 
     async fn client(&self) -> Result<containerd_client::Client, String> {
-        let channel = containerd_client::connect(&self.socket).await.map_err(|e| format!("containerd at {}: {e}", self.socket.display()))?;
+        let channel = containerd_client::connect(&self.socket)
+            .await
+            .map_err(|e| format!("containerd at {}: {e}", self.socket.display()))?;
         Ok(containerd_client::Client::from(channel))
     }
 }
@@ -108,17 +110,39 @@ impl ImageViews for ContainerdViews {
                 .map_err(|e| format!("a view of snapshot {}: {e}", layers.parent))
         })?;
         let path = self.dir.join(&key);
-        let mut view = Mounted { path: path.clone(), mounted: false, key, layers: layers.clone(), views: ContainerdRef { socket: self.socket.clone(), runtime: self.runtime.clone() } };
+        let mut view = Mounted {
+            path: path.clone(),
+            mounted: false,
+            key,
+            layers: layers.clone(),
+            views: ContainerdRef { socket: self.socket.clone(), runtime: self.runtime.clone() },
+        };
         std::fs::create_dir_all(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
         let [m] = mounts.as_slice() else {
             return Err(format!("a view of {} came as {} mounts; one was expected", layers.parent, mounts.len()));
         };
-        let options: Vec<&str> = m.options.iter().map(String::as_str).filter(|o| !matches!(*o, "ro" | "rw" | "bind" | "rbind")).collect();
+        let options: Vec<&str> =
+            m.options.iter().map(String::as_str).filter(|o| !matches!(*o, "ro" | "rw" | "bind" | "rbind")).collect();
         let mounted = match m.r#type.as_str() {
-            "bind" | "rbind" => nix::mount::mount(Some(m.source.as_str()), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>).and_then(|()| {
-                nix::mount::mount(None::<&str>, &path, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY, None::<&str>)
-            }),
-            "overlay" => nix::mount::mount(Some("overlay"), &path, Some("overlay"), MsFlags::MS_RDONLY, Some(options.join(",").as_str())),
+            "bind" | "rbind" => {
+                nix::mount::mount(Some(m.source.as_str()), &path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .and_then(|()| {
+                        nix::mount::mount(
+                            None::<&str>,
+                            &path,
+                            None::<&str>,
+                            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                            None::<&str>,
+                        )
+                    })
+            }
+            "overlay" => nix::mount::mount(
+                Some("overlay"),
+                &path,
+                Some("overlay"),
+                MsFlags::MS_RDONLY,
+                Some(options.join(",").as_str()),
+            ),
             other => return Err(format!("a view of {} is a {other:?} mount, which is not supported", layers.parent)),
         };
         mounted.map_err(|e| format!("mounting a view of {} at {}: {e}", layers.parent, path.display()))?;

@@ -212,14 +212,8 @@ fn ensure_tracefs() -> Result<(), KernelError> {
     if tracing.join("events").exists() || Path::new("/sys/kernel/debug/tracing/events").exists() {
         return Ok(());
     }
-    nix::mount::mount(
-        Some("tracefs"),
-        tracing,
-        Some("tracefs"),
-        nix::mount::MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(|e| KernelError::Tracefs(e.into()))
+    nix::mount::mount(Some("tracefs"), tracing, Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>)
+        .map_err(|e| KernelError::Tracefs(e.into()))
 }
 
 impl Kernel {
@@ -262,10 +256,8 @@ impl Kernel {
         for a in attachments {
             // The baselines attach one do-nothing program instead.
             let program = if options.programs == Programs::Real { a.program } else { "noop" };
-            let tp: &mut TracePoint = ebpf
-                .program_mut(program)
-                .and_then(|p| p.try_into().ok())
-                .ok_or(KernelError::Missing(program))?;
+            let tp: &mut TracePoint =
+                ebpf.program_mut(program).and_then(|p| p.try_into().ok()).ok_or(KernelError::Missing(program))?;
             let error = |what| {
                 move |source| KernelError::Program {
                     what,
@@ -370,10 +362,8 @@ const SENDER_PROGRAM: &str = "send_path";
 
 /// Loads [`SENDER_PROGRAM`] (attached to nothing) and puts it where the others tail-call it.
 fn install_sender(ebpf: &mut Ebpf) -> Result<(), KernelError> {
-    let program: &mut TracePoint = ebpf
-        .program_mut(SENDER_PROGRAM)
-        .and_then(|p| p.try_into().ok())
-        .ok_or(KernelError::Missing(SENDER_PROGRAM))?;
+    let program: &mut TracePoint =
+        ebpf.program_mut(SENDER_PROGRAM).and_then(|p| p.try_into().ok()).ok_or(KernelError::Missing(SENDER_PROGRAM))?;
     let failed = |e| KernelError::Sender(Box::new(e));
     program.load().map_err(failed)?;
     let fd = program.fd().map_err(failed)?.try_clone()?;
@@ -478,7 +468,6 @@ impl EventReader {
     pub fn drain(&mut self, out: &mut Vec<FileEvent>) {
         drain_into(self.ring.get_mut(), out);
     }
-
 }
 
 fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>) {

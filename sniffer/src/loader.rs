@@ -43,8 +43,12 @@ impl LoaderResolver {
                 .then(|| self.loader(&event))
                 .flatten();
             // Copies only for the rare exec that has a loader.
-            let loader_event = loader
-                .map(|path| FileEvent { path, loader_of: Some(event.path.clone()), truncated: false, ..event.clone() });
+            let loader_event = loader.map(|path| FileEvent {
+                path,
+                loader_of: Some(event.path.clone()),
+                truncated: false,
+                ..event.clone()
+            });
             out.push(event);
             out.extend(loader_event);
         }

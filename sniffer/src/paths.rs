@@ -8,8 +8,8 @@
 //! with the last; the arena is compacted when more than half of it is freed paths, so a
 //! daemon that runs for months holds only the paths of containers it still tracks.
 
-use hashbrown::HashTable;
 use hashbrown::DefaultHashBuilder;
+use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
 /// A path in a [`PathTable`].

@@ -406,7 +406,8 @@ mod tests {
         let mut t = Tracker::default();
         t.watch(1, Some("c1"));
         assert!(t.record(&ev(1, Kind::Exec, 5, "/usr/bin/python3.11")));
-        let loader = FileEvent { loader_of: Some("/usr/bin/python3.11".into()), ..ev(1, Kind::Exec, 5, "/usr/lib/ld.so") };
+        let loader =
+            FileEvent { loader_of: Some("/usr/bin/python3.11".into()), ..ev(1, Kind::Exec, 5, "/usr/lib/ld.so") };
         assert!(t.record(&loader));
         assert!(t.record(&ev(1, Kind::Open, 5, "/usr/lib/python3.11/json/__init__.py")));
         assert!(!t.record(&ev(1, Kind::Open, 5, "/usr/bin/python3.11")));

@@ -21,12 +21,8 @@ fn trace_lists_each_file_once_and_exits_with_the_command_status() {
     std::fs::write(base.join("t.txt"), "x").unwrap();
     let list = base.join("list");
     let script = format!("cat {0}/t.txt {0}/t.txt >/dev/null; exit 7", base.display());
-    let out = Command::new(SNIFFER)
-        .args(["trace", "-o"])
-        .arg(&list)
-        .args(["--", "/bin/sh", "-c", &script])
-        .output()
-        .unwrap();
+    let out =
+        Command::new(SNIFFER).args(["trace", "-o"]).arg(&list).args(["--", "/bin/sh", "-c", &script]).output().unwrap();
     assert_eq!(out.status.code(), Some(7), "stderr: {}", text(&out.stderr));
     let lines = std::fs::read_to_string(&list).unwrap();
     let wanted = format!("open {}/t.txt", base.display());
@@ -68,12 +64,8 @@ impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("sniffer.sock");
-        let child = Command::new(SNIFFER)
-            .args(["run", "--socket"])
-            .arg(&socket)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child =
+            Command::new(SNIFFER).args(["run", "--socket"]).arg(&socket).stderr(Stdio::piped()).spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while !socket.exists() || !Self::ctl(&socket, &["status"]).status.success() {
             assert!(Instant::now() < deadline, "daemon did not come up");
@@ -97,7 +89,10 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
         let _ = self.child.wait();
     }
 }
@@ -105,7 +100,8 @@ impl Drop for Daemon {
 #[test]
 fn daemon_watches_a_cgroup_and_serves_its_files() {
     let daemon = Daemon::start();
-    let cgroup = sniffer::cgroup::ScratchCgroup::create(&format!("sniffer-test-daemon-{}", std::process::id())).unwrap();
+    let cgroup =
+        sniffer::cgroup::ScratchCgroup::create(&format!("sniffer-test-daemon-{}", std::process::id())).unwrap();
     let watched = daemon.json(&["watch", cgroup.dir().to_str().unwrap(), "--name", "web"]);
     assert_eq!(watched["name"], "web");
     assert_eq!(watched["cgroup_id"], cgroup.id());
@@ -210,12 +206,25 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let opened = std::fs::read_to_string(t("opened.txt")).unwrap();
-    assert!(opened.lines().any(|l| l.starts_with("open /usr/local/lib/python3.11/dist-packages/requests/")), "{opened}");
+    assert!(
+        opened.lines().any(|l| l.starts_with("open /usr/local/lib/python3.11/dist-packages/requests/")),
+        "{opened}"
+    );
 
     let full = t("sbom.json");
     let prime = t("prime.cdx.json");
     assert!(sniffer(&["sbom", "--dir", &s(&root), "-o", &s(&full)]).status.success());
-    let out = sniffer(&["sbom", "--dir", &s(&root), "--opened", &s(&t("opened.txt")), "--format", "cyclonedx", "-o", &s(&prime)]);
+    let out = sniffer(&[
+        "sbom",
+        "--dir",
+        &s(&root),
+        "--opened",
+        &s(&t("opened.txt")),
+        "--format",
+        "cyclonedx",
+        "-o",
+        &s(&prime),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&prime).unwrap()).unwrap();
     let names: Vec<&str> = doc["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
@@ -252,7 +261,9 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
 
     // OpenVEX: not_affected with the execute-path justification for unused packages.
     let vex: serde_json::Value = serde_json::from_slice(&scan("openvex", &[]).stdout).unwrap();
-    let st = |cve: &str| vex["statements"].as_array().unwrap().iter().find(|s| s["vulnerability"]["name"] == cve).unwrap().clone();
+    let st = |cve: &str| {
+        vex["statements"].as_array().unwrap().iter().find(|s| s["vulnerability"]["name"] == cve).unwrap().clone()
+    };
     assert_eq!(st("CVE-2020-28493")["status"], "not_affected");
     assert_eq!(st("CVE-2020-28493")["justification"], "vulnerable_code_not_in_execute_path");
     assert_eq!(st("CVE-2023-32681")["status"], "affected");

@@ -43,7 +43,8 @@ fn new_workload_flow_on_real_containers() {
     assert_relevance(&instance, "requests", true.into());
     assert_relevance(&instance, "urllib3", true.into());
     assert_relevance(&instance, "jinja2", false.into());
-    let requests = instance["findings"].as_array().unwrap().iter().find(|f| f["package"]["name"] == "requests").unwrap();
+    let requests =
+        instance["findings"].as_array().unwrap().iter().find(|f| f["package"]["name"] == "requests").unwrap();
     let evidence = &requests["evidence"];
     assert!(evidence.as_array().unwrap().iter().any(|p| p.as_str().unwrap().contains("/requests/")), "{evidence}");
 
@@ -51,14 +52,18 @@ fn new_workload_flow_on_real_containers() {
     let out = d.cli(&["sbom", &c1, "--filtered"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let prime: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = prime["packages"].as_array().unwrap().iter().map(|p| p["package"]["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        prime["packages"].as_array().unwrap().iter().map(|p| p["package"]["name"].as_str().unwrap()).collect();
     for used in ["requests", "urllib3", "python3.11-minimal", "python3-minimal"] {
         assert!(names.contains(&used), "{used} not in SBOM' {names:?}");
     }
     assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")), "{names:?}");
     let out = d.cli(&["sbom", &c1, "--format", "cyclonedx"]);
     let image_sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(image_sbom["components"].as_array().unwrap().iter().any(|c| c["name"] == "Jinja2"), "the image SBOM has jinja2");
+    assert!(
+        image_sbom["components"].as_array().unwrap().iter().any(|c| c["name"] == "Jinja2"),
+        "the image SBOM has jinja2"
+    );
 
     // A second container of the image: the SBOM is not recomputed.
     let c2 = ctd.run("c2", "import requests, time; time.sleep(600)");
@@ -82,8 +87,13 @@ fn new_workload_flow_on_real_containers() {
     d.wait_event("SBOM' of c3 after the restart", |e| e["event"] == "prime_stored" && e["instance"] == c3.as_str());
     let c3_report = d.report(&c3);
     assert_relevance(&c3_report, "requests", true.into());
-    let events = d.wait_event("SBOM' of the vanished c5", |e| e["event"] == "prime_stored" && e["instance"] == c5.as_str());
-    assert!(events.iter().any(|e| e["event"] == "learning_ended" && e["instance"] == c5.as_str() && e["reason"] == "vanished"));
+    let events =
+        d.wait_event("SBOM' of the vanished c5", |e| e["event"] == "prime_stored" && e["instance"] == c5.as_str());
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "learning_ended" && e["instance"] == c5.as_str() && e["reason"] == "vanished")
+    );
     let c5_report = d.report(&c5);
     // Ownership comes from c3's root when c3's start has indexed the image by then, else
     // from the stored SBOM alone (then marked incomplete; the coordinator's tests check that).
@@ -116,7 +126,8 @@ fn new_workload_flow_on_real_containers() {
     let mut text = String::new();
     conn.read_to_string(&mut text).unwrap();
     let value = |name: &str| -> u64 {
-        let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {text}"));
+        let line =
+            text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} in {text}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert_eq!(value("sniffer_outbox_depth"), 0);
@@ -139,7 +150,13 @@ fn without_containerd_child_cgroups_are_discovered() {
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
     let d = support::Daemon {
         child: Command::new(SNIFFER)
-            .args(["run", "--socket", socket.to_str().unwrap(), "--containerd", dir.join("no-containerd.sock").to_str().unwrap()])
+            .args([
+                "run",
+                "--socket",
+                socket.to_str().unwrap(),
+                "--containerd",
+                dir.join("no-containerd.sock").to_str().unwrap(),
+            ])
             .args(["--cgroup-parent", parent.to_str().unwrap(), "--state-dir", dir.join("state").to_str().unwrap()])
             .args(["--db", dir.join("vuln.db").to_str().unwrap(), "--learning-window", "5"])
             .stdout(std::process::Stdio::null())
@@ -157,7 +174,9 @@ fn without_containerd_child_cgroups_are_discovered() {
         .unwrap();
     // Into the cgroup once inside its root: discovery takes the root it finds then.
     let inside = std::fs::canonicalize(&root).unwrap();
-    wait_for("chroot", Duration::from_secs(5), || std::fs::read_link(format!("/proc/{}/root", workload.id())).is_ok_and(|r| r == inside));
+    wait_for("chroot", Duration::from_secs(5), || {
+        std::fs::read_link(format!("/proc/{}/root", workload.id())).is_ok_and(|r| r == inside)
+    });
     std::fs::write(child.join("cgroup.procs"), workload.id().to_string()).unwrap();
     d.wait_event("SBOM' of app1", |e| e["event"] == "prime_stored" && e["instance"] == "app1");
     let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap();

@@ -23,7 +23,9 @@ fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
     support::prepare(dir);
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
-    assert!(Command::new("mount").args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"]).arg(&state).status().unwrap().success());
+    assert!(
+        Command::new("mount").args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"]).arg(&state).status().unwrap().success()
+    );
     let _tmpfs = Tmpfs(state.clone());
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, _received) = receiver(0);
@@ -35,7 +37,10 @@ fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
 
     // The disk fills up; a container starts and is learned meanwhile.
     let filler = state.join("filler");
-    let fill = format!("f = open('{}', 'wb')\ntry:\n    while True: f.write(b'x' * 65536); f.flush()\nexcept OSError: pass\n", filler.display());
+    let fill = format!(
+        "f = open('{}', 'wb')\ntry:\n    while True: f.write(b'x' * 65536); f.flush()\nexcept OSError: pass\n",
+        filler.display()
+    );
     assert!(Command::new("python3").arg("-c").arg(&fill).status().unwrap().success());
     let c1 = ctd.run("during", "import requests, time; time.sleep(600)");
     let log = dir.join("daemon.log");
@@ -47,7 +52,10 @@ fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
     let containers = d.cli(&["containers", "--json"]);
     assert!(containers.status.success());
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&containers.stdout).unwrap();
-    assert!(listed.iter().any(|c| c["name"] == c1.as_str() && c["files"].as_u64().unwrap() > 0), "still sniffing: {listed:?}");
+    assert!(
+        listed.iter().any(|c| c["name"] == c1.as_str() && c["files"].as_u64().unwrap() > 0),
+        "still sniffing: {listed:?}"
+    );
     assert!(d.cli(&["vulns", &c0]).status.success(), "what was stored before is still served");
 
     // Room again: the daemon catches up by itself.
@@ -55,7 +63,14 @@ fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
     let events = d.wait_event("c1's SBOM'", |e| e["event"] == "prime_stored" && e["instance"] == c1.as_str());
     assert!(events.iter().any(|e| e["event"] == "sbom_stored"));
     let report = d.report(&c1);
-    assert!(report["findings"].as_array().unwrap().iter().any(|f| f["package"]["name"] == "requests" && f["relevant"] == true), "{report}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["package"]["name"] == "requests" && f["relevant"] == true),
+        "{report}"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("works again") || text.contains("reopened"), "{text}");
     let errors = text.lines().filter(|l| l.contains("storing flow state failed")).count();

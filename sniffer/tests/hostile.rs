@@ -33,7 +33,11 @@ impl Case {
         std::fs::create_dir_all(&outside).unwrap();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let canary = format!("CANARY{nanos:x}");
-        std::fs::write(outside.join("secret"), format!("Package: {canary}\nVersion: 1\nStatus: install ok installed\n\n")).unwrap();
+        std::fs::write(
+            outside.join("secret"),
+            format!("Package: {canary}\nVersion: 1\nStatus: install ok installed\n\n"),
+        )
+        .unwrap();
         Case { _dir: dir, root, outside, canary }
     }
 
@@ -51,7 +55,8 @@ impl Case {
     }
 
     fn node(&self, path: &str, kind: &str, major: u32, minor: u32) {
-        let p = self.dir(Path::new(path).parent().unwrap().to_str().unwrap()).join(Path::new(path).file_name().unwrap());
+        let p =
+            self.dir(Path::new(path).parent().unwrap().to_str().unwrap()).join(Path::new(path).file_name().unwrap());
         let mut cmd = Command::new("mknod");
         cmd.arg(&p).arg(kind);
         if kind != "p" {
@@ -155,7 +160,11 @@ fn symlinks_to_host_paths_resolve_inside_the_root() {
     // relative links.
     c.dir("usr/lib/sysimage/rpm");
     symlink(c.outside.join("secret"), c.root.join("usr/lib/sysimage/rpm/rpmdb.sqlite")).unwrap();
-    symlink(format!("../../../../../../../../..{}", c.outside.join("secret").display()), c.root.join("var/lib/dpkg/status")).unwrap();
+    symlink(
+        format!("../../../../../../../../..{}", c.outside.join("secret").display()),
+        c.root.join("var/lib/dpkg/status"),
+    )
+    .unwrap();
     let scan = c.scan();
     assert!(scan.names().is_empty(), "{:?}", scan.names());
 }
@@ -178,7 +187,10 @@ fn a_procfs_inside_the_root_is_never_read() {
     let root = c.root.to_str().unwrap().to_string();
     let mount = format!("mount -t proc proc {root}/proc && exec \"$@\"");
     let token = c.canary.clone();
-    let scan = c.scan_with(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount, "sh"], &[("SNIFFER_BACKEND_TOKEN", &token)]);
+    let scan = c.scan_with(
+        &["unshare", "-m", "--propagation", "private", "sh", "-c", &mount, "sh"],
+        &[("SNIFFER_BACKEND_TOKEN", &token)],
+    );
     let mut names = scan.names();
     names.sort();
     assert_eq!(names, ["evil", "ok"]);
@@ -193,7 +205,10 @@ fn a_name_that_is_not_utf8_does_not_lose_the_sbom() {
     let odd = site.join(std::ffi::OsStr::from_bytes(b"\xff\xfe"));
     std::fs::create_dir_all(odd.join("odd-1.0.dist-info")).unwrap();
     std::fs::write(odd.join("odd-1.0.dist-info/METADATA"), "Metadata-Version: 2.1\nName: odd\nVersion: 1.0\n").unwrap();
-    c.file("usr/lib/python3/dist-packages/fine-2.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: fine\nVersion: 2.0\n");
+    c.file(
+        "usr/lib/python3/dist-packages/fine-2.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: fine\nVersion: 2.0\n",
+    );
     let scan = c.scan();
     let mut names = scan.names();
     names.sort();
@@ -206,7 +221,10 @@ fn a_name_that_is_not_utf8_does_not_lose_the_sbom() {
 fn control_characters_from_names_never_reach_the_terminal() {
     let c = Case::new();
     c.file("opt/\u{1b}]0;pwned\u{7}\u{1b}[2J.jar", "not a zip");
-    c.file("var/lib/dpkg/status", "Package: \u{1b}[31mred\nVersion: 1\nStatus: install ok installed\n\nbroken line \u{9b}2J\n");
+    c.file(
+        "var/lib/dpkg/status",
+        "Package: \u{1b}[31mred\nVersion: 1\nStatus: install ok installed\n\nbroken line \u{9b}2J\n",
+    );
     let scan = c.scan();
     assert!(scan.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", scan.stderr);
 }
@@ -243,7 +261,14 @@ fn archives_finish_within_their_budgets() {
     let sparse = c.file("opt/sparse.jar", "");
     assert!(Command::new("truncate").args(["-s", "3G"]).arg(&sparse).status().unwrap().success());
     // 4 MiB of end-of-central-directory records, each one a candidate zip would try.
-    let record: Vec<u8> = [0x06054b50u32.to_le_bytes().as_slice(), &[0, 0, 0, 0, 1, 0, 1, 0], &46u32.to_le_bytes(), &0u32.to_le_bytes(), &[0, 0]].concat();
+    let record: Vec<u8> = [
+        0x06054b50u32.to_le_bytes().as_slice(),
+        &[0, 0, 0, 0, 1, 0, 1, 0],
+        &46u32.to_le_bytes(),
+        &0u32.to_le_bytes(),
+        &[0, 0],
+    ]
+    .concat();
     c.file("opt/ends.jar", record.repeat((4 << 20) / record.len()));
     // 4,000 names sharing one local entry that inflates to 16 MiB.
     shared_entry_bomb(&c.dir("opt").join("bomb.jar"), 4000, 16 << 20);

@@ -74,13 +74,22 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
 
     // The socket is root's alone: mode 0600, and another user is refused.
     let meta = std::fs::metadata(&d.socket).unwrap();
-    assert_eq!((std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, std::os::unix::fs::MetadataExt::uid(&meta)), (0o600, 0));
+    assert_eq!(
+        (
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+            std::os::unix::fs::MetadataExt::uid(&meta)
+        ),
+        (0o600, 0)
+    );
     let nobody = std::process::Command::new("setpriv")
         .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", support::SNIFFER, "status", "--socket"])
         .arg(&d.socket)
         .output()
         .unwrap();
-    assert!(!nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("ermission denied"), "{nobody:?}");
+    assert!(
+        !nobody.status.success() && String::from_utf8_lossy(&nobody.stderr).contains("ermission denied"),
+        "{nobody:?}"
+    );
 
     // Tables stay clean, and the daemon still answers.
     for args in [&["vulns", digest.as_str()][..], &["containers"][..], &["events"][..]] {
@@ -124,7 +133,10 @@ time.sleep(3600)
     assert!(sbom["root"].as_str().unwrap().starts_with("image layers "), "{}", sbom["root"]);
     let names: Vec<&str> = sbom["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(!names.contains(&"planted"), "a container's own package reached the image SBOM");
-    assert!(names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")), "a package the container removed vanished from the image SBOM");
+    assert!(
+        names.iter().any(|n| n.eq_ignore_ascii_case("jinja2")),
+        "a package the container removed vanished from the image SBOM"
+    );
     // The view is gone again: nothing stays mounted under the state directory.
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(!mounts.contains("sniffer-view"), "{mounts}");
@@ -154,7 +166,11 @@ fn an_rpm_database_in_a_container_is_read_through_its_root() {
         "Name: hello-sniffer\nVersion: 1.2\nRelease: 3.fc40\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%install\nmkdir -p %{buildroot}/usr/bin\necho x > %{buildroot}/usr/bin/hello-sniffer\n%files\n/usr/bin/hello-sniffer\n",
     )
     .unwrap();
-    run(std::process::Command::new("rpmbuild").arg("-bb").arg("--define").arg(format!("_topdir {}", top.display())).arg(&spec));
+    run(std::process::Command::new("rpmbuild")
+        .arg("-bb")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg(&spec));
     let package = top.join("RPMS/noarch/hello-sniffer-1.2-3.fc40.noarch.rpm");
     run(std::process::Command::new("rpm")
         .arg("--root")
@@ -182,7 +198,12 @@ fn an_rpm_database_in_a_container_is_read_through_its_root() {
     let out = d.cli(&["sbom", &id]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let sbom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rpm = sbom["packages"].as_array().unwrap().iter().find(|p| p["kind"] == "rpm").unwrap_or_else(|| panic!("no rpm package: {}", sbom["warnings"]));
+    let rpm = sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "rpm")
+        .unwrap_or_else(|| panic!("no rpm package: {}", sbom["warnings"]));
     assert_eq!((rpm["name"].as_str(), rpm["version"].as_str()), (Some("hello-sniffer"), Some("1.2-3.fc40")));
     assert!(rpm["files"].as_array().unwrap().iter().any(|f| f == "/usr/bin/hello-sniffer"), "{rpm}");
 }

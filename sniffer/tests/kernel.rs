@@ -83,7 +83,8 @@ async fn relative_open_after_chdir_is_absolute() {
     std::fs::create_dir(base.join("sub")).unwrap();
     std::fs::write(base.join("sub/rel.txt"), "x").unwrap();
     let mut h = Harness::new("rel", Options::default());
-    let events = h.run(Command::new("/bin/sh").arg("-c").arg("cd sub && cat ./rel.txt ../sub/rel.txt").current_dir(&base));
+    let events =
+        h.run(Command::new("/bin/sh").arg("-c").arg("cd sub && cat ./rel.txt ../sub/rel.txt").current_dir(&base));
     assert_eq!(opened(&events, &base.join("sub/rel.txt")), 1, "{events:#?}");
     assert!(events.iter().all(|e| e.path.is_absolute()));
 }
@@ -166,7 +167,8 @@ async fn chrooted_task_in_its_own_mount_namespace_reports_paths_inside_its_root(
     std::fs::write(root.join("data/hello.txt"), "hello").unwrap();
     let script = format!("mount --bind /usr {0}/usr && exec chroot {0} /usr/bin/cat /data/hello.txt", root.display());
     let mut h = Harness::new("chroot", Options::default());
-    let events = h.run(Command::new("/usr/bin/unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", &script]));
+    let events =
+        h.run(Command::new("/usr/bin/unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", &script]));
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
     assert_eq!(opened(&events, &root.join("data/hello.txt")), 0);
     let cat = events.iter().find(|e| e.kind == Kind::Exec && e.comm == "cat").expect("cat exec");
@@ -211,7 +213,10 @@ async fn flooded_tiny_ring_buffer_counts_losses_and_marks_the_container_incomple
     for i in 0..2000 {
         std::fs::write(base.join(format!("f{i}")), "").unwrap();
     }
-    let script = format!("import os\nfor i in range(2000):\n    open(os.path.join({:?}, 'f%d' % i)).close()\n", base.to_str().unwrap());
+    let script = format!(
+        "import os\nfor i in range(2000):\n    open(os.path.join({:?}, 'f%d' % i)).close()\n",
+        base.to_str().unwrap()
+    );
     let mut h = Harness::new("flood", Options { ring_bytes: 4096, ..Options::default() });
     // Nothing is read while the command runs, so the one-page ring fills up.
     let events = h.run(Command::new(PYTHON).arg("-c").arg(script));

@@ -95,7 +95,8 @@ fn the_daemon_answers_within_a_second_under_load() {
     wait_for("every container to have opened its files", Duration::from_secs(240), || {
         let out = d.cli(&["containers", "--json"]);
         let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        ids.iter().all(|id| all.iter().any(|c| c["name"] == id.as_str() && c["files"].as_u64().unwrap_or(0) >= PATHS as u64))
+        ids.iter()
+            .all(|id| all.iter().any(|c| c["name"] == id.as_str() && c["files"].as_u64().unwrap_or(0) >= PATHS as u64))
     });
 
     let stop = Arc::new(AtomicBool::new(false));

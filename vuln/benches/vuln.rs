@@ -99,10 +99,14 @@ fn main() {
             break;
         }
         let r = vuln::osv::Record::parse(c).unwrap();
-        let Some((name, version)) = r.affected.iter().find_map(|a| Some((a.package.as_ref()?.name.clone(), a.versions.first()?.clone()))) else {
+        let Some((name, version)) =
+            r.affected.iter().find_map(|a| Some((a.package.as_ref()?.name.clone(), a.versions.first()?.clone())))
+        else {
             continue;
         };
-        if r.affected[0].package.as_ref().is_some_and(|p| p.ecosystem == "PyPI") && !subjects.iter().any(|s| s.name == name) {
+        if r.affected[0].package.as_ref().is_some_and(|p| p.ecosystem == "PyPI")
+            && !subjects.iter().any(|s| s.name == name)
+        {
             subjects.push(vuln::input::subject_of_purl(&format!("pkg:pypi/{name}@{version}")).unwrap());
         }
     }

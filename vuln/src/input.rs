@@ -179,7 +179,8 @@ pub fn parse(value: &serde_json::Value) -> Result<Input, String> {
                 serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM' document: {e}"))?;
             input = of_filtered(&filtered);
         } else {
-            let doc: sbom::Sbom = serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM document: {e}"))?;
+            let doc: sbom::Sbom =
+                serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM document: {e}"))?;
             input = of_sbom(&doc);
         }
     } else {
@@ -294,7 +295,8 @@ mod tests {
 
     #[test]
     fn purls_become_subjects() {
-        let s = subject_of_purl("pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12&upstream=glibc").unwrap();
+        let s = subject_of_purl("pkg:deb/debian/libc6@2.36-9%2Bdeb12u10?arch=amd64&distro=debian-12&upstream=glibc")
+            .unwrap();
         assert_eq!(s.ecosystem.as_deref(), Some("Debian:12"));
         assert_eq!((s.match_name.as_str(), s.match_version.as_str()), ("glibc", "2.36-9+deb12u10"));
         let s = subject_of_purl("pkg:npm/%40babel/core@7.0.0").unwrap();
@@ -302,13 +304,19 @@ mod tests {
         let s = subject_of_purl("pkg:apk/alpine/musl@1.2.5-r0?distro=alpine-3.20.3").unwrap();
         assert_eq!(s.ecosystem.as_deref(), Some("Alpine:v3.20"));
         assert!(subject_of_purl("pkg:pypi/requests").is_err());
-        let s = subject_of_purl("pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bb1?distro=debian-12&upstream=zlib1g%401:1.2.13.dfsg-1").unwrap();
+        let s = subject_of_purl(
+            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1%2Bb1?distro=debian-12&upstream=zlib1g%401:1.2.13.dfsg-1",
+        )
+        .unwrap();
         assert_eq!((s.match_name.as_str(), s.match_version.as_str()), ("zlib1g", "1:1.2.13.dfsg-1"));
         let s = subject_of_purl("pkg:rpm/redhat/openssl@3.0.7-27.el9?arch=x86_64&epoch=1&distro=rhel-9").unwrap();
         assert_eq!(s.match_version, "1:3.0.7-27.el9");
         let s = subject_of_purl("pkg:golang/stdlib@1.19.8").unwrap();
         assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Go"), "stdlib"));
         let s = subject_of_purl("pkg:maven/org.apache.commons/commons-lang3@3.12.0").unwrap();
-        assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Maven"), "org.apache.commons:commons-lang3"));
+        assert_eq!(
+            (s.ecosystem.as_deref(), s.match_name.as_str()),
+            (Some("Maven"), "org.apache.commons:commons-lang3")
+        );
     }
 }

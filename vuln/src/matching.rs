@@ -132,7 +132,12 @@ fn in_range(range: &Range, scheme: Scheme, installed: &Version) -> Result<bool, 
 
 /// Whether one `affected` entry's ranges cover the installed version; if so, the fixed
 /// versions above it that they name.
-fn check(affected: &MatchAffected, eco_scheme: Scheme, raw: &str, installed: &Version) -> Result<Option<Vec<String>>, VersionError> {
+fn check(
+    affected: &MatchAffected,
+    eco_scheme: Scheme,
+    raw: &str,
+    installed: &Version,
+) -> Result<Option<Vec<String>>, VersionError> {
     let mut hit = false;
     let mut fixed = Vec::new();
     for range in &affected.ranges {
@@ -214,12 +219,7 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
         }
     }
     findings.sort_by(order);
-    Ok(ScanReport {
-        packages: seen.len(),
-        findings,
-        filtered_complete: relevance.map(|r| r.complete),
-        warnings,
-    })
+    Ok(ScanReport { packages: seen.len(), findings, filtered_complete: relevance.map(|r| r.complete), warnings })
 }
 
 /// Records naming the same vulnerability (sharing an id or alias) grouped together.
@@ -250,7 +250,11 @@ fn finding(s: &Subject, eco: &str, group: &[&Record], fixed: Vec<String>, releva
     let summary = group.iter().find_map(|r| r.summary.clone()).or_else(|| {
         group.iter().find_map(|r| r.details.as_deref()).map(|d| {
             let line = d.lines().next().unwrap_or_default();
-            if line.chars().count() > 160 { format!("{}…", line.chars().take(160).collect::<String>()) } else { line.to_string() }
+            if line.chars().count() > 160 {
+                format!("{}…", line.chars().take(160).collect::<String>())
+            } else {
+                line.to_string()
+            }
         })
     });
     let evidence = relevance.and_then(|r| r.of(s)).map(<[PathBuf]>::to_vec);

@@ -68,7 +68,9 @@ impl FromStr for Rating {
     fn from_str(s: &str) -> Result<Rating, String> {
         match s.to_ascii_lowercase().as_str() {
             "unknown" => Ok(Rating::Unknown),
-            other => Rating::of_word(other).ok_or_else(|| format!("unknown severity {s:?} (low, medium, high, critical)")),
+            other => {
+                Rating::of_word(other).ok_or_else(|| format!("unknown severity {s:?} (low, medium, high, critical)"))
+            }
         }
     }
 }

@@ -12,10 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use redb::{
-    MultimapTableDefinition, ReadableDatabase, ReadableTable,
-    TableDefinition,
-};
+use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::ecosystem;
@@ -39,7 +36,9 @@ pub enum DbError {
     #[error("no vulnerability database at {0}: run `sniffer db import PATH` or `sniffer db update`")]
     Missing(PathBuf),
     /// The file is not a database, or is damaged.
-    #[error("vulnerability database {path} is unreadable ({source}); rebuild it with `sniffer db import` or `sniffer db update`")]
+    #[error(
+        "vulnerability database {path} is unreadable ({source}); rebuild it with `sniffer db import` or `sniffer db update`"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -110,11 +109,8 @@ fn listed_versions(record: &Record) -> Vec<String> {
 /// What a finding shows of a record: no ranges, version lists or references, and only the
 /// first line of the details.
 fn summary_of(record: &Record) -> Record {
-    let affected = record
-        .affected
-        .iter()
-        .map(|a| Affected { ranges: Vec::new(), versions: Vec::new(), ..a.clone() })
-        .collect();
+    let affected =
+        record.affected.iter().map(|a| Affected { ranges: Vec::new(), versions: Vec::new(), ..a.clone() }).collect();
     let details = record.details.as_ref().map(|d| d.lines().next().unwrap_or_default().to_string());
     Record { affected, details, references: Vec::new(), ..record.clone() }
 }
@@ -253,8 +249,11 @@ impl Db {
     /// A whole record.
     pub fn record(&self, id: &str) -> Result<Option<Record>, DbError> {
         let Some(v) = self.records.get(id).map_err(|e| storage(&self.path)(e.into()))? else { return Ok(None) };
-        let record = Record::parse(v.value())
-            .map_err(|message| DbError::Decode { path: self.path.clone(), key: id.to_string(), message })?;
+        let record = Record::parse(v.value()).map_err(|message| DbError::Decode {
+            path: self.path.clone(),
+            key: id.to_string(),
+            message,
+        })?;
         Ok(Some(record))
     }
 
@@ -289,7 +288,14 @@ impl Db {
                 *ecosystems.entry(e).or_insert(0) += 1;
             }
         }
-        Ok(Status { path: self.path.clone(), ecosystems, records, withdrawn, updated_at: self.updated_at()?, sources: self.sources()? })
+        Ok(Status {
+            path: self.path.clone(),
+            ecosystems,
+            records,
+            withdrawn,
+            updated_at: self.updated_at()?,
+            sources: self.sources()?,
+        })
     }
 
     fn meta(&self, key: &str) -> Result<Option<String>, DbError> {

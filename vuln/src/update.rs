@@ -212,12 +212,15 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
         let now = crate::store::now();
         for (eco, url, part, etag, last_modified, bytes) in &downloads {
             import_zip(&mut writer, part, &mut report.import)?;
-            writer.set_source(eco, SourceInfo {
-                location: url.clone(),
-                etag: etag.clone(),
-                last_modified: last_modified.clone(),
-                imported_at: now.clone(),
-            })?;
+            writer.set_source(
+                eco,
+                SourceInfo {
+                    location: url.clone(),
+                    etag: etag.clone(),
+                    last_modified: last_modified.clone(),
+                    imported_at: now.clone(),
+                },
+            )?;
             report.ecosystems.insert(eco.clone(), Fetch::Updated { bytes: *bytes });
         }
         writer.commit()?;

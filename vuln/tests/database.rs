@@ -80,7 +80,8 @@ fn zip_import_equals_directory_import() {
     let (_a, from_zip, r1) = db_of(&[&zip]);
     let (_b, from_dir, r2) = db_of(&[&fixtures().join("PyPI")]);
     assert_eq!((r1.imported, r1.withdrawn), (r2.imported, r2.withdrawn));
-    let (s1, s2) = (vuln::Db::open(&from_zip).unwrap().status().unwrap(), vuln::Db::open(&from_dir).unwrap().status().unwrap());
+    let (s1, s2) =
+        (vuln::Db::open(&from_zip).unwrap().status().unwrap(), vuln::Db::open(&from_dir).unwrap().status().unwrap());
     assert_eq!(s1.ecosystems, s2.ecosystems);
     assert_eq!(s1.ecosystems["PyPI"], 2651);
 }
@@ -159,14 +160,18 @@ fn serve(responses: Vec<Vec<u8>>) -> Server {
 }
 
 fn ok_response(body: &[u8], extra: &str) -> Vec<u8> {
-    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n", body.len()).into_bytes();
+    let mut r =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n", body.len()).into_bytes();
     r.extend_from_slice(body);
     r
 }
 
 fn md5_b64(bytes: &[u8]) -> String {
     let out = Command::new("python3")
-        .args(["-c", "import sys,hashlib,base64;print(base64.b64encode(hashlib.md5(sys.stdin.buffer.read()).digest()).decode())"])
+        .args([
+            "-c",
+            "import sys,hashlib,base64;print(base64.b64encode(hashlib.md5(sys.stdin.buffer.read()).digest()).decode())",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -149,7 +149,11 @@ fn debian_packages_match_through_source_package_and_release() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let above = format!("{}+z", src.version);
-    for (id, eco, fixed) in [("DEBIAN-T-1", "Debian:12", above.as_str()), ("DEBIAN-T-22", "Debian:12", "2.28-1"), ("DEBIAN-T-333", "Debian:11", above.as_str())] {
+    for (id, eco, fixed) in [
+        ("DEBIAN-T-1", "Debian:12", above.as_str()),
+        ("DEBIAN-T-22", "Debian:12", "2.28-1"),
+        ("DEBIAN-T-333", "Debian:11", above.as_str()),
+    ] {
         std::fs::write(tmp.path().join(format!("{id}.json")), record(id, eco, fixed).to_string()).unwrap();
     }
     let (_d, db, _) = db_of(&[tmp.path()]);

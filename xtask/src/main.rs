@@ -190,8 +190,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
     if with_test_packages {
         apt.extend_from_slice(TEST_PACKAGES);
     }
-    let missing: Vec<&str> =
-        apt.into_iter().filter(|p| !succeeds(Command::new("dpkg").args(["-s", p]))).collect();
+    let missing: Vec<&str> = apt.into_iter().filter(|p| !succeeds(Command::new("dpkg").args(["-s", p]))).collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
         run(Command::new("apt-get").args(["update", "-q"]))?;
@@ -332,7 +331,8 @@ fn fuzz(seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
         for (_, seed) in FUZZ_SEEDS.iter().filter(|(t, _)| t == target) {
             let from = fixtures.join(seed);
             let name = seed.replace('/', "_");
-            std::fs::copy(&from, corpus.join(name)).with_context(|| format!("seeding {target} with {}", from.display()))?;
+            std::fs::copy(&from, corpus.join(name))
+                .with_context(|| format!("seeding {target} with {}", from.display()))?;
         }
         eprintln!("xtask: fuzzing {target} for {seconds} s");
         run(Command::new("cargo")

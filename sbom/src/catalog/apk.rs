@@ -100,7 +100,11 @@ pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result
 pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
     let path = Path::new(INSTALLED);
     let entries = match read_limited(root, path, MAX_INSTALLED) {
-        Ok(Some(text)) => match parse_within(&text, catalog.budgets.packages.saturating_add(1), catalog.budgets.files.saturating_add(1)) {
+        Ok(Some(text)) => match parse_within(
+            &text,
+            catalog.budgets.packages.saturating_add(1),
+            catalog.budgets.files.saturating_add(1),
+        ) {
             Ok(e) => e,
             Err(e) if e.starts_with("budget") => return catalog.over_budget(CATALOGER, path, e),
             Err(e) => return catalog.warn(CATALOGER, path, e),
@@ -109,16 +113,20 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
     for e in entries {
-        let added = catalog.add(CATALOGER, path, Package {
-            purl: purl::apk(distro, &e.name, &e.version, e.arch.as_deref()),
-            source: e.origin.map(|o| Source { name: o, version: e.version.clone() }),
-            name: e.name,
-            version: e.version,
-            kind: Kind::Apk,
-            licenses: e.license.into_iter().collect(),
-            found_at: path.to_path_buf(),
-            files: e.files,
-        });
+        let added = catalog.add(
+            CATALOGER,
+            path,
+            Package {
+                purl: purl::apk(distro, &e.name, &e.version, e.arch.as_deref()),
+                source: e.origin.map(|o| Source { name: o, version: e.version.clone() }),
+                name: e.name,
+                version: e.version,
+                kind: Kind::Apk,
+                licenses: e.license.into_iter().collect(),
+                found_at: path.to_path_buf(),
+                files: e.files,
+            },
+        );
         if !added {
             break;
         }
@@ -140,8 +148,14 @@ C:Q1xyz=\nP:busybox-binsh\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\no:busybox\nF:b
     fn parses_packages_files_and_origins() {
         let e = parse(INSTALLED_DB).unwrap();
         assert_eq!(e.len(), 2);
-        assert_eq!((e[0].name.as_str(), e[0].version.as_str(), e[0].arch.as_deref()), ("musl", "1.2.4-r2", Some("x86_64")));
-        assert_eq!(e[0].files, [PathBuf::from("/lib/ld-musl-x86_64.so.1"), PathBuf::from("/lib/libc.musl-x86_64.so.1")]);
+        assert_eq!(
+            (e[0].name.as_str(), e[0].version.as_str(), e[0].arch.as_deref()),
+            ("musl", "1.2.4-r2", Some("x86_64"))
+        );
+        assert_eq!(
+            e[0].files,
+            [PathBuf::from("/lib/ld-musl-x86_64.so.1"), PathBuf::from("/lib/libc.musl-x86_64.so.1")]
+        );
         assert_eq!(e[1].origin.as_deref(), Some("busybox"));
         assert_eq!(e[1].files, [PathBuf::from("/bin/sh")]);
         assert_eq!(e[1].license.as_deref(), Some("GPL-2.0-only"));
@@ -153,13 +167,17 @@ C:Q1xyz=\nP:busybox-binsh\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\no:busybox\nF:b
         std::fs::create_dir_all(dir.path().join("lib/apk/db")).unwrap();
         std::fs::create_dir_all(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("lib/apk/db/installed"), INSTALLED_DB).unwrap();
-        std::fs::write(dir.path().join("etc/os-release"), "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.18.4\n").unwrap();
+        std::fs::write(dir.path().join("etc/os-release"), "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.18.4\n")
+            .unwrap();
         let sbom = crate::scan(dir.path()).unwrap();
         assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
         let purls: Vec<&str> = sbom.packages.iter().map(|p| p.purl.as_str()).collect();
         assert_eq!(
             purls,
-            ["pkg:apk/alpine/busybox-binsh@1.36.1-r5?arch=x86_64&distro=alpine-3.18.4", "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4"]
+            [
+                "pkg:apk/alpine/busybox-binsh@1.36.1-r5?arch=x86_64&distro=alpine-3.18.4",
+                "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&distro=alpine-3.18.4"
+            ]
         );
         // Broken: a warning naming the database.
         std::fs::write(dir.path().join("lib/apk/db/installed"), "P:x\n\nV:1\n").unwrap();

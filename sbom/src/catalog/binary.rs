@@ -9,8 +9,8 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
@@ -143,7 +143,8 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
         Some(if size > MAX_SECTION {
             Err(format!("section {what} of {size} bytes; not read"))
         } else {
-            data.read_at(section.sh_offset(endian).into(), size).ok_or_else(|| format!("section {what} lies outside the file"))
+            data.read_at(section.sh_offset(endian).into(), size)
+                .ok_or_else(|| format!("section {what} lies outside the file"))
         })
     };
     let (go, rust) = (read(b".go.buildinfo"), read(b".dep-v0"));
@@ -151,7 +152,8 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
         return Some(Found { go, rust, segments: Vec::new() });
     }
     let phentsize = std::mem::size_of::<H::ProgramHeader>() as u64;
-    let phdrs = table(data, header.e_phoff(endian).into(), header.e_phnum(endian).into(), phentsize).unwrap_or_default();
+    let phdrs =
+        table(data, header.e_phoff(endian).into(), header.e_phnum(endian).into(), phentsize).unwrap_or_default();
     let phdrs: &[H::ProgramHeader] = object::pod::slice_from_all_bytes(&phdrs).unwrap_or(&[]);
     let segments = phdrs
         .iter()
@@ -268,7 +270,10 @@ pub mod go {
                 }
                 ["dep", p, v, ..] => {
                     if info.deps.len() == crate::catalog::MAX_MODULES {
-                        return Err(format!("budget: more than {} modules listed: not read", crate::catalog::MAX_MODULES));
+                        return Err(format!(
+                            "budget: more than {} modules listed: not read",
+                            crate::catalog::MAX_MODULES
+                        ));
                     }
                     info.deps.push((p.to_string(), v.to_string()));
                     last = Last::Dep;
@@ -310,7 +315,8 @@ pub mod go {
     /// The packages of one binary: the standard library at the toolchain's version, the
     /// main module when it has a version, and every dependency.
     pub fn packages(info: &BuildInfo, binary: &Path) -> Vec<Package> {
-        let package = |name: &str, version: &str| compiled_into(binary, Kind::Go, name, version, purl::golang(name, version));
+        let package =
+            |name: &str, version: &str| compiled_into(binary, Kind::Go, name, version, purl::golang(name, version));
         let mut out = Vec::new();
         // `go1.19.8` (or `go1.21.0 X:boringcrypto`): OSV names it `stdlib`, version `1.19.8`.
         if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
@@ -358,10 +364,17 @@ pub mod rust {
     pub fn parse(data: &[u8]) -> Result<Vec<Crate>, String> {
         let json = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_DEPS_JSON)
             // Not `{e:?}`: the error carries what was inflated so far, up to the limit.
-            .map_err(|e| format!("cargo-auditable data does not decompress ({:?}; limit {MAX_DEPS_JSON} bytes)", e.status))?;
-        let list: List = serde_json::from_slice(&json).map_err(|e| format!("cargo-auditable data is not valid: {e}"))?;
+            .map_err(|e| {
+                format!("cargo-auditable data does not decompress ({:?}; limit {MAX_DEPS_JSON} bytes)", e.status)
+            })?;
+        let list: List =
+            serde_json::from_slice(&json).map_err(|e| format!("cargo-auditable data is not valid: {e}"))?;
         if list.packages.len() > crate::catalog::MAX_MODULES {
-            return Err(format!("budget: {} crates listed, more than {}: not read", list.packages.len(), crate::catalog::MAX_MODULES));
+            return Err(format!(
+                "budget: {} crates listed, more than {}: not read",
+                list.packages.len(),
+                crate::catalog::MAX_MODULES
+            ));
         }
         Ok(list.packages)
     }
@@ -406,7 +419,11 @@ mod tests {
         assert_eq!(info.main, Some(("example.com/app".into(), "(devel)".into())));
         assert_eq!(
             info.deps,
-            [("github.com/pkg/errors".into(), "v0.9.1".into()), ("golang.org/x/text".into(), "v0.3.8".into()), ("example.com/lib".into(), "v1.2.3".into())]
+            [
+                ("github.com/pkg/errors".into(), "v0.9.1".into()),
+                ("golang.org/x/text".into(), "v0.3.8".into()),
+                ("example.com/lib".into(), "v1.2.3".into())
+            ]
         );
         let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
         assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");

@@ -90,8 +90,7 @@ pub fn parse_control_within(text: &str, max: usize) -> Result<Vec<Stanza>, Strin
             "Source" => {
                 let mut parts = value.splitn(2, ' ');
                 let name = parts.next().unwrap_or_default().to_string();
-                let version =
-                    parts.next().map(|v| v.trim().trim_start_matches('(').trim_end_matches(')').to_string());
+                let version = parts.next().map(|v| v.trim().trim_start_matches('(').trim_end_matches(')').to_string());
                 current.source = Some((name, version));
             }
             _ => {}
@@ -194,10 +193,10 @@ fn status_d(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
 }
 
 fn package(stanza: Stanza, distro: Option<&Distro>, found_at: &Path, files: Vec<PathBuf>) -> Package {
-    let source = stanza.source.clone().map(|(name, version)| Source {
-        name,
-        version: version.unwrap_or_else(|| stanza.version.clone()),
-    });
+    let source = stanza
+        .source
+        .clone()
+        .map(|(name, version)| Source { name, version: version.unwrap_or_else(|| stanza.version.clone()) });
     Package {
         purl: purl::deb(distro, &stanza.package, &stanza.version, stanza.architecture.as_deref(), source.as_ref()),
         name: stanza.package,

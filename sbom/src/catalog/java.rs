@@ -95,7 +95,11 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     };
     match file.metadata() {
         Ok(m) if m.len() > MAX_ARCHIVE => {
-            return catalog.over_budget(CATALOGER, path, format!("budget: {} bytes, over the {MAX_ARCHIVE}-byte budget for an archive: not read", m.len()));
+            return catalog.over_budget(
+                CATALOGER,
+                path,
+                format!("budget: {} bytes, over the {MAX_ARCHIVE}-byte budget for an archive: not read", m.len()),
+            );
         }
         Ok(_) => {}
         Err(e) => return catalog.warn(CATALOGER, path, e),
@@ -121,16 +125,20 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
             Some(g) => format!("{g}:{}", c.artifact),
             None => c.artifact.clone(),
         };
-        let added = catalog.add(CATALOGER, path, Package {
-            purl: purl::maven(c.group.as_deref(), &c.artifact, &c.version),
-            name,
-            version: c.version,
-            kind: Kind::Java,
-            source: None,
-            licenses: c.license.into_iter().collect(),
-            found_at: PathBuf::from(format!("{}{}", path.display(), c.inner)),
-            files: vec![path.to_path_buf()],
-        });
+        let added = catalog.add(
+            CATALOGER,
+            path,
+            Package {
+                purl: purl::maven(c.group.as_deref(), &c.artifact, &c.version),
+                name,
+                version: c.version,
+                kind: Kind::Java,
+                source: None,
+                licenses: c.license.into_iter().collect(),
+                found_at: PathBuf::from(format!("{}{}", path.display(), c.inner)),
+                files: vec![path.to_path_buf()],
+            },
+        );
         if !added {
             break;
         }
@@ -139,7 +147,12 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
 
 /// Reads one archive (any `Read + Seek`): its coordinates, then the archives inside it,
 /// within [`MAX_WORK`] bytes read and inflated and [`MAX_NESTED_ARCHIVES`] archives.
-pub fn read_archive<R: Read + Seek>(reader: R, file_name: String, found: &mut Vec<Coordinates>, problems: &mut Vec<String>) {
+pub fn read_archive<R: Read + Seek>(
+    reader: R,
+    file_name: String,
+    found: &mut Vec<Coordinates>,
+    problems: &mut Vec<String>,
+) {
     read_archive_within(reader, file_name, MAX_WORK, MAX_NESTED_ARCHIVES, found, problems);
 }
 
@@ -152,7 +165,8 @@ pub fn read_archive_within<R: Read + Seek>(
     found: &mut Vec<Coordinates>,
     problems: &mut Vec<String>,
 ) {
-    let budget = Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(archives), work, nested: archives };
+    let budget =
+        Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(archives), work, nested: archives };
     read_level(reader, file_name, String::new(), 0, &budget, found, problems);
 }
 
@@ -178,7 +192,9 @@ fn check_end_record<R: Read + Seek>(reader: &mut R) -> Result<(), String> {
     }
     let at = start + i as u64;
     if cd_size > at || entries * 46 > cd_size {
-        return Err(format!("its end record is inconsistent ({entries} entries in a {cd_size}-byte directory ending at {at}): not read"));
+        return Err(format!(
+            "its end record is inconsistent ({entries} entries in a {cd_size}-byte directory ending at {at}): not read"
+        ));
     }
     Ok(())
 }
@@ -214,7 +230,8 @@ fn read_level<R: Read + Seek>(
     let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
         Err(_) if budget.bytes.get() == 0 => {
-            return problems.push(format!("budget: reading it spent the {}-byte work budget{where_}: not read", budget.work));
+            return problems
+                .push(format!("budget: reading it spent the {}-byte work budget{where_}: not read", budget.work));
         }
         Err(e) => return problems.push(format!("not a readable Java archive{where_}: {e}")),
     };
@@ -254,7 +271,8 @@ fn read_level<R: Read + Seek>(
     for name in names.iter().filter(|n| is_archive(n)) {
         let left = budget.archives.get();
         if left == 0 {
-            problems.push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
+            problems
+                .push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
             return;
         }
         budget.archives.set(left - 1);
@@ -306,7 +324,13 @@ pub fn parse_pom_properties(text: &str, inner: &str) -> Option<Coordinates> {
             _ => {}
         }
     }
-    Some(Coordinates { group, artifact: artifact.filter(|a| !a.is_empty())?, version: version.filter(|v| !v.is_empty())?, license: None, inner: inner.to_string() })
+    Some(Coordinates {
+        group,
+        artifact: artifact.filter(|a| !a.is_empty())?,
+        version: version.filter(|v| !v.is_empty())?,
+        license: None,
+        inner: inner.to_string(),
+    })
 }
 
 /// Title and version from a manifest's main section (continuation lines start with a space).
@@ -324,9 +348,13 @@ pub fn parse_manifest(text: &str, inner: &str) -> Option<Coordinates> {
             fields.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let get = |k: &str| fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
+    };
     // OSGi bundles name themselves precisely; Implementation-* is the JAR spec's.
-    let artifact = get("Bundle-SymbolicName").map(|s| s.split(';').next().unwrap_or(&s).trim().to_string()).or_else(|| get("Implementation-Title"))?;
+    let artifact = get("Bundle-SymbolicName")
+        .map(|s| s.split(';').next().unwrap_or(&s).trim().to_string())
+        .or_else(|| get("Implementation-Title"))?;
     let version = get("Bundle-Version").or_else(|| get("Implementation-Version"))?;
     Some(Coordinates {
         group: get("Implementation-Vendor-Id"),
@@ -340,8 +368,15 @@ pub fn parse_manifest(text: &str, inner: &str) -> Option<Coordinates> {
 /// `commons-io-2.11.0.jar` -> (`commons-io`, `2.11.0`): the name up to the first `-digit`.
 fn from_file_name(file_name: &str, inner: &str) -> Option<Coordinates> {
     let stem = file_name.rsplit_once('.').map(|(s, _)| s).unwrap_or(file_name);
-    let split = stem.char_indices().find(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?.0;
-    Some(Coordinates { group: None, artifact: stem[..split].to_string(), version: stem[split + 1..].to_string(), license: None, inner: inner.to_string() })
+    let split =
+        stem.char_indices().find(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?.0;
+    Some(Coordinates {
+        group: None,
+        artifact: stem[..split].to_string(),
+        version: stem[split + 1..].to_string(),
+        license: None,
+        inner: inner.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -350,8 +385,13 @@ mod tests {
 
     #[test]
     fn pom_properties_and_manifests() {
-        let c = parse_pom_properties("#Generated by Maven\ngroupId=org.slf4j\nartifactId=slf4j-api\nversion=1.7.32\n", "").unwrap();
-        assert_eq!((c.group.as_deref(), c.artifact.as_str(), c.version.as_str()), (Some("org.slf4j"), "slf4j-api", "1.7.32"));
+        let c =
+            parse_pom_properties("#Generated by Maven\ngroupId=org.slf4j\nartifactId=slf4j-api\nversion=1.7.32\n", "")
+                .unwrap();
+        assert_eq!(
+            (c.group.as_deref(), c.artifact.as_str(), c.version.as_str()),
+            (Some("org.slf4j"), "slf4j-api", "1.7.32")
+        );
         assert!(parse_pom_properties("groupId=x\n", "").is_none());
         let m = "Manifest-Version: 1.0\r\nBundle-SymbolicName: org.apache.commons.lang3;single\r\n ton:=true\r\nBundle-Version: 3.12.0\r\nBundle-License: https://www.apache.org/licenses/LICENSE-2.0.txt\r\n\r\nName: x\r\nBundle-Version: 9\r\n";
         let c = parse_manifest(m, "").unwrap();
@@ -367,7 +407,12 @@ mod tests {
     fn garbage_is_a_problem_not_a_panic() {
         let mut found = Vec::new();
         let mut problems = Vec::new();
-        read_archive(std::io::Cursor::new(b"PK\x03\x04 not really".to_vec()), "x.jar".into(), &mut found, &mut problems);
+        read_archive(
+            std::io::Cursor::new(b"PK\x03\x04 not really".to_vec()),
+            "x.jar".into(),
+            &mut found,
+            &mut problems,
+        );
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
     }

@@ -45,7 +45,12 @@ pub struct Budgets {
 
 impl Default for Budgets {
     fn default() -> Self {
-        Budgets { packages: MAX_PACKAGES, files: MAX_FILES, archive_work: java::MAX_WORK, nested_archives: java::MAX_NESTED_ARCHIVES }
+        Budgets {
+            packages: MAX_PACKAGES,
+            files: MAX_FILES,
+            archive_work: java::MAX_WORK,
+            nested_archives: java::MAX_NESTED_ARCHIVES,
+        }
     }
 }
 
@@ -85,7 +90,11 @@ impl Catalog {
         if self.packages.len() >= packages {
             if !self.capped_packages {
                 self.capped_packages = true;
-                self.over_budget(cataloger, path, format!("budget: more than {packages} packages in the image: the rest are not listed"));
+                self.over_budget(
+                    cataloger,
+                    path,
+                    format!("budget: more than {packages} packages in the image: the rest are not listed"),
+                );
             }
             return false;
         }
@@ -94,7 +103,11 @@ impl Catalog {
             package.files.truncate(room);
             if !self.capped_files {
                 self.capped_files = true;
-                self.over_budget(cataloger, path, format!("budget: packages own more than {files} files in all: the rest are not listed"));
+                self.over_budget(
+                    cataloger,
+                    path,
+                    format!("budget: packages own more than {files} files in all: the rest are not listed"),
+                );
             }
         }
         self.files += package.files.len();
@@ -109,7 +122,11 @@ impl Catalog {
         if self.files + range.len() > files {
             if !self.capped_files {
                 self.capped_files = true;
-                self.over_budget("binary", path, format!("budget: packages own more than {files} files in all: the rest are not listed"));
+                self.over_budget(
+                    "binary",
+                    path,
+                    format!("budget: packages own more than {files} files in all: the rest are not listed"),
+                );
             }
             return;
         }

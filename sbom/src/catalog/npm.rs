@@ -53,8 +53,7 @@ pub fn is_package_manifest(path: &Path) -> bool {
     if parent_name == "node_modules" {
         return true;
     }
-    parent_name.starts_with('@')
-        && parent.parent().and_then(Path::file_name).is_some_and(|n| n == "node_modules")
+    parent_name.starts_with('@') && parent.parent().and_then(Path::file_name).is_some_and(|n| n == "node_modules")
 }
 
 /// Is this `package.json` the manifest of a project with installed dependencies? Outside
@@ -109,16 +108,20 @@ pub fn catalog_manifest(root: &Root, manifest: &Path, catalog: &mut Catalog) {
 /// The package of a parsed manifest; it owns the manifest's directory.
 fn push(manifest: &Path, (name, version, licenses): (String, String, Vec<String>), catalog: &mut Catalog) {
     let dir = manifest.parent().unwrap_or(Path::new("/")).to_path_buf();
-    catalog.add(CATALOGER, manifest, Package {
-        purl: purl::npm(&name, &version),
-        name,
-        version,
-        kind: Kind::Npm,
-        source: None,
-        licenses,
-        found_at: manifest.to_path_buf(),
-        files: vec![dir],
-    });
+    catalog.add(
+        CATALOGER,
+        manifest,
+        Package {
+            purl: purl::npm(&name, &version),
+            name,
+            version,
+            kind: Kind::Npm,
+            source: None,
+            licenses,
+            found_at: manifest.to_path_buf(),
+            files: vec![dir],
+        },
+    );
 }
 
 #[cfg(test)]

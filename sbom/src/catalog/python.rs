@@ -107,16 +107,20 @@ pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
         }
     };
     let at = meta_path.clone();
-    catalog.add(CATALOGER, &at, Package {
-        purl: purl::pypi(&metadata.name, &metadata.version),
-        name: metadata.name,
-        version: metadata.version,
-        kind: Kind::Python,
-        source: None,
-        licenses: metadata.licenses,
-        found_at: meta_path,
-        files,
-    });
+    catalog.add(
+        CATALOGER,
+        &at,
+        Package {
+            purl: purl::pypi(&metadata.name, &metadata.version),
+            name: metadata.name,
+            version: metadata.version,
+            kind: Kind::Python,
+            source: None,
+            licenses: metadata.licenses,
+            found_at: meta_path,
+            files,
+        },
+    );
 }
 
 #[cfg(test)]

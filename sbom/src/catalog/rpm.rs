@@ -39,7 +39,11 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
         for (name, format) in [("Packages", "Berkeley DB"), ("Packages.db", "ndb")] {
             let path = Path::new(dir).join(name);
             if root.open_file(&path).is_ok() {
-                return catalog.warn(CATALOGER, &path, format!("unsupported rpm database format ({format}); its packages are not listed"));
+                return catalog.warn(
+                    CATALOGER,
+                    &path,
+                    format!("unsupported rpm database format ({format}); its packages are not listed"),
+                );
             }
         }
     }
@@ -51,7 +55,9 @@ fn read_sqlite(root: &Root, file: &std::fs::File, path: &Path, distro: Option<&D
         catalog.warn(CATALOGER, &wal, "write-ahead log not checkpointed: the packages installed last may be missing");
     }
     let size = match file.metadata() {
-        Ok(m) if m.len() > MAX_DB => return catalog.warn(CATALOGER, path, format!("larger than {MAX_DB} bytes; not read")),
+        Ok(m) if m.len() > MAX_DB => {
+            return catalog.warn(CATALOGER, path, format!("larger than {MAX_DB} bytes; not read"));
+        }
         Ok(m) => m.len() as usize,
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
@@ -124,7 +130,10 @@ impl<'a> Header<'a> {
         let il = be32(blob, 0).ok_or("truncated header")? as usize;
         let dl = be32(blob, 4).ok_or("truncated header")? as usize;
         let start = il.checked_mul(16).and_then(|n| n.checked_add(8)).ok_or("bad entry count")?;
-        let data = start.checked_add(dl).and_then(|end| blob.get(start..end)).ok_or_else(|| format!("{il} entries and {dl} data bytes do not fit in {} bytes", blob.len()))?;
+        let data = start
+            .checked_add(dl)
+            .and_then(|end| blob.get(start..end))
+            .ok_or_else(|| format!("{il} entries and {dl} data bytes do not fit in {} bytes", blob.len()))?;
         let mut entries = Vec::with_capacity(il);
         for i in 0..il {
             let at = 8 + 16 * i;
@@ -172,9 +181,9 @@ impl<'a> Header<'a> {
     /// An int32 array tag.
     pub fn ints(&self, tag: u32) -> Result<Vec<u32>, String> {
         match self.entry(tag) {
-            Some((TYPE_INT32, off, count)) => {
-                (0..count).map(|i| be32(self.data, off + 4 * i).ok_or_else(|| format!("tag {tag} outside the data"))).collect()
-            }
+            Some((TYPE_INT32, off, count)) => (0..count)
+                .map(|i| be32(self.data, off + 4 * i).ok_or_else(|| format!("tag {tag} outside the data")))
+                .collect(),
             Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not int32")),
             None => Ok(Vec::new()),
         }
@@ -202,7 +211,9 @@ impl<'a> Header<'a> {
         let files = bases
             .iter()
             .zip(&index)
-            .map(|(b, &i)| dirs.get(i as usize).map(|d| PathBuf::from(format!("{d}{b}"))).ok_or("directory index out of range"))
+            .map(|(b, &i)| {
+                dirs.get(i as usize).map(|d| PathBuf::from(format!("{d}{b}"))).ok_or("directory index out of range")
+            })
             .collect::<Result<Vec<_>, _>>()?;
         // `curl-8.6.0-8.fc40.src.rpm` -> source package `curl`, at the same version-release.
         let source = self.string(SOURCERPM)?.and_then(|s| {

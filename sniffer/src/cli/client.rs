@@ -102,7 +102,10 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
                         vec!["reports stored".into(), f.reports.to_string()],
                         vec!["reports sent".into(), f.sent.to_string()],
                         vec!["outbox".into(), f.outbox.to_string()],
-                        vec!["dead letters".into(), if f.dead_letters.is_empty() { "0".into() } else { f.dead_letters.join(", ") }],
+                        vec![
+                            "dead letters".into(),
+                            if f.dead_letters.is_empty() { "0".into() } else { f.dead_letters.join(", ") },
+                        ],
                     ],
                 );
             }
@@ -115,7 +118,9 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
         }
         Response::Container(c) => containers_table(&[c]),
         Response::Ok { message } => println!("{message}"),
-        Response::Events { .. } | Response::Report(_) | Response::Sbom { .. } => println!("{}", serde_json::to_string_pretty(&response_value(&response))?),
+        Response::Events { .. } | Response::Report(_) | Response::Sbom { .. } => {
+            println!("{}", serde_json::to_string_pretty(&response_value(&response))?)
+        }
         Response::Error { .. } => unreachable!("handled above"),
     }
     Ok(0)
@@ -169,8 +174,7 @@ pub(super) fn print_table(header: &[&str], rows: Vec<Vec<String>>) {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> =
-            cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         println!("{}", padded.join("  ").trim_end());
     };
     if header.iter().any(|h| !h.is_empty()) {
@@ -204,13 +208,26 @@ pub(super) async fn vulns(client: &ClientArgs, key: String, relevant: bool) -> a
     if client.json {
         println!("{}", serde_json::to_string_pretty(&scan)?);
     } else {
-        println!("{} {} ({}), {} packages", report.kind_name(), clean(&report.key), clean(&report.image), report.packages);
-        print!("{}", vuln::report::render(&scan, &vuln::report::Context {
-            sbom: report.key.clone(),
-            filtered: None,
-            db: String::new(),
-            db_updated_at: None,
-        }, vuln::report::Format::Table));
+        println!(
+            "{} {} ({}), {} packages",
+            report.kind_name(),
+            clean(&report.key),
+            clean(&report.image),
+            report.packages
+        );
+        print!(
+            "{}",
+            vuln::report::render(
+                &scan,
+                &vuln::report::Context {
+                    sbom: report.key.clone(),
+                    filtered: None,
+                    db: String::new(),
+                    db_updated_at: None,
+                },
+                vuln::report::Format::Table
+            )
+        );
     }
     Ok(if report.not_scanned.is_some() { 4 } else { 0 })
 }

@@ -17,29 +17,26 @@ use args::{Command, LearnCommand};
 pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> {
     match command {
         Command::Trace { json, output, kernel, command } => {
-            let result = sniffer::trace::run(sniffer::trace::TraceOptions {
-                command,
-                json,
-                output,
-                kernel: kernel.options(),
-            })
-            .await?;
+            let result =
+                sniffer::trace::run(sniffer::trace::TraceOptions { command, json, output, kernel: kernel.options() })
+                    .await?;
             Ok(result.exit_code.clamp(0, 255) as u8)
         }
         Command::Run { socket, kernel, flow, max_paths_per_container } => {
-            let options =
-                sniffer::daemon::DaemonOptions {
-                    socket,
-                    kernel: kernel.options(),
-                    limits: sniffer::tracker::Limits { max_paths: max_paths_per_container, ..Default::default() },
-                    flow: flow.options(env_token)?,
-                    metrics: flow.metrics,
-                };
+            let options = sniffer::daemon::DaemonOptions {
+                socket,
+                kernel: kernel.options(),
+                limits: sniffer::tracker::Limits { max_paths: max_paths_per_container, ..Default::default() },
+                flow: flow.options(env_token)?,
+                metrics: flow.metrics,
+            };
             sniffer::daemon::run(options).await?;
             Ok(0)
         }
         Command::Events { follow, client } => client::events(&client, follow).await,
-        Command::Learn { command: LearnCommand::Stop { container, client } } => client::show(&client, Request::LearnStop { container }).await,
+        Command::Learn { command: LearnCommand::Stop { container, client } } => {
+            client::show(&client, Request::LearnStop { container }).await
+        }
         Command::Vulns { key, relevant, client } => client::vulns(&client, key, relevant).await,
         Command::Status(client) => client::show(&client, Request::Status).await,
         Command::Containers(client) => client::show(&client, Request::Containers).await,
@@ -52,7 +49,9 @@ pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::
         Command::Sbom { id, filtered, dir, socket, format, output, opened, budgets } => {
             sbom::command(id, filtered, dir, &socket, format, output, opened, budgets.budgets()).await
         }
-        Command::Scan { sbom, filtered, db, format, fail_on, output } => scan::scan(sbom, filtered, db, format, fail_on, output),
+        Command::Scan { sbom, filtered, db, format, fail_on, output } => {
+            scan::scan(sbom, filtered, db, format, fail_on, output)
+        }
         Command::Db { command } => db::db_command(command),
     }
 }

@@ -38,7 +38,9 @@ fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyho
     let mut shown = false;
     let sbom = sbom::scan_with_progress(dir, budgets, &mut |p| {
         // Quiet for small roots; then at most ten updates a second.
-        if started.elapsed() < std::time::Duration::from_millis(300) || last.elapsed() < std::time::Duration::from_millis(100) {
+        if started.elapsed() < std::time::Duration::from_millis(300)
+            || last.elapsed() < std::time::Duration::from_millis(100)
+        {
             return;
         }
         last = std::time::Instant::now();
@@ -53,7 +55,11 @@ fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyho
 }
 
 /// The SBOM (and SBOM', if asked) the daemon stored for a container, instance or image.
-async fn stored_sbom(socket: &std::path::Path, key: &str, filtered: bool) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+async fn stored_sbom(
+    socket: &std::path::Path,
+    key: &str,
+    filtered: bool,
+) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
     match api::call(socket, &Request::Sbom { key: key.to_string() }).await? {
         Response::Sbom { sbom, filtered: prime } => {
             let prime = match (filtered, prime) {
@@ -130,7 +136,6 @@ pub(super) async fn command(
         (None, None) => bail!("give a container id or --dir ROOT"),
     };
     let json = match (format, &filtered) {
-
         (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
         (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
         (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
@@ -139,7 +144,12 @@ pub(super) async fn command(
         (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_filtered(&sbom, f))?,
     };
     if let Some(f) = &filtered {
-        eprintln!("SBOM': {} of {} packages used; {} opened paths owned by none", f.packages.len(), sbom.packages.len(), f.unmatched);
+        eprintln!(
+            "SBOM': {} of {} packages used; {} opened paths owned by none",
+            f.packages.len(),
+            sbom.packages.len(),
+            f.unmatched
+        );
     }
     match &output {
         Some(path) => std::fs::write(path, &json).with_context(|| format!("writing {}", path.display()))?,

@@ -15,13 +15,16 @@ pub(super) fn scan(
     output: Option<PathBuf>,
 ) -> anyhow::Result<u8> {
     let input = vuln::input::read(&sbom_path)?;
-    let relevance = match &filtered {
-        Some(path) => {
-            let f = vuln::input::read(path)?;
-            Some(f.relevance.with_context(|| format!("{}: not an SBOM' (no package carries evidence of use)", path.display()))?)
-        }
-        None => input.relevance.clone(),
-    };
+    let relevance =
+        match &filtered {
+            Some(path) => {
+                let f = vuln::input::read(path)?;
+                Some(f.relevance.with_context(|| {
+                    format!("{}: not an SBOM' (no package carries evidence of use)", path.display())
+                })?)
+            }
+            None => input.relevance.clone(),
+        };
     let database = vuln::Db::open(&db.path)?;
     let mut report = vuln::scan(&database, &input.subjects, relevance.as_ref())?;
     report.warnings.splice(0..0, input.warnings);

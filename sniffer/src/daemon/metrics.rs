@@ -53,5 +53,7 @@ fn render(daemon: &Daemon) -> String {
             ("sniffer_dead_letters", "gauge", "Reports given up on.", f.dead_letters.len() as u64),
         ]);
     }
-    rows.iter().map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n")).collect()
+    rows.iter()
+        .map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"))
+        .collect()
 }

@@ -156,7 +156,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
         let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
-        let mut c = coordinator::flow::Coordinator::new(store.clone(), bus.clone(), Arc::new(sniffer), flow_options.config.clone(), wake.clone());
+        let mut c = coordinator::flow::Coordinator::new(
+            store.clone(),
+            bus.clone(),
+            Arc::new(sniffer),
+            flow_options.config.clone(),
+            wake.clone(),
+        );
         if flow_options.image_source == ImageSource::Layers {
             let (socket, dir) = (flow_options.containerd.clone(), flow_options.state_dir.join("views"));
             // It unmounts what an earlier life left: file system work, off the runtime.
@@ -246,7 +252,8 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }));
 
     if let Some(addr) = options.metrics {
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
         tasks.push(tokio::spawn(metrics::serve(listener, daemon.clone())));
         tracing::info!(%addr, "serving Prometheus metrics");
     }

@@ -28,7 +28,9 @@ pub(super) async fn serve(stream: UnixStream, daemon: Daemon) -> anyhow::Result<
     BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line).await.context("reading the request")?;
     let response = match serde_json::from_str::<Request>(&line) {
         Ok(Request::Follow { from }) => {
-            let Some(flow) = &daemon.flow else { return reply(&mut write, &Response::Error { message: FLOW_OFF.into() }).await };
+            let Some(flow) = &daemon.flow else {
+                return reply(&mut write, &Response::Error { message: FLOW_OFF.into() }).await;
+            };
             return follow(flow.bus(), from, write).await.context("following events");
         }
         Ok(Request::LearnStop { container }) => learn_stop(&daemon, &container).await,
@@ -105,7 +107,9 @@ fn handle(daemon: &Daemon, request: Request) -> Response {
         },
         Request::Sbom { key } => match &daemon.flow {
             Some(c) => match c.sbom_for(&key) {
-                Ok(Some((sbom, filtered))) => Ok(Response::Sbom { sbom: Box::new(sbom), filtered: filtered.map(Box::new) }),
+                Ok(Some((sbom, filtered))) => {
+                    Ok(Response::Sbom { sbom: Box::new(sbom), filtered: filtered.map(Box::new) })
+                }
                 Ok(None) => Err(format!("no SBOM for {key:?} (yet)")),
                 Err(e) => Err(e.to_string()),
             },
@@ -189,7 +193,8 @@ mod tests {
         let mut lines = BufReader::new(client).lines();
         let mut seqs = Vec::new();
         while seqs.len() < 5000 {
-            let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
+            let line =
+                tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().unwrap();
             match serde_json::from_str::<Followed>(&line).unwrap() {
                 Followed::Event(e) => {
                     assert_eq!(e.event, FlowEvent::WorkloadExited { id: format!("c{}", e.seq) });

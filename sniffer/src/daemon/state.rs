@@ -181,7 +181,9 @@ impl Tracking {
         s.tracker.set_lost(cgroup_id, lost);
         match s.tracker.observed(cgroup_id) {
             Some((paths, summary)) => Observed { paths, incomplete: summary.incomplete_reasons() },
-            None if lost > 0 => Observed { paths: Vec::new(), incomplete: vec![format!("the kernel lost {lost} events")] },
+            None if lost > 0 => {
+                Observed { paths: Vec::new(), incomplete: vec![format!("the kernel lost {lost} events")] }
+            }
             None => Observed::default(),
         }
     }

@@ -48,7 +48,13 @@ impl Containerd {
         )
         .unwrap();
         let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new("containerd").arg("--config").arg(&config).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
         let c = Containerd { child, socket };
         wait_for("containerd", Duration::from_secs(20), || c.ctr(&["version"]).status.success());
         let image = PathBuf::from("/var/cache/sniffer-fixtures/bookworm.oci.tar");
@@ -71,7 +77,10 @@ impl Containerd {
     /// The host pid of container `id`'s task.
     pub fn pid(&self, id: &str) -> Option<u32> {
         let out = self.ctr(&["task", "ls"]);
-        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.starts_with(id)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with(id))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
     }
 
     /// Waits until `path` exists inside container `id`'s root.
@@ -154,9 +163,14 @@ pub fn receiver_when(accept: impl Fn(usize) -> bool + Send + 'static) -> (String
             let status = if accept(n) { "200 OK" } else { "503 Service Unavailable" };
             if accept(n) {
                 let body = serde_json::from_slice(&body).unwrap_or_default();
-                g.lock().unwrap().push((headers.remove("idempotency-key").unwrap_or_default(), headers.remove("authorization").unwrap_or_default(), body));
+                g.lock().unwrap().push((
+                    headers.remove("idempotency-key").unwrap_or_default(),
+                    headers.remove("authorization").unwrap_or_default(),
+                    body,
+                ));
             }
-            let _ = conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            let _ = conn
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
         }
     });
     (url, got)
@@ -184,7 +198,15 @@ pub fn daemon_with(dir: &Path, containerd: &Path, backend: &str, metrics: &str, 
 }
 
 /// The daemon with a learning window of `window_s` seconds and `extra` arguments.
-pub fn daemon_args(dir: &Path, containerd: &Path, backend: &str, metrics: &str, log: &str, window_s: u32, extra: &[&str]) -> Daemon {
+pub fn daemon_args(
+    dir: &Path,
+    containerd: &Path,
+    backend: &str,
+    metrics: &str,
+    log: &str,
+    window_s: u32,
+    extra: &[&str],
+) -> Daemon {
     let window = window_s.to_string();
     let socket = dir.join("sniffer.sock");
     let log = std::fs::File::create(dir.join(log)).unwrap();
@@ -228,4 +250,3 @@ impl Daemon {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
-

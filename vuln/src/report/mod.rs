@@ -71,7 +71,9 @@ pub fn render(report: &ScanReport, ctx: &Context, format: Format) -> String {
             }
             serde_json::to_string_pretty(&Doc { context: ctx, report }).expect("serialisable") + "\n"
         }
-        Format::CyclonedxVex => serde_json::to_string_pretty(&vex::cyclonedx(report, ctx)).expect("serialisable") + "\n",
+        Format::CyclonedxVex => {
+            serde_json::to_string_pretty(&vex::cyclonedx(report, ctx)).expect("serialisable") + "\n"
+        }
         Format::Openvex => serde_json::to_string_pretty(&vex::openvex(report, ctx)).expect("serialisable") + "\n",
         Format::Sarif => serde_json::to_string_pretty(&sarif::sarif(report, ctx)).expect("serialisable") + "\n",
     }
@@ -79,5 +81,8 @@ pub fn render(report: &ScanReport, ctx: &Context, format: Format) -> String {
 
 /// The CVE among a finding's names, else its id: what people search for.
 pub fn display_name(f: &Finding) -> &str {
-    std::iter::once(f.id.as_str()).chain(f.aliases.iter().map(String::as_str)).find(|i| i.starts_with("CVE-")).unwrap_or(&f.id)
+    std::iter::once(f.id.as_str())
+        .chain(f.aliases.iter().map(String::as_str))
+        .find(|i| i.starts_with("CVE-"))
+        .unwrap_or(&f.id)
 }

@@ -58,7 +58,9 @@ pub fn render(report: &ScanReport) -> String {
     if filtered {
         let _ = write!(out, "; {relevant} in packages the workload used");
         if report.filtered_complete == Some(false) {
-            out.push_str(" (SBOM' incomplete: events were lost or file ownership was approximate; relevance may be understated)");
+            out.push_str(
+                " (SBOM' incomplete: events were lost or file ownership was approximate; relevance may be understated)",
+            );
         }
     }
     out.push('\n');

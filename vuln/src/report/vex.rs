@@ -65,7 +65,9 @@ pub fn cyclonedx(report: &ScanReport, ctx: &Context) -> Value {
             v["recommendation"] = json!(format!("upgrade {} to {}", f.package.name, f.fixed.join(" or ")));
         }
         v["analysis"] = match f.relevant {
-            Some(false) => json!({"state": "not_affected", "justification": "code_not_reachable", "detail": NOT_IN_EXECUTE_PATH}),
+            Some(false) => {
+                json!({"state": "not_affected", "justification": "code_not_reachable", "detail": NOT_IN_EXECUTE_PATH})
+            }
             Some(true) => json!({"state": "exploitable", "detail": evidence_text(f)}),
             None => json!({"state": "in_triage", "detail": "no runtime data (no SBOM' given)"}),
         };

@@ -23,7 +23,10 @@ enum Kind {
 enum Token {
     /// A number; `fractional` when it is not the first and has a leading zero (compared
     /// as a string, as apk does).
-    Digit { text: String, first: bool },
+    Digit {
+        text: String,
+        first: bool,
+    },
     Letter(u8),
     /// Index in SUFFIXES: below PRE_COUNT is a pre-release.
     Suffix(usize),

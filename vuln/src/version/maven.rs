@@ -134,7 +134,13 @@ impl MavenVersion {
 /// Compares an item with a missing one (the shorter version's end).
 fn cmp_null(a: &Item) -> Ordering {
     match a {
-        Item::Int(d) => if d.is_empty() { Ordering::Equal } else { Ordering::Greater },
+        Item::Int(d) => {
+            if d.is_empty() {
+                Ordering::Equal
+            } else {
+                Ordering::Greater
+            }
+        }
         Item::Str(s) => qualifier_rank(s).cmp(&(RELEASE, "")),
         Item::List(l) => l.first().map_or(Ordering::Equal, cmp_null),
     }
