@@ -143,12 +143,16 @@ impl Bus {
     pub fn follow(&self, from: u64) -> Follower {
         // Subscribe before reading the history, so nothing falls between the two.
         let rx = self.tx.subscribe();
-        let replay: VecDeque<Stamped> = self.history(from).into();
-        let oldest_kept = replay.front().map(|e| e.seq);
+        // The kept events and the next number, read together: an event published between
+        // two reads would otherwise be counted as missed and then delivered as well.
+        let (replay, published): (VecDeque<Stamped>, u64) = {
+            let h = self.history_lock();
+            (h.kept.iter().filter(|e| e.seq >= from).cloned().collect(), h.next)
+        };
+        let oldest_kept = replay.front().map(|e| e.seq).unwrap_or(published);
         let next = replay.back().map(|e| e.seq + 1).unwrap_or(from);
-        // Events before the oldest kept one are gone for good.
-        let missed =
-            oldest_kept.map(|s| s.saturating_sub(from)).unwrap_or_else(|| self.next_seq().saturating_sub(from));
+        // Events from `from` up to the oldest kept one are gone for good.
+        let missed = oldest_kept.saturating_sub(from);
         Follower { rx, replay, next, missed }
     }
 }
