@@ -113,6 +113,17 @@ fn vuln_db(dir: &Path) -> PathBuf {
     db
 }
 
+/// The flow's settings with the database `db`, default budgets and two minutes for an SBOM.
+fn config(db: &Path, learning_window: Duration, persist_every: Duration) -> Config {
+    Config {
+        vuln_db: db.to_path_buf(),
+        learning_window,
+        persist_every,
+        sbom_timeout: Duration::from_secs(120),
+        budgets: sbom::Budgets::default(),
+    }
+}
+
 async fn until(bus: &Bus, what: impl Fn(&FlowEvent) -> bool) {
     for _ in 0..300 {
         if bus.history(0).iter().any(|s| what(&s.event)) {
@@ -151,13 +162,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
 
     let run = |store: Arc<dyn Storage>, bus: Arc<Bus>| {
         let notify = Arc::new(tokio::sync::Notify::new());
-        let config = Config {
-            vuln_db: db.clone(),
-            learning_window: Duration::from_millis(500),
-            persist_every: Duration::from_millis(200),
-            sbom_timeout: Duration::from_secs(120),
-            budgets: sbom::Budgets::default(),
-        };
+        let config = config(&db, Duration::from_millis(500), Duration::from_millis(200));
         let c = Arc::new(Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, notify.clone()));
         let outbox = tokio::spawn(coordinator::submit::run(store, bus, backend.clone(), policy, notify));
         (c, outbox)
@@ -259,13 +264,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
         layers: None,
     };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
-    let config = Config {
-        vuln_db: db.clone(),
-        learning_window: Duration::from_secs(3600),
-        persist_every: Duration::from_millis(1),
-        sbom_timeout: Duration::from_secs(120),
-        budgets: sbom::Budgets::default(),
-    };
+    let config = config(&db, Duration::from_secs(3600), Duration::from_millis(1));
     {
         // First life: learns `requests`, persists, then dies without finishing.
         let sniffer =
@@ -332,13 +331,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     .iter()
     .map(PathBuf::from)
     .collect();
-    let config = Config {
-        vuln_db: db.clone(),
-        learning_window: Duration::from_secs(3600),
-        persist_every: Duration::from_millis(1),
-        sbom_timeout: Duration::from_secs(120),
-        budgets: sbom::Budgets::default(),
-    };
+    let config = config(&db, Duration::from_secs(3600), Duration::from_millis(1));
     {
         // First life: the image SBOM is stored, the instance learns, and the daemon dies.
         let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(29, opened.clone())])), Mutex::new(Vec::new())));
@@ -407,13 +400,8 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
         k8s: None,
         layers: None,
     };
-    let config = |timeout| Config {
-        vuln_db: db.clone(),
-        learning_window: Duration::from_secs(3600),
-        persist_every: Duration::from_secs(3600),
-        sbom_timeout: timeout,
-        budgets: sbom::Budgets::default(),
-    };
+    let config =
+        |sbom_timeout| Config { sbom_timeout, ..config(&db, Duration::from_secs(3600), Duration::from_secs(3600)) };
     let bus = Arc::new(Bus::default());
     let notify = Arc::new(tokio::sync::Notify::new());
     let c =

@@ -172,9 +172,9 @@ impl Root {
     /// returns false to stop the walk) and `error` for what could not be read. Symlinks
     /// are never followed, mounts inside the root are not entered, `/proc`, `/sys` and
     /// `/dev` are skipped, and below `max_depth` directories are reported to `error` and
-    /// not entered. A directory's entries are read whole (at most [`MAX_DIR_ENTRIES`]). Directories are opened one
-    /// component at a time from their parent's descriptor, so a directory swapped for a
-    /// symlink while the walk runs is refused, not followed.
+    /// not entered. A directory's entries are read whole (at most [`MAX_DIR_ENTRIES`]).
+    /// Directories are opened one component at a time from their parent's descriptor, so a
+    /// directory swapped for a symlink while the walk runs is refused, not followed.
     pub fn walk(
         &self,
         max_depth: usize,

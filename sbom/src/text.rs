@@ -1,12 +1,9 @@
 //! Text from images made safe to show: image content names files, packages and warnings,
 //! and a name can carry terminal escape sequences or bidirectional overrides. Whatever
 //! reaches a terminal or a log goes through [`clean`]; warnings quote image bytes only
-//! through [`excerpt`].
+//! through [`bounded`] (the catalogs' warnings are cut to 400 characters).
 
 use std::borrow::Cow;
-
-/// Longest excerpt of image data a message quotes.
-pub const EXCERPT: usize = 120;
 
 fn unsafe_char(c: char) -> bool {
     c.is_control()
@@ -29,11 +26,6 @@ pub fn clean(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
-}
-
-/// At most [`EXCERPT`] characters of `text`, cleaned, with `…` when cut.
-pub fn excerpt(text: &str) -> String {
-    bounded(text, EXCERPT)
 }
 
 /// At most `max` characters of `text`, cleaned, with `…` when cut.
@@ -64,8 +56,8 @@ mod tests {
     #[test]
     fn excerpts_are_short_and_clean() {
         let long = "\u{1b}".repeat(10_000);
-        let e = excerpt(&long);
+        let e = bounded(&long, 120);
         assert!(e.ends_with('…') && !e.contains('\u{1b}') && e.chars().count() < 1000, "{e}");
-        assert_eq!(excerpt("short"), "short");
+        assert_eq!(bounded("short", 120), "short");
     }
 }

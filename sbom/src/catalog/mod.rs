@@ -83,8 +83,8 @@ impl Catalog {
         Catalog { budgets, ..Catalog::default() }
     }
 
-    /// Adds a package within [`MAX_PACKAGES`] and [`MAX_FILES`]; past either, warns once
-    /// (naming `path` and the budget), marks the catalog incomplete and returns false.
+    /// Adds a package within the package and file budgets; past either, warns once (naming
+    /// `path` and the budget), marks the catalog incomplete and returns false.
     pub fn add(&mut self, cataloger: &str, path: &Path, mut package: Package) -> bool {
         let Budgets { packages, files, .. } = self.budgets;
         if self.packages.len() >= packages {
@@ -99,16 +99,8 @@ impl Catalog {
             return false;
         }
         if self.files + package.files.len() > files {
-            let room = files.saturating_sub(self.files);
-            package.files.truncate(room);
-            if !self.capped_files {
-                self.capped_files = true;
-                self.over_budget(
-                    cataloger,
-                    path,
-                    format!("budget: packages own more than {files} files in all: the rest are not listed"),
-                );
-            }
+            package.files.truncate(files.saturating_sub(self.files));
+            self.files_spent(cataloger, path);
         }
         self.files += package.files.len();
         self.packages.push(package);
@@ -118,23 +110,27 @@ impl Catalog {
     /// The packages at `range` own `path` as well (a hard link of a file they own),
     /// within [`MAX_FILES`].
     pub(crate) fn own_too(&mut self, range: std::ops::Range<usize>, path: &Path) {
-        let files = self.budgets.files;
-        if self.files + range.len() > files {
-            if !self.capped_files {
-                self.capped_files = true;
-                self.over_budget(
-                    "binary",
-                    path,
-                    format!("budget: packages own more than {files} files in all: the rest are not listed"),
-                );
-            }
-            return;
+        if self.files + range.len() > self.budgets.files {
+            return self.files_spent("binary", path);
         }
         self.files += range.len();
         for i in range {
             if let Some(p) = self.packages.get_mut(i) {
                 p.files.push(path.to_path_buf());
             }
+        }
+    }
+
+    /// The file budget is spent: said once, naming `path`.
+    fn files_spent(&mut self, cataloger: &str, path: &Path) {
+        if !self.capped_files {
+            self.capped_files = true;
+            let files = self.budgets.files;
+            self.over_budget(
+                cataloger,
+                path,
+                format!("budget: packages own more than {files} files in all: the rest are not listed"),
+            );
         }
     }
 
