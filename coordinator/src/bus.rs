@@ -10,40 +10,116 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
+use sbom::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// One transition.
+use crate::ids::{Digest, EndReason, InstanceId, ReportId};
+use crate::model::ReportKind;
+
+/// One transition. Field names are the wire's (`sniffer events --json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum FlowEvent {
     /// A container was discovered and is being watched.
-    WorkloadStarted { id: String, image: String, digest: String, instance: String },
+    WorkloadStarted {
+        /// Container id.
+        id: String,
+        /// Image reference.
+        image: String,
+        /// Image digest.
+        digest: Digest,
+        /// The instance it belongs to.
+        instance: InstanceId,
+    },
     /// The image already had an SBOM: not recomputed.
-    SbomReused { digest: String },
+    SbomReused {
+        /// Image digest.
+        digest: Digest,
+    },
     /// The image SBOM was computed and stored.
-    SbomStored { digest: String, packages: usize, millis: u64 },
+    SbomStored {
+        /// Image digest.
+        digest: Digest,
+        /// Packages found.
+        packages: usize,
+        /// How long it took.
+        millis: u64,
+    },
     /// The SBOM could not be computed.
-    SbomFailed { digest: String, error: String },
+    SbomFailed {
+        /// Image digest.
+        digest: Digest,
+        /// Why, with its causes.
+        error: String,
+    },
     /// A report was stored and queued for submission.
-    ReportStored { id: String, kind: String, key: String, findings: usize },
+    ReportStored {
+        /// Report id.
+        id: ReportId,
+        /// `image` or `instance`.
+        kind: ReportKind,
+        /// Image digest or instance id.
+        key: String,
+        /// Findings in it.
+        findings: usize,
+    },
     /// The instance already had SBOM': not sniffed.
-    PrimeReused { instance: String },
+    #[serde(rename = "prime_reused")]
+    RuntimeSbomReused {
+        /// The instance.
+        instance: InstanceId,
+    },
     /// Learning began.
-    LearningStarted { instance: String },
-    /// Learning ended: `window`, `exited`, `stopped`, or `vanished` (the container went while
-    /// the daemon was down).
-    LearningEnded { instance: String, reason: String, paths: usize },
+    LearningStarted {
+        /// The instance.
+        instance: InstanceId,
+    },
+    /// Learning ended.
+    LearningEnded {
+        /// The instance.
+        instance: InstanceId,
+        /// Why.
+        reason: EndReason,
+        /// Distinct paths learned.
+        paths: usize,
+    },
     /// SBOM' stored.
-    PrimeStored { instance: String, packages: usize },
+    #[serde(rename = "prime_stored")]
+    RuntimeSbomStored {
+        /// The instance.
+        instance: InstanceId,
+        /// Packages in its SBOM'.
+        packages: usize,
+    },
     /// A report reached the backend.
-    Submitted { id: String, attempts: u32 },
+    Submitted {
+        /// Report id.
+        id: ReportId,
+        /// Attempts it took.
+        attempts: u32,
+    },
     /// A submission failed; it will be retried.
-    SubmitFailed { id: String, attempts: u32, error: String },
+    SubmitFailed {
+        /// Report id.
+        id: ReportId,
+        /// Attempts so far.
+        attempts: u32,
+        /// Why, with its causes.
+        error: String,
+    },
     /// A report went to the dead-letter list (too old).
-    DeadLettered { id: String, reason: String },
+    DeadLettered {
+        /// Report id.
+        id: ReportId,
+        /// Why.
+        reason: String,
+    },
     /// A container exited.
-    WorkloadExited { id: String },
+    WorkloadExited {
+        /// Container id.
+        id: String,
+    },
 }
 
 /// Stamped event.
@@ -52,8 +128,9 @@ pub struct Stamped {
     /// Its number: 0 for the daemon's first event, one more for each after it.
     #[serde(default)]
     pub seq: u64,
-    /// RFC 3339.
-    pub at: String,
+    /// When, written to the millisecond.
+    #[serde(with = "sbom::time::millis")]
+    pub at: Timestamp,
     /// The event.
     #[serde(flatten)]
     pub event: FlowEvent,
@@ -108,7 +185,7 @@ impl Bus {
     /// Publishes an event (and logs it).
     pub fn publish(&self, event: FlowEvent) {
         tracing::info!(event = ?event, "flow");
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let at = Timestamp::now();
         let stamped = {
             let mut h = self.history_lock();
             let stamped = Stamped { seq: h.next, at, event };

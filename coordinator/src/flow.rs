@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+use sbom::time::Timestamp;
+
 use crate::bus::{Bus, FlowEvent};
+use crate::ids::{Digest, EndReason, InstanceId, ReportId};
 use crate::model::{Learning, Report, ReportKind, Workload};
-use crate::store::{Kind, Storage, StorageExt, StoreError};
+use crate::store::{Storage, StorageExt, StoreError, Table};
 use crate::submit::OutboxEntry;
 
 /// What the sniffer saw of one container.
@@ -36,11 +39,36 @@ pub struct Progress {
     pub short_by: u64,
 }
 
+/// The cause an implementation of [`Sniffer`] or [`ImageViews`] gives.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a cgroup could not be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("watching cgroup {cgroup_id}")]
+pub struct WatchError {
+    /// The cgroup.
+    pub cgroup_id: u64,
+    /// Why.
+    #[source]
+    pub source: Cause,
+}
+
+/// Why no view of an image's layers could be made.
+#[derive(Debug, thiserror::Error)]
+#[error("a read-only view of the image's layers {parent}")]
+pub struct ViewError {
+    /// The committed snapshot the view was asked of.
+    pub parent: String,
+    /// Why.
+    #[source]
+    pub source: Cause,
+}
+
 /// What the flow needs of the sniffer. Implementations answer from their own state and
 /// must not call back into the coordinator (see DESIGN.md, "Locks").
 pub trait Sniffer: Send + Sync + 'static {
     /// Starts watching a cgroup.
-    fn watch(&self, cgroup_id: u64) -> Result<(), String>;
+    fn watch(&self, cgroup_id: u64) -> Result<(), WatchError>;
     /// Stops watching it.
     fn unwatch(&self, cgroup_id: u64);
     /// What was seen of it.
@@ -61,7 +89,7 @@ pub trait ImageView: Send {
 pub trait ImageViews: Send + Sync + 'static {
     /// A view of `layers`, or an error saying why none could be made (the container's root
     /// is read instead, and the SBOM says so). Blocking: called on the blocking pool.
-    fn open(&self, layers: &crate::model::ImageLayers) -> Result<Box<dyn ImageView>, String>;
+    fn open(&self, layers: &crate::model::ImageLayers) -> Result<Box<dyn ImageView>, ViewError>;
 }
 
 /// Flow settings.
@@ -86,7 +114,8 @@ pub struct FlowStatus {
     /// Image SBOMs stored.
     pub sboms: u64,
     /// SBOM's stored.
-    pub primes: u64,
+    #[serde(rename = "primes")]
+    pub runtime_sboms: u64,
     /// Reports stored.
     pub reports: u64,
     /// Reports the backend accepted.
@@ -101,9 +130,9 @@ pub struct FlowStatus {
 
 struct Active {
     workload: Workload,
-    instance: String,
+    instance: InstanceId,
     deadline: Instant,
-    started_at: String,
+    started_at: Timestamp,
     /// Paths learned before a restart.
     seed: Arc<[PathBuf]>,
     /// Progress when last persisted.
@@ -124,7 +153,7 @@ type Image = Arc<(sbom::Sbom, sbom::index::FileIndex)>;
 /// image computes it; others of that image wait for it; other images go on in parallel.
 /// An image leaves the map when no instance of it is being learned (each instance holds
 /// its own reference), so the daemon holds file indexes only of images it is learning.
-type Indexes = HashMap<String, Arc<tokio::sync::OnceCell<Image>>>;
+type Indexes = HashMap<Digest, Arc<tokio::sync::OnceCell<Image>>>;
 
 /// The coordinator.
 pub struct Coordinator {
@@ -154,15 +183,11 @@ impl From<StoreError> for ImageError {
     }
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// [`Storage::put_many`] of records whose keys are owned.
-fn put_owned(store: &dyn Storage, items: Vec<(Kind, String, serde_json::Value)>) -> Result<(), StoreError> {
-    let (keys, values): (Vec<(Kind, String)>, Vec<serde_json::Value>) =
+fn put_owned(store: &dyn Storage, items: Vec<(Table, String, serde_json::Value)>) -> Result<(), StoreError> {
+    let (keys, values): (Vec<(Table, String)>, Vec<serde_json::Value>) =
         items.into_iter().map(|(k, key, v)| ((k, key), v)).unzip();
-    let items: Vec<(Kind, &str, serde_json::Value)> =
+    let items: Vec<(Table, &str, serde_json::Value)> =
         keys.iter().zip(values).map(|((k, key), v)| (*k, key.as_str(), v)).collect();
     store.put_many(&items)
 }
@@ -214,7 +239,7 @@ impl Coordinator {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&*store))
             .await
-            .map_err(|e| StoreError { path: PathBuf::new(), message: format!("store task failed: {e}") })?
+            .map_err(|source| StoreError::Task { what: "store", source })?
     }
 
     /// A container started (or was found running at start-up).
@@ -231,10 +256,15 @@ impl Coordinator {
         });
         let key = instance.clone();
         let digest = w.digest.clone();
-        let (has_prime, has_sbom) = self
-            .stored(move |s| Ok((s.get_raw(Kind::Prime, &key)?.is_some(), s.get_raw(Kind::Sbom, &digest)?.is_some())))
+        let (has_runtime_sbom, has_sbom) = self
+            .stored(move |s| {
+                Ok((
+                    s.get_raw(Table::RuntimeSbom, key.as_str())?.is_some(),
+                    s.get_raw(Table::Sbom, digest.as_str())?.is_some(),
+                ))
+            })
             .await?;
-        if has_prime {
+        if has_runtime_sbom {
             // "Has SBOM'" -> stop sniffing (discovery watched its cgroup at once). The image
             // needs its SBOM, not a file index.
             self.sniffer.unwatch(w.cgroup_id);
@@ -242,11 +272,11 @@ impl Coordinator {
                 self.image(&w).await?;
                 self.release_image(&w.digest);
             }
-            self.bus.publish(FlowEvent::PrimeReused { instance });
+            self.bus.publish(FlowEvent::RuntimeSbomReused { instance });
             return Ok(());
         }
         if let Err(e) = self.sniffer.watch(w.cgroup_id) {
-            tracing::warn!(container = %w.id, error = %e, "watching");
+            tracing::warn!(container = %w.id, error = %crate::chain(&e), "watching");
         }
         // The image: SBOM once per digest, computed from this container's root while it runs.
         // A store that fails (a full disk) must not cost the container its learning: it is
@@ -254,31 +284,28 @@ impl Coordinator {
         let image = match self.image(&w).await {
             Ok(image) => image,
             Err(e) => {
-                tracing::error!(error = %e, digest = %w.digest, "storing the image SBOM failed; it is tried again when learning ends");
+                tracing::error!(error = %crate::chain(&e), digest = %w.digest, "storing the image SBOM failed; it is tried again when learning ends");
                 None
             }
         };
         let (key, workload) = (instance.clone(), w.clone());
         let (started_at, seed) = self
-            .stored(move |s| match s.get::<Learning>(Kind::Learning, &key)? {
+            .stored(move |s| match s.get::<Learning>(Table::Learning, key.as_str())? {
                 Some(l) => Ok((l.started_at, l.paths)),
                 None => {
                     let l = Learning {
                         workload,
-                        started_at: now(),
+                        started_at: Timestamp::now(),
                         paths: Vec::new(),
                         complete: true,
                         incomplete: Vec::new(),
                     };
-                    s.put(Kind::Learning, &key, &l)?;
+                    s.put(Table::Learning, key.as_str(), &l)?;
                     Ok((l.started_at, Vec::new()))
                 }
             })
             .await?;
-        let elapsed = chrono::DateTime::parse_from_rfc3339(&started_at)
-            .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().unwrap_or_default())
-            .unwrap_or_default();
-        let deadline = Instant::now() + self.config.learning_window.saturating_sub(elapsed);
+        let deadline = Instant::now() + self.config.learning_window.saturating_sub(started_at.elapsed());
         self.bus.publish(FlowEvent::LearningStarted { instance: instance.clone() });
         let active = Active {
             workload: w.clone(),
@@ -319,8 +346,8 @@ impl Coordinator {
 
     /// Drops the image's cached SBOM and index unless an instance of it is being learned.
     /// (Two locks, one after the other, never together.)
-    fn release_image(&self, digest: &str) {
-        let in_use = lock(&self.active).values().any(|a| a.workload.digest == digest);
+    fn release_image(&self, digest: &Digest) {
+        let in_use = lock(&self.active).values().any(|a| a.workload.digest == *digest);
         if !in_use {
             lock(&self.images).remove(digest);
         }
@@ -330,7 +357,7 @@ impl Coordinator {
     /// stored) and its file index, built from this container's root.
     async fn compute_image(&self, w: &Workload) -> Result<Image, ImageError> {
         let digest = w.digest.clone();
-        let stored: Option<sbom::Sbom> = self.stored(move |s| s.get(Kind::Sbom, &digest)).await?;
+        let stored: Option<sbom::Sbom> = self.stored(move |s| s.get(Table::Sbom, digest.as_str())).await?;
         let reused = stored.is_some();
         let started = Instant::now();
         let pid = w.pid;
@@ -345,7 +372,7 @@ impl Coordinator {
             let scan = |at: &Path, shown: PathBuf| {
                 sbom::scan_within(at, budgets, Some(limit))
                     .map(|s| sbom::Sbom { root: shown, ..s })
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| crate::chain(&e))
             };
             let sbom = match stored {
                 Some(s) => s,
@@ -365,8 +392,9 @@ impl Coordinator {
                                     cataloger: "image".into(),
                                     path: PathBuf::from("/"),
                                     message: format!(
-                                        "read from a running container's root, not the image's layers ({why}): \
-                                         its writes and volumes may be in it"
+                                        "read from a running container's root, not the image's layers ({}): \
+                                         its writes and volumes may be in it",
+                                        crate::chain(&why)
                                     ),
                                 });
                             }
@@ -401,17 +429,16 @@ impl Coordinator {
         } else {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
-            let report = self.report(ReportKind::Image, &w.digest, w, &sbom, None).await;
-            let record =
-                serde_json::to_value(&sbom).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
-            self.store_report(report, vec![(Kind::Sbom, w.digest.clone(), record)]).await?;
+            let report = self.report(ReportKind::Image, w.digest.as_str(), w, &sbom, None).await;
+            let record = serde_json::to_value(&sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
+            self.store_report(report, vec![(Table::Sbom, w.digest.to_string(), record)]).await?;
             self.bus.publish(FlowEvent::SbomStored { digest: w.digest.clone(), packages, millis });
         }
         Ok(Arc::new((sbom, index)))
     }
 
     /// The image's SBOM and index, when a container of it has made them.
-    fn image_of(&self, digest: &str) -> Option<Image> {
+    fn image_of(&self, digest: &Digest) -> Option<Image> {
         lock(&self.images).get(digest).and_then(|cell| cell.get().cloned())
     }
 
@@ -422,16 +449,16 @@ impl Coordinator {
         key: &str,
         w: &Workload,
         sbom: &sbom::Sbom,
-        prime: Option<&sbom::index::FilteredSbom>,
+        runtime: Option<&sbom::index::RuntimeSbom>,
     ) -> Report {
         let db = self.config.vuln_db.clone();
         let input = vuln::input::of_sbom(sbom);
-        let relevance = prime.and_then(|p| vuln::input::of_filtered(p).relevance);
+        let relevance = runtime.and_then(|p| vuln::input::of_runtime(p).relevance);
         let mut warnings = input.warnings;
-        warnings.extend(prime.iter().flat_map(|p| p.warnings.iter().map(|w| format!("SBOM': {w}"))));
+        warnings.extend(runtime.iter().flat_map(|p| p.warnings.iter().map(|w| format!("SBOM': {w}"))));
         let scan = tokio::task::spawn_blocking(move || -> Result<vuln::ScanReport, String> {
-            let db = vuln::Db::open(&db).map_err(|e| e.to_string())?;
-            let mut r = vuln::scan(&db, &input.subjects, relevance.as_ref()).map_err(|e| e.to_string())?;
+            let db = vuln::Db::open(&db).map_err(|e| crate::chain(&e))?;
+            let mut r = vuln::scan(&db, &input.subjects, relevance.as_ref()).map_err(|e| crate::chain(&e))?;
             r.warnings.splice(0..0, warnings);
             Ok(r)
         })
@@ -441,19 +468,19 @@ impl Coordinator {
         let scan = scan.unwrap_or_else(|e| vuln::ScanReport {
             packages: sbom.packages.len(),
             findings: Vec::new(),
-            filtered_complete: None,
+            runtime_complete: None,
             warnings: vec![format!("not scanned: {e}")],
         });
         Report {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: ReportId::from(uuid::Uuid::new_v4().to_string()),
             kind,
             key: key.to_string(),
-            created_at: now(),
+            created_at: Timestamp::now(),
             image: w.image.clone(),
             digest: w.digest.clone(),
             workload: (kind == ReportKind::Instance).then(|| w.clone()),
             packages: sbom.packages.len(),
-            relevant_packages: prime.map(|p| p.packages.len()),
+            relevant_packages: runtime.map(|p| p.packages.len()),
             scan,
             not_scanned,
         }
@@ -464,22 +491,25 @@ impl Coordinator {
     async fn store_report(
         &self,
         report: Report,
-        extra: Vec<(Kind, String, serde_json::Value)>,
+        extra: Vec<(Table, String, serde_json::Value)>,
     ) -> Result<(), StoreError> {
-        let key_kind = report.kind_name();
-        let report_key = format!("{key_kind}:{}", report.key);
-        let encode = |e: serde_json::Error| StoreError { path: PathBuf::new(), message: e.to_string() };
-        let mut items: Vec<(Kind, String, serde_json::Value)> = vec![
-            (Kind::Report, report.id.clone(), serde_json::to_value(&report).map_err(encode)?),
-            (Kind::ReportKey, report_key, serde_json::json!(report.id)),
-            (Kind::Outbox, report.id.clone(), serde_json::to_value(OutboxEntry::new()).map_err(encode)?),
+        let report_key = format!("{}:{}", report.kind_name(), report.key);
+        let id = report.id.as_str();
+        let mut items: Vec<(Table, String, serde_json::Value)> = vec![
+            (Table::Report, id.into(), serde_json::to_value(&report).map_err(StoreError::record(Table::Report, id))?),
+            (Table::ReportKey, report_key, serde_json::json!(report.id)),
+            (
+                Table::Outbox,
+                id.into(),
+                serde_json::to_value(OutboxEntry::new()).map_err(StoreError::record(Table::Outbox, id))?,
+            ),
         ];
         items.extend(extra);
         self.stored(move |s| put_owned(s, items)).await?;
         self.outbox.notify_one();
         self.bus.publish(FlowEvent::ReportStored {
             id: report.id.clone(),
-            kind: key_kind.into(),
+            kind: report.kind,
             key: report.key.clone(),
             findings: report.scan.findings.len(),
         });
@@ -489,7 +519,7 @@ impl Coordinator {
     /// A container exited: what it learned becomes its SBOM'.
     pub async fn workload_exited(&self, id: &str) -> Result<(), StoreError> {
         self.bus.publish(FlowEvent::WorkloadExited { id: id.to_string() });
-        self.finish(id, "exited").await
+        self.finish(id, EndReason::Exited).await
     }
 
     /// `sniffer learn stop`: by container id or instance key.
@@ -497,7 +527,7 @@ impl Coordinator {
         let id =
             lock(&self.active).iter().find(|(id, a)| *id == which || a.instance == which).map(|(id, _)| id.clone());
         match id {
-            Some(id) => self.finish(&id, "stopped").await.map(|_| true),
+            Some(id) => self.finish(&id, EndReason::Stopped).await.map(|_| true),
             None => Ok(false),
         }
     }
@@ -509,7 +539,7 @@ impl Coordinator {
         // One instance failing to store does not hold back the others.
         let mut failed = None;
         for id in due {
-            if let Err(e) = self.finish(&id, "window").await {
+            if let Err(e) = self.finish(&id, EndReason::Window).await {
                 failed = Some(e);
             }
         }
@@ -529,14 +559,14 @@ impl Coordinator {
 
     /// What an instance has learned: its seed from before a restart plus what the sniffer
     /// saw. Called without any of the coordinator's locks held.
-    fn learned(&self, workload: &Workload, started_at: &str, seed: &[PathBuf]) -> Learning {
+    fn learned(&self, workload: &Workload, started_at: Timestamp, seed: &[PathBuf]) -> Learning {
         let seen = self.sniffer.observed(workload.cgroup_id);
         let mut paths: Vec<PathBuf> = seed.iter().cloned().chain(seen.paths).collect();
         paths.sort_unstable();
         paths.dedup();
         Learning {
             workload: workload.clone(),
-            started_at: started_at.to_string(),
+            started_at,
             paths,
             complete: seen.incomplete.is_empty(),
             incomplete: seen.incomplete,
@@ -547,22 +577,23 @@ impl Coordinator {
     /// transaction. The `active` lock is held only to copy out what to ask the sniffer
     /// about and to note what was written: never while calling the sniffer or the store.
     pub async fn persist(&self) -> Result<(), StoreError> {
-        type Copied = (String, Workload, String, Arc<[PathBuf]>, Option<Progress>);
+        type Copied = (String, Workload, Timestamp, Arc<[PathBuf]>, Option<Progress>);
         let snapshot: Vec<Copied> = lock(&self.active)
             .iter()
-            .map(|(id, a)| (id.clone(), a.workload.clone(), a.started_at.clone(), a.seed.clone(), a.persisted))
+            .map(|(id, a)| (id.clone(), a.workload.clone(), a.started_at, a.seed.clone(), a.persisted))
             .collect();
-        let mut items: Vec<(Kind, String, serde_json::Value)> = Vec::new();
+        let mut items: Vec<(Table, String, serde_json::Value)> = Vec::new();
         let mut written: Vec<(String, Progress)> = Vec::new();
         for (id, workload, started_at, seed, persisted) in snapshot {
             let progress = self.sniffer.progress(workload.cgroup_id);
             if persisted == Some(progress) {
                 continue;
             }
-            let learned = self.learned(&workload, &started_at, &seed);
-            let value = serde_json::to_value(&learned)
-                .map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
-            items.push((Kind::Learning, workload.instance(), value));
+            let learned = self.learned(&workload, started_at, &seed);
+            let instance = workload.instance();
+            let value =
+                serde_json::to_value(&learned).map_err(StoreError::record(Table::Learning, instance.as_str()))?;
+            items.push((Table::Learning, instance.to_string(), value));
             written.push((id, progress));
         }
         if items.is_empty() {
@@ -581,15 +612,15 @@ impl Coordinator {
     /// Ends an instance's learning: SBOM', scanned and stored. When the store fails (a full
     /// disk), nothing is lost: the instance goes back to the active ones and is finished
     /// again [`FINISH_RETRY`] later.
-    async fn finish(&self, id: &str, reason: &str) -> Result<(), StoreError> {
+    async fn finish(&self, id: &str, reason: EndReason) -> Result<(), StoreError> {
         let Some(mut a) = lock(&self.active).remove(id) else { return Ok(()) };
-        let learned = self.learned(&a.workload, &a.started_at, &a.seed);
+        let learned = self.learned(&a.workload, a.started_at, &a.seed);
         if !a.ending {
             a.ending = true;
             self.sniffer.unwatch(a.workload.cgroup_id);
             self.bus.publish(FlowEvent::LearningEnded {
                 instance: a.instance.clone(),
-                reason: reason.into(),
+                reason,
                 paths: learned.paths.len(),
             });
         }
@@ -603,7 +634,7 @@ impl Coordinator {
             // Still none: keep what was learned for a later try.
             None => {
                 let (instance, learned) = (a.instance.clone(), learned.clone());
-                self.stored(move |s| s.put(Kind::Learning, &instance, &learned)).await
+                self.stored(move |s| s.put(Table::Learning, instance.as_str(), &learned)).await
             }
             Some(image) => self.conclude(&a.instance, learned, image.clone()).await,
         };
@@ -622,25 +653,26 @@ impl Coordinator {
     }
 
     /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.
-    async fn conclude(&self, instance: &str, learned: Learning, image: Image) -> Result<(), StoreError> {
+    async fn conclude(&self, instance: &InstanceId, learned: Learning, image: Image) -> Result<(), StoreError> {
         let mapped = image.clone();
-        let (learned, prime) = tokio::task::spawn_blocking(move || {
+        let (learned, runtime) = tokio::task::spawn_blocking(move || {
             let (sbom, index) = (&mapped.0, &mapped.1);
-            let mut prime =
+            let mut runtime =
                 sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
-            prime.warnings.extend(learned.incomplete.iter().cloned());
-            (learned, prime)
+            runtime.warnings.extend(learned.incomplete.iter().cloned());
+            (learned, runtime)
         })
         .await
-        .map_err(|e| StoreError { path: PathBuf::new(), message: format!("SBOM' task failed: {e}") })?;
-        let report = self.report(ReportKind::Instance, instance, &learned.workload, &image.0, Some(&prime)).await;
-        let packages = prime.packages.len();
+        .map_err(|source| StoreError::Task { what: "SBOM'", source })?;
+        let report =
+            self.report(ReportKind::Instance, instance.as_str(), &learned.workload, &image.0, Some(&runtime)).await;
+        let packages = runtime.packages.len();
         let record =
-            serde_json::to_value(&prime).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
-        self.store_report(report, vec![(Kind::Prime, instance.to_string(), record)]).await?;
+            serde_json::to_value(&runtime).map_err(StoreError::record(Table::RuntimeSbom, instance.as_str()))?;
+        self.store_report(report, vec![(Table::RuntimeSbom, instance.to_string(), record)]).await?;
         let key = instance.to_string();
-        self.stored(move |s| s.delete(Kind::Learning, &key)).await?;
-        self.bus.publish(FlowEvent::PrimeStored { instance: instance.to_string(), packages });
+        self.stored(move |s| s.delete(Table::Learning, &key)).await?;
+        self.bus.publish(FlowEvent::RuntimeSbomStored { instance: instance.clone(), packages });
         Ok(())
     }
 
@@ -657,14 +689,17 @@ impl Coordinator {
             self.workload_exited(&id).await?;
             finished += 1;
         }
-        let active: Vec<String> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
-        let mut listings: HashMap<String, Image> = HashMap::new();
-        for instance in self.stored(|s| s.keys(Kind::Learning)).await? {
+        let active: Vec<InstanceId> = lock(&self.active).values().map(|a| a.instance.clone()).collect();
+        let mut listings: HashMap<Digest, Image> = HashMap::new();
+        for instance in self.stored(|s| s.keys(Table::Learning)).await? {
+            let instance = InstanceId::from(instance);
             if active.contains(&instance) {
                 continue;
             }
             let key = instance.clone();
-            let Some(learned) = self.stored(move |s| s.get::<Learning>(Kind::Learning, &key)).await? else { continue };
+            let Some(learned) = self.stored(move |s| s.get::<Learning>(Table::Learning, key.as_str())).await? else {
+                continue;
+            };
             if running.contains(&learned.workload.id) {
                 // Its start is on its way through the flow, which resumes it.
                 continue;
@@ -674,7 +709,7 @@ impl Coordinator {
                 Some(image) => Some(image),
                 None => {
                     let key = digest.clone();
-                    let stored = self.stored(move |s| s.get::<sbom::Sbom>(Kind::Sbom, &key)).await?;
+                    let stored = self.stored(move |s| s.get::<sbom::Sbom>(Table::Sbom, key.as_str())).await?;
                     match stored {
                         Some(sbom) => {
                             let image = tokio::task::spawn_blocking(move || {
@@ -682,10 +717,7 @@ impl Coordinator {
                                 Arc::new((sbom, index))
                             })
                             .await
-                            .map_err(|e| StoreError {
-                                path: PathBuf::new(),
-                                message: format!("index task failed: {e}"),
-                            })?;
+                            .map_err(|source| StoreError::Task { what: "file index", source })?;
                             listings.insert(digest.clone(), image.clone());
                             Some(image)
                         }
@@ -700,7 +732,7 @@ impl Coordinator {
             };
             self.bus.publish(FlowEvent::LearningEnded {
                 instance: instance.clone(),
-                reason: "vanished".into(),
+                reason: EndReason::Vanished,
                 paths: learned.paths.len(),
             });
             self.conclude(&instance, learned, image).await?;
@@ -710,7 +742,7 @@ impl Coordinator {
     }
 
     /// Instances being learned: (container id, instance).
-    pub fn learning(&self) -> Vec<(String, String)> {
+    pub fn learning(&self) -> Vec<(String, InstanceId)> {
         lock(&self.active).iter().map(|(id, a)| (id.clone(), a.instance.clone())).collect()
     }
 
@@ -718,34 +750,34 @@ impl Coordinator {
     pub fn status(&self) -> Result<FlowStatus, StoreError> {
         let learning = lock(&self.active).len();
         Ok(FlowStatus {
-            sboms: self.store.count(Kind::Sbom)?,
-            primes: self.store.count(Kind::Prime)?,
-            reports: self.store.count(Kind::Report)?,
-            sent: self.store.count(Kind::Sent)?,
-            outbox: self.store.count(Kind::Outbox)?,
-            dead_letters: self.store.keys(Kind::Dead)?,
+            sboms: self.store.count(Table::Sbom)?,
+            runtime_sboms: self.store.count(Table::RuntimeSbom)?,
+            reports: self.store.count(Table::Report)?,
+            sent: self.store.count(Table::Sent)?,
+            outbox: self.store.count(Table::Outbox)?,
+            dead_letters: self.store.keys(Table::Dead)?,
             learning,
         })
     }
 
     /// The stored SBOM of an image digest, instance key or container id, with the
     /// instance's SBOM' when it has one. Reads the store: call it off the async runtime.
-    pub fn sbom_for(&self, key: &str) -> Result<Option<(sbom::Sbom, Option<sbom::index::FilteredSbom>)>, StoreError> {
+    pub fn sbom_for(&self, key: &str) -> Result<Option<(sbom::Sbom, Option<sbom::index::RuntimeSbom>)>, StoreError> {
         // A container being learned: its image, and no SBOM' yet.
         let active = lock(&self.active)
             .iter()
             .find(|(id, a)| *id == key || a.instance == key)
             .map(|(_, a)| a.workload.digest.clone());
         if let Some(digest) = active {
-            return Ok(self.store.get(Kind::Sbom, &digest)?.map(|s| (s, None)));
+            return Ok(self.store.get(Table::Sbom, digest.as_str())?.map(|s| (s, None)));
         }
-        if let Some(sbom) = self.store.get(Kind::Sbom, key)? {
+        if let Some(sbom) = self.store.get(Table::Sbom, key)? {
             return Ok(Some((sbom, None)));
         }
         // A finished instance: its report names the image.
         let Some(report) = self.report_for(&format!("instance:{key}"))? else { return Ok(None) };
-        let Some(sbom) = self.store.get(Kind::Sbom, &report.digest)? else { return Ok(None) };
-        Ok(Some((sbom, self.store.get(Kind::Prime, key)?)))
+        let Some(sbom) = self.store.get(Table::Sbom, report.digest.as_str())? else { return Ok(None) };
+        Ok(Some((sbom, self.store.get(Table::RuntimeSbom, key)?)))
     }
 
     /// The report for a container id, instance key or image digest: the instance's when it
@@ -765,7 +797,7 @@ impl Coordinator {
 
     /// The stored report of an image (`image:<digest>`) or instance (`instance:<key>`).
     pub fn report_for(&self, key: &str) -> Result<Option<Report>, StoreError> {
-        let Some(id) = self.store.get::<String>(Kind::ReportKey, key)? else { return Ok(None) };
-        self.store.get(Kind::Report, &id)
+        let Some(id) = self.store.get::<ReportId>(Table::ReportKey, key)? else { return Ok(None) };
+        self.store.get(Table::Report, id.as_str())
     }
 }

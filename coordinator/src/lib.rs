@@ -6,6 +6,21 @@
 
 pub mod bus;
 pub mod flow;
+pub mod ids;
 pub mod model;
 pub mod store;
 pub mod submit;
+
+/// An error and its causes on one line (`what failed: why: why`), for logs, events and API
+/// answers. Errors in this workspace name what failed in their message and keep the cause in
+/// `source()` (see DESIGN.md, "Errors"), so printing only the top would drop the why.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}

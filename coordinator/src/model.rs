@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use sbom::time::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use crate::ids::{Digest, InstanceId, ReportId};
 
 /// Kubernetes identity of a container, from the CRI labels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +32,7 @@ pub struct Workload {
     /// Image reference.
     pub image: String,
     /// Image digest (manifest): the key of its SBOM.
-    pub digest: String,
+    pub digest: Digest,
     /// Kubernetes identity, when the runtime labels say.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k8s: Option<K8sIdentity>,
@@ -54,10 +57,10 @@ pub struct ImageLayers {
 impl Workload {
     /// The instance key SBOM' is kept under: namespace/pod/container + image digest in
     /// Kubernetes, the container id outside it.
-    pub fn instance(&self) -> String {
+    pub fn instance(&self) -> InstanceId {
         match &self.k8s {
-            Some(k) => format!("{}/{}/{}@{}", k.namespace, k.pod, k.container, self.digest),
-            None => self.id.clone(),
+            Some(k) => format!("{}/{}/{}@{}", k.namespace, k.pod, k.container, self.digest).into(),
+            None => self.id.as_str().into(),
         }
     }
 }
@@ -67,8 +70,8 @@ impl Workload {
 pub struct Learning {
     /// The workload.
     pub workload: Workload,
-    /// When learning began (RFC 3339).
-    pub started_at: String,
+    /// When learning began.
+    pub started_at: Timestamp,
     /// Paths opened or executed so far.
     #[serde(with = "sbom::path_text::many")]
     pub paths: Vec<PathBuf>,
@@ -93,17 +96,17 @@ pub enum ReportKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// Unique id; the backend uses it to drop duplicates.
-    pub id: String,
+    pub id: ReportId,
     /// Image or instance.
     pub kind: ReportKind,
     /// Image digest or instance key.
     pub key: String,
-    /// When made (RFC 3339).
-    pub created_at: String,
+    /// When made.
+    pub created_at: Timestamp,
     /// Image reference.
     pub image: String,
     /// Image digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The workload, for instance reports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<Workload>,

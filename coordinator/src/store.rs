@@ -9,13 +9,13 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefiniti
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The kinds of records kept, one table each.
+/// The tables of the state file, one per kind of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Table {
     /// Image digest → `sbom::Sbom`.
     Sbom,
-    /// Instance → `sbom::index::FilteredSbom`.
-    Prime,
+    /// Instance → `sbom::index::RuntimeSbom` (SBOM').
+    RuntimeSbom,
     /// Report id → `model::Report`.
     Report,
     /// `image:<digest>` or `instance:<key>` → report id.
@@ -26,66 +26,118 @@ pub enum Kind {
     Outbox,
     /// Report id → `submit::OutboxEntry` given up on.
     Dead,
-    /// Report id → RFC 3339 time it was accepted by the backend.
+    /// Report id → when the backend accepted it (`sbom::time::Timestamp`).
     Sent,
 }
 
-impl Kind {
-    fn table(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
-        TableDefinition::new(match self {
-            Kind::Sbom => "sboms",
-            Kind::Prime => "primes",
-            Kind::Report => "reports",
-            Kind::ReportKey => "report_keys",
-            Kind::Learning => "learning",
-            Kind::Outbox => "outbox",
-            Kind::Dead => "dead",
-            Kind::Sent => "sent",
-        })
+impl Table {
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        TableDefinition::new(self.name())
     }
 
-    const ALL: [Kind; 8] =
-        [Kind::Sbom, Kind::Prime, Kind::Report, Kind::ReportKey, Kind::Learning, Kind::Outbox, Kind::Dead, Kind::Sent];
+    /// Its name in the file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Sbom => "sboms",
+            // SBOM' was called "prime" when the file's tables were named.
+            Table::RuntimeSbom => "primes",
+            Table::Report => "reports",
+            Table::ReportKey => "report_keys",
+            Table::Learning => "learning",
+            Table::Outbox => "outbox",
+            Table::Dead => "dead",
+            Table::Sent => "sent",
+        }
+    }
+
+    const ALL: [Table; 8] = [
+        Table::Sbom,
+        Table::RuntimeSbom,
+        Table::Report,
+        Table::ReportKey,
+        Table::Learning,
+        Table::Outbox,
+        Table::Dead,
+        Table::Sent,
+    ];
 }
 
-/// A storage failure, naming the file.
+/// A storage failure: the message names what failed, `source()` says why.
 #[derive(Debug, thiserror::Error)]
-#[error("state {path}: {message}")]
-pub struct StoreError {
-    /// The file.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
+pub enum StoreError {
+    /// The state directory could not be made.
+    #[error("creating the state directory {}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state file could not be opened, read or written.
+    #[error("state file {}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: redb::Error,
+    },
+    /// A record could not be encoded, or what was stored could not be decoded.
+    #[error("state record {table}/{key}")]
+    Record {
+        /// Its table.
+        table: &'static str,
+        /// Its key.
+        key: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Store work handed to the blocking pool did not finish.
+    #[error("a {what} task on the blocking pool failed")]
+    Task {
+        /// What it was doing.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl StoreError {
+    /// A record of `table` under `key` that could not be encoded or decoded.
+    pub fn record(table: Table, key: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+        move |source| StoreError::Record { table: table.name(), key: key.to_string(), source }
+    }
 }
 
 /// The storage interface the flow uses; [`Store`] is the embedded default.
 pub trait Storage: Send + Sync {
     /// Writes several records at once, atomically.
-    fn put_many(&self, items: &[(Kind, &str, serde_json::Value)]) -> Result<(), StoreError>;
+    fn put_many(&self, items: &[(Table, &str, serde_json::Value)]) -> Result<(), StoreError>;
     /// Reads one record.
-    fn get_raw(&self, kind: Kind, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn get_raw(&self, kind: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Removes one record.
-    fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError>;
+    fn delete(&self, kind: Table, key: &str) -> Result<(), StoreError>;
     /// Every key of a kind.
-    fn keys(&self, kind: Kind) -> Result<Vec<String>, StoreError>;
+    fn keys(&self, kind: Table) -> Result<Vec<String>, StoreError>;
     /// Number of records of a kind.
-    fn count(&self, kind: Kind) -> Result<u64, StoreError>;
+    fn count(&self, kind: Table) -> Result<u64, StoreError>;
 }
 
 /// Typed helpers over any [`Storage`].
 pub trait StorageExt: Storage {
     /// Writes one record.
-    fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), StoreError> {
-        let v = serde_json::to_value(value).map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
+    fn put<T: Serialize>(&self, kind: Table, key: &str, value: &T) -> Result<(), StoreError> {
+        let v = serde_json::to_value(value).map_err(StoreError::record(kind, key))?;
         self.put_many(&[(kind, key, v)])
     }
     /// Reads one record.
-    fn get<T: DeserializeOwned>(&self, kind: Kind, key: &str) -> Result<Option<T>, StoreError> {
+    fn get<T: DeserializeOwned>(&self, kind: Table, key: &str) -> Result<Option<T>, StoreError> {
         match self.get_raw(kind, key)? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| StoreError { path: PathBuf::new(), message: format!("{kind:?} {key}: {e}") }),
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(StoreError::record(kind, key)),
         }
     }
 }
@@ -113,15 +165,15 @@ pub struct Store {
 /// How long a reopen waits for the calls still using the old handle.
 const REOPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn open_db(path: &Path) -> Result<redb::Database, String> {
+fn open_db(path: &Path) -> Result<redb::Database, redb::Error> {
     // redb caches up to 1 GiB by default, and learning state is rewritten every few
     // seconds: the daemon's RSS would grow with it. Reads here are few and small.
-    let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path).map_err(|e| e.to_string())?;
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
-    for k in Kind::ALL {
-        txn.open_table(k.table()).map_err(|e| e.to_string())?;
+    let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(path)?;
+    let txn = db.begin_write()?;
+    for k in Table::ALL {
+        txn.open_table(k.definition())?;
     }
-    txn.commit().map_err(|e| e.to_string())?;
+    txn.commit()?;
     Ok(db)
 }
 
@@ -129,9 +181,8 @@ impl Store {
     /// Opens (or creates) `dir/state.db`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("state.db");
-        let err = |message: String| StoreError { path: path.clone(), message };
-        std::fs::create_dir_all(dir).map_err(|e| err(format!("creating {}: {e}", dir.display())))?;
-        let db = open_db(&path).map_err(err)?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        let db = open_db(&path).map_err(|source| StoreError::File { path: path.clone(), source })?;
         Ok(Store { path, db: std::sync::RwLock::new(Some(Arc::new(db))), reopening: std::sync::Mutex::new(()) })
     }
 
@@ -140,8 +191,8 @@ impl Store {
         &self.path
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError { path: self.path.clone(), message: e.to_string() }
+    fn err(&self, source: redb::Error) -> StoreError {
+        StoreError::File { path: self.path.clone(), source }
     }
 
     /// The open database, reopened first if an error closed it.
@@ -153,7 +204,7 @@ impl Store {
         if let Some(db) = self.db.read().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(db);
         }
-        let db = Arc::new(open_db(&self.path).map_err(|e| self.err(format!("reopening after an error: {e}")))?);
+        let db = Arc::new(open_db(&self.path).map_err(|e| self.err(e))?);
         *self.db.write().unwrap_or_else(|p| p.into_inner()) = Some(db.clone());
         tracing::info!(path = %self.path.display(), "state file reopened");
         Ok(db)
@@ -161,7 +212,7 @@ impl Store {
 
     /// A redb call failed: the handle is dropped (once every call still using it is done)
     /// so that the next use reopens the file.
-    fn failed(&self, e: impl std::fmt::Display) -> StoreError {
+    fn failed(&self, e: redb::Error) -> StoreError {
         let _one = self.reopening.lock().unwrap_or_else(|p| p.into_inner());
         let old = self.db.write().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(mut old) = old {
@@ -190,16 +241,16 @@ impl Store {
 }
 
 impl Storage for Store {
-    fn put_many(&self, items: &[(Kind, &str, serde_json::Value)]) -> Result<(), StoreError> {
+    fn put_many(&self, items: &[(Table, &str, serde_json::Value)]) -> Result<(), StoreError> {
         let mut encoded = Vec::with_capacity(items.len());
         for (kind, key, value) in items {
-            encoded.push((kind, key, serde_json::to_vec(value).map_err(|e| self.err(e))?));
+            encoded.push((kind, key, serde_json::to_vec(value).map_err(StoreError::record(*kind, key))?));
         }
         let db = self.db()?;
         let write = || -> Result<(), redb::Error> {
             let txn = db.begin_write()?;
             for (kind, key, bytes) in &encoded {
-                txn.open_table(kind.table())?.insert(**key, bytes.as_slice())?;
+                txn.open_table(kind.definition())?.insert(**key, bytes.as_slice())?;
             }
             txn.commit()?;
             Ok(())
@@ -209,11 +260,11 @@ impl Storage for Store {
         result.map_err(|e| self.failed(e))
     }
 
-    fn get_raw(&self, kind: Kind, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get_raw(&self, kind: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let db = self.db()?;
         let read = || -> Result<Option<Vec<u8>>, redb::Error> {
             let txn = db.begin_read()?;
-            let table = txn.open_table(kind.table())?;
+            let table = txn.open_table(kind.definition())?;
             Ok(table.get(key)?.map(|v| v.value().to_vec()))
         };
         let result = read();
@@ -221,11 +272,11 @@ impl Storage for Store {
         result.map_err(|e| self.failed(e))
     }
 
-    fn delete(&self, kind: Kind, key: &str) -> Result<(), StoreError> {
+    fn delete(&self, kind: Table, key: &str) -> Result<(), StoreError> {
         let db = self.db()?;
         let write = || -> Result<(), redb::Error> {
             let txn = db.begin_write()?;
-            txn.open_table(kind.table())?.remove(key)?;
+            txn.open_table(kind.definition())?.remove(key)?;
             txn.commit()?;
             Ok(())
         };
@@ -234,11 +285,11 @@ impl Storage for Store {
         result.map_err(|e| self.failed(e))
     }
 
-    fn keys(&self, kind: Kind) -> Result<Vec<String>, StoreError> {
+    fn keys(&self, kind: Table) -> Result<Vec<String>, StoreError> {
         let db = self.db()?;
         let read = || -> Result<Vec<String>, redb::Error> {
             let txn = db.begin_read()?;
-            let table = txn.open_table(kind.table())?;
+            let table = txn.open_table(kind.definition())?;
             let mut out = Vec::new();
             for row in table.iter()? {
                 out.push(row?.0.value().to_string());
@@ -250,9 +301,9 @@ impl Storage for Store {
         result.map_err(|e| self.failed(e))
     }
 
-    fn count(&self, kind: Kind) -> Result<u64, StoreError> {
+    fn count(&self, kind: Table) -> Result<u64, StoreError> {
         let db = self.db()?;
-        let read = || -> Result<u64, redb::Error> { Ok(db.begin_read()?.open_table(kind.table())?.len()?) };
+        let read = || -> Result<u64, redb::Error> { Ok(db.begin_read()?.open_table(kind.definition())?.len()?) };
         let result = read();
         drop(db);
         result.map_err(|e| self.failed(e))

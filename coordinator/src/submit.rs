@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::bus::{Bus, FlowEvent};
-use crate::store::{Kind, Storage, StorageExt, StoreError};
+use crate::store::{Storage, StorageExt, StoreError, Table};
 
 /// Where reports go. Its `Debug` never shows the token.
 #[derive(Clone)]
@@ -183,24 +183,23 @@ pub async fn pass(
     policy: &Policy,
 ) -> Result<Duration, StoreError> {
     let mut next = policy.max;
-    for id in store.keys(Kind::Outbox)? {
-        let Some(mut entry) = store.get::<OutboxEntry>(Kind::Outbox, &id)? else { continue };
+    for id in store.keys(Table::Outbox)? {
+        let Some(mut entry) = store.get::<OutboxEntry>(Table::Outbox, &id)? else { continue };
         let now = now_ms();
         if now - entry.created_ms > policy.dead_after.as_millis() as i64 {
             let reason = entry.last_error.clone().unwrap_or_else(|| "too old".into());
-            let value = serde_json::to_value(&entry)
-                .map_err(|e| StoreError { path: PathBuf::new(), message: e.to_string() })?;
-            store.put_many(&[(Kind::Dead, &id, value)])?;
-            store.delete(Kind::Outbox, &id)?;
-            bus.publish(FlowEvent::DeadLettered { id, reason });
+            let value = serde_json::to_value(&entry).map_err(StoreError::record(Table::Dead, &id))?;
+            store.put_many(&[(Table::Dead, &id, value)])?;
+            store.delete(Table::Outbox, &id)?;
+            bus.publish(FlowEvent::DeadLettered { id: id.into(), reason });
             continue;
         }
         if entry.next_ms > now {
             next = next.min(Duration::from_millis((entry.next_ms - now) as u64));
             continue;
         }
-        let Some(body) = store.get_raw(Kind::Report, &id)? else {
-            store.delete(Kind::Outbox, &id)?;
+        let Some(body) = store.get_raw(Table::Report, &id)? else {
+            store.delete(Table::Outbox, &id)?;
             continue;
         };
         let (b, i) = (backend.clone(), id.clone());
@@ -209,18 +208,17 @@ pub async fn pass(
         entry.attempts += 1;
         match result {
             Ok(()) => {
-                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                store.put_many(&[(Kind::Sent, &id, serde_json::json!(at))])?;
-                store.delete(Kind::Outbox, &id)?;
-                bus.publish(FlowEvent::Submitted { id, attempts: entry.attempts });
+                store.put(Table::Sent, &id, &sbom::time::Timestamp::now())?;
+                store.delete(Table::Outbox, &id)?;
+                bus.publish(FlowEvent::Submitted { id: id.into(), attempts: entry.attempts });
             }
             Err(error) => {
                 let delay = backoff(policy, entry.attempts);
                 entry.next_ms = now_ms() + delay.as_millis() as i64;
                 entry.last_error = Some(error.clone());
-                store.put(Kind::Outbox, &id, &entry)?;
+                store.put(Table::Outbox, &id, &entry)?;
                 next = next.min(delay);
-                bus.publish(FlowEvent::SubmitFailed { id, attempts: entry.attempts, error });
+                bus.publish(FlowEvent::SubmitFailed { id: id.into(), attempts: entry.attempts, error });
             }
         }
     }

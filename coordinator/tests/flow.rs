@@ -4,8 +4,6 @@
 //! `import requests` opens (the kernel path is exercised by the sniffer crate's tests).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,13 +11,13 @@ use std::time::Duration;
 use coordinator::bus::{Bus, FlowEvent};
 use coordinator::flow::{Config, Coordinator, Observed, Progress, Sniffer};
 use coordinator::model::Workload;
-use coordinator::store::{Kind, Storage, Store};
+use coordinator::store::{Storage, Store, Table};
 use coordinator::submit::{Backend, Policy};
 
 struct Recorded(Mutex<HashMap<u64, Vec<PathBuf>>>, Mutex<Vec<(u64, bool)>>);
 
 impl Sniffer for Recorded {
-    fn watch(&self, cgroup_id: u64) -> Result<(), String> {
+    fn watch(&self, cgroup_id: u64) -> Result<(), coordinator::flow::WatchError> {
         self.1.lock().unwrap().push((cgroup_id, true));
         Ok(())
     }
@@ -34,54 +32,8 @@ impl Sniffer for Recorded {
     }
 }
 
-/// What the receiver got: (key, auth, body) of each POST.
-type Received = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
-
-/// Receives POSTs; answers 503 to the first `down` of them. Keeps (key, auth, body).
-fn receiver(down: usize) -> (String, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/reports", listener.local_addr().unwrap());
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let g = got.clone();
-    std::thread::spawn(move || {
-        let mut n = 0;
-        for conn in listener.incoming() {
-            let mut conn = conn.unwrap();
-            let mut reader = BufReader::new(conn.try_clone().unwrap());
-            let mut headers = HashMap::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            loop {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
-            let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let mut body = vec![0; len];
-            reader.read_exact(&mut body).unwrap();
-            n += 1;
-            let status = if n <= down { "503 Service Unavailable" } else { "200 OK" };
-            if n > down {
-                let key = headers.get("idempotency-key").cloned().unwrap_or_default();
-                let auth = headers.get("authorization").cloned().unwrap_or_default();
-                g.lock().unwrap().push((key, auth, serde_json::from_slice(&body).unwrap()));
-            }
-            let _ = conn
-                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
-        }
-    });
-    (url, got)
-}
-
 fn bookworm() -> PathBuf {
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    let root = testkit::fixtures::bookworm_root();
     assert!(root.join("usr/bin/python3").exists(), "{} missing: run `cargo xtask setup`", root.display());
     root
 }
@@ -107,7 +59,7 @@ fn in_bookworm() -> std::process::Child {
 fn vuln_db(dir: &Path) -> PathBuf {
     let db = dir.join("vuln.db");
     let mut w = vuln::Writer::open(&db).unwrap();
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    let fixtures = testkit::fixtures::osv();
     vuln::import::import_path(&mut w, &fixtures, &mut vuln::ImportReport::default()).unwrap();
     w.commit().unwrap();
     db
@@ -152,7 +104,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
         Arc::new(Recorded(Mutex::new(HashMap::from([(11, opened.clone()), (12, opened)])), Mutex::new(Vec::new())));
     let token = tmp.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
-    let (url, received) = receiver(3);
+    let (url, received) = testkit::receiver(3);
     let backend = Backend { url, token_file: Some(token), token: None, timeout: Duration::from_secs(5) };
     let policy = Policy {
         base: Duration::from_millis(100),
@@ -188,7 +140,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     // The learning window ends: SBOM' and the instance report.
     tokio::time::sleep(Duration::from_millis(600)).await;
     c.tick().await.unwrap();
-    until(&bus, |e| matches!(e, FlowEvent::PrimeStored { instance, .. } if instance == "two")).await;
+    until(&bus, |e| matches!(e, FlowEvent::RuntimeSbomStored { instance, .. } if instance == "two")).await;
 
     let image = c.report_for("image:sha256:feed").unwrap().unwrap();
     let jinja_ids: Vec<&str> = image
@@ -204,9 +156,9 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
         let used = ["requests", "urllib3"].contains(&f.package.name.as_str());
         assert_eq!(f.relevant, Some(used), "{} {}", f.package.name, f.id);
     }
-    let prime: sbom::index::FilteredSbom =
-        serde_json::from_slice(&store.get_raw(Kind::Prime, "one").unwrap().unwrap()).unwrap();
-    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    let runtime: sbom::index::RuntimeSbom =
+        serde_json::from_slice(&store.get_raw(Table::RuntimeSbom, "one").unwrap().unwrap()).unwrap();
+    let names: Vec<&str> = runtime.packages.iter().map(|p| p.package.name.as_str()).collect();
     assert!(
         names.contains(&"requests") && names.contains(&"urllib3") && names.contains(&"python3.11-minimal"),
         "{names:?}"
@@ -219,7 +171,9 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     let reuses = bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count();
     c.workload_started(w("one", child.id(), 13)).await.unwrap();
     assert!(
-        bus.history(0).iter().any(|s| matches!(&s.event, FlowEvent::PrimeReused { instance } if instance == "one"))
+        bus.history(0)
+            .iter()
+            .any(|s| matches!(&s.event, FlowEvent::RuntimeSbomReused { instance } if instance == "one"))
     );
     assert_eq!(bus.history(0).iter().filter(|s| matches!(s.event, FlowEvent::SbomReused { .. })).count(), reuses);
     assert_eq!(sniffer.1.lock().unwrap().iter().filter(|(cg, _)| *cg == 13).collect::<Vec<_>>(), [&(13, false)]);
@@ -227,12 +181,12 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
 
     // The receiver was down for three attempts; every report arrives, once.
     for _ in 0..100 {
-        if store.count(Kind::Outbox).unwrap() == 0 {
+        if store.count(Table::Outbox).unwrap() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(store.count(Kind::Outbox).unwrap(), 0, "{:#?}", bus.history(0));
+    assert_eq!(store.count(Table::Outbox).unwrap(), 0, "{:#?}", bus.history(0));
     assert!(bus.history(0).iter().any(|s| matches!(s.event, FlowEvent::SubmitFailed { .. })));
     let got = received.lock().unwrap().clone();
     let mut keys: Vec<&str> = got.iter().map(|(k, _, _)| k.as_str()).collect();
@@ -293,14 +247,14 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
         "SBOM kept across the restart"
     );
     assert!(c.learn_stop("c1").await.unwrap());
-    let prime: sbom::index::FilteredSbom =
-        serde_json::from_slice(&store.get_raw(Kind::Prime, "c1").unwrap().unwrap()).unwrap();
+    let runtime: sbom::index::RuntimeSbom =
+        serde_json::from_slice(&store.get_raw(Table::RuntimeSbom, "c1").unwrap().unwrap()).unwrap();
     let requests_pkg =
-        prime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
+        runtime.packages.iter().find(|p| p.package.name == "requests").expect("learned before the restart");
     assert_eq!(requests_pkg.evidence, [requests]);
-    assert_eq!(store.count(Kind::Learning).unwrap(), 0);
+    assert_eq!(store.count(Table::Learning).unwrap(), 0);
     // Both reports of the first life and the instance report wait in the outbox.
-    assert_eq!(store.count(Kind::Outbox).unwrap(), 2);
+    assert_eq!(store.count(Table::Outbox).unwrap(), 2);
     assert_eq!(*sniffer.1.lock().unwrap(), [(21, true), (21, false)]);
     child.kill().unwrap();
     let _ = child.wait();
@@ -356,26 +310,26 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
     let c = Coordinator::new(store.clone(), bus.clone(), sniffer, config, Arc::new(tokio::sync::Notify::new()));
     // A container that still runs is left to its start; nothing is running here.
     assert_eq!(c.synced(&["c9".to_string()]).await.unwrap(), 0);
-    assert_eq!(store.count(Kind::Learning).unwrap(), 1);
+    assert_eq!(store.count(Table::Learning).unwrap(), 1);
     assert_eq!(c.synced(&[]).await.unwrap(), 1);
     assert!(
         bus.history(0)
             .iter()
-            .any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if reason == "vanished"))
+            .any(|s| matches!(&s.event, FlowEvent::LearningEnded { reason, paths: 4, .. } if *reason == coordinator::ids::EndReason::Vanished))
     );
-    let prime: sbom::index::FilteredSbom =
-        serde_json::from_slice(&store.get_raw(Kind::Prime, "c9").unwrap().unwrap()).unwrap();
-    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    let runtime: sbom::index::RuntimeSbom =
+        serde_json::from_slice(&store.get_raw(Table::RuntimeSbom, "c9").unwrap().unwrap()).unwrap();
+    let names: Vec<&str> = runtime.packages.iter().map(|p| p.package.name.as_str()).collect();
     for used in ["libc6", "python3.11-minimal", "requests"] {
         assert!(names.contains(&used), "{used} not in {names:?}");
     }
     // The directory is no package's file; SBOM' says how it was made.
-    assert_eq!(prime.unmatched, 1);
-    assert!(!prime.complete);
-    assert_eq!(prime.warnings, [sbom::index::WITHOUT_ROOT]);
-    assert_eq!(store.count(Kind::Learning).unwrap(), 0);
+    assert_eq!(runtime.unmatched, 1);
+    assert!(!runtime.complete);
+    assert_eq!(runtime.warnings, [sbom::index::WITHOUT_ROOT]);
+    assert_eq!(store.count(Table::Learning).unwrap(), 0);
     let report = c.report_for("instance:c9").unwrap().expect("instance report");
-    assert_eq!(report.scan.filtered_complete, Some(false));
+    assert_eq!(report.scan.runtime_complete, Some(false));
     assert!(report.scan.warnings.iter().any(|w| w.contains(sbom::index::WITHOUT_ROOT)), "{:?}", report.scan.warnings);
     assert!(report.scan.findings.iter().any(|f| f.package.name == "requests" && f.relevant == Some(true)));
     // Nothing left to finish.
@@ -417,13 +371,13 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
         .collect();
     assert_eq!(failed.len(), 1, "{:#?}", bus.history(0));
     assert!(failed[0].contains("took longer"), "{failed:?}");
-    assert_eq!(store.count(Kind::Sbom).unwrap(), 0, "nothing half-made is stored");
+    assert_eq!(store.count(Table::Sbom).unwrap(), 0, "nothing half-made is stored");
 
     // The next container of the image, with time enough, computes it.
     let c =
         Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config(Duration::from_secs(120)), notify.clone());
     c.workload_started(w("second", 32)).await.unwrap();
-    assert_eq!(store.count(Kind::Sbom).unwrap(), 1);
+    assert_eq!(store.count(Table::Sbom).unwrap(), 1);
     assert_eq!(c.report_for("image:sha256:slow").unwrap().unwrap().not_scanned, None);
 
     // Without a vulnerability database the report says it was not scanned: its empty

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use std::path::PathBuf;
 
-use crate::index::FilteredSbom;
+use crate::index::RuntimeSbom;
 use crate::model::{Package, Sbom};
 
 /// A package to write, with the opened files that put it in SBOM' when writing one.
@@ -17,16 +17,12 @@ fn entries(sbom: &Sbom) -> Vec<Entry<'_>> {
     sbom.packages.iter().map(|p| (p, None)).collect()
 }
 
-fn filtered_entries(f: &FilteredSbom) -> Vec<Entry<'_>> {
+fn runtime_entries(f: &RuntimeSbom) -> Vec<Entry<'_>> {
     f.packages.iter().map(|r| (&r.package, Some(r.evidence.as_slice()))).collect()
 }
 
 const TOOL: &str = "sniffer";
 const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
 
 fn bom_ref(i: usize, p: &Package) -> String {
     format!("{}#{i}", p.purl)
@@ -39,11 +35,11 @@ pub fn cyclonedx(sbom: &Sbom) -> Value {
 
 /// CycloneDX 1.6 JSON of SBOM': each component carries the files the workload opened as
 /// `evidence.occurrences`; `sniffer:complete` says whether events were lost.
-pub fn cyclonedx_filtered(sbom: &Sbom, filtered: &FilteredSbom) -> Value {
-    cyclonedx_doc(sbom, &filtered_entries(filtered), Some(filtered))
+pub fn cyclonedx_runtime(sbom: &Sbom, runtime: &RuntimeSbom) -> Value {
+    cyclonedx_doc(sbom, &runtime_entries(runtime), Some(runtime))
 }
 
-fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], filtered: Option<&FilteredSbom>) -> Value {
+fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], runtime: Option<&RuntimeSbom>) -> Value {
     let components: Vec<Value> = packages
         .iter()
         .enumerate()
@@ -69,7 +65,7 @@ fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], filtered: Option<&Filtered
         })
         .collect();
     let mut metadata = json!({
-        "timestamp": now(),
+        "timestamp": crate::time::Timestamp::now(),
         "tools": { "components": [{ "type": "application", "name": TOOL, "version": TOOL_VERSION }] },
         "component": { "type": "container", "bom-ref": "root", "name": sbom.root.display().to_string() },
     });
@@ -77,7 +73,7 @@ fn cyclonedx_doc(sbom: &Sbom, packages: &[Entry<'_>], filtered: Option<&Filtered
     if let Some(d) = &sbom.distro {
         props.push(json!({ "name": "sniffer:distro", "value": distro_name(d) }));
     }
-    if let Some(f) = filtered {
+    if let Some(f) = runtime {
         props.push(json!({ "name": "sniffer:complete", "value": f.complete.to_string() }));
         props.push(json!({ "name": "sniffer:unmatched-paths", "value": f.unmatched.to_string() }));
         props.extend(f.warnings.iter().map(|w| json!({ "name": "sniffer:warning", "value": w })));
@@ -121,15 +117,15 @@ pub fn spdx(sbom: &Sbom) -> Value {
 
 /// SPDX 2.3 JSON of SBOM': each package carries the opened files as an annotation whose
 /// comment starts with [`SPDX_EVIDENCE`].
-pub fn spdx_filtered(sbom: &Sbom, filtered: &FilteredSbom) -> Value {
-    spdx_doc(sbom, &filtered_entries(filtered))
+pub fn spdx_runtime(sbom: &Sbom, runtime: &RuntimeSbom) -> Value {
+    spdx_doc(sbom, &runtime_entries(runtime))
 }
 
 /// How SPDX SBOM' annotations start; the rest of the comment is one opened path per line.
 pub const SPDX_EVIDENCE: &str = "sniffer evidence: opened by the workload:";
 
 fn spdx_doc(sbom: &Sbom, packages: &[Entry<'_>]) -> Value {
-    let created = now();
+    let created = crate::time::Timestamp::now();
     let packages_json: Vec<Value> = packages
         .iter()
         .enumerate()

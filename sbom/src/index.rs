@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Kind, Package, Sbom};
+use crate::model::{Ecosystem, Package, Sbom};
 use crate::rootfs::Root;
 
 /// Canonical path -> index of the owning package in [`Sbom::packages`].
@@ -92,7 +92,7 @@ impl FileIndex {
                 let Some(path) = canon.canonical(file) else {
                     continue;
                 };
-                if package.kind == Kind::Npm {
+                if package.kind == Ecosystem::Npm {
                     index.dirs.insert(path, i);
                 } else if !canon.is_dir(&path) {
                     index.own(path, i);
@@ -114,7 +114,7 @@ impl FileIndex {
         for (i, package) in sbom.packages.iter().enumerate() {
             for file in &package.files {
                 let file = crate::rootfs::normalize(file);
-                if package.kind == Kind::Npm {
+                if package.kind == Ecosystem::Npm {
                     index.dirs.insert(file, i);
                     continue;
                 }
@@ -178,7 +178,7 @@ pub struct RelevantPackage {
 
 /// SBOM': the packages owning at least one file the workload used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FilteredSbom {
+pub struct RuntimeSbom {
     /// Packages, in the SBOM's order.
     pub packages: Vec<RelevantPackage>,
     /// Opened paths that no package owns (the workload's own files, data, /proc, …).
@@ -198,7 +198,7 @@ pub fn filter<'a>(
     index: &FileIndex,
     opened: impl IntoIterator<Item = &'a Path>,
     complete: bool,
-) -> FilteredSbom {
+) -> RuntimeSbom {
     let mut evidence: BTreeMap<usize, Vec<PathBuf>> = BTreeMap::new();
     let mut unmatched = 0;
     for path in opened {
@@ -210,7 +210,7 @@ pub fn filter<'a>(
             evidence.entry(i).or_default().push(path.to_path_buf());
         }
     }
-    FilteredSbom {
+    RuntimeSbom {
         packages: evidence
             .into_iter()
             .map(|(i, evidence)| RelevantPackage { package: sbom.packages[i].clone(), evidence })

@@ -13,7 +13,8 @@ pub mod purl;
 pub mod rootfs;
 pub mod scan;
 pub mod text;
+pub mod time;
 
 pub use catalog::Budgets;
-pub use model::{Kind, Package, Sbom};
+pub use model::{Ecosystem, Package, Sbom};
 pub use scan::{Progress, ScanError, scan, scan_with_progress, scan_within};

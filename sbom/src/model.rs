@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// The ecosystem a package comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum Ecosystem {
     /// A Debian package (dpkg).
     Deb,
     /// A Python distribution (dist-info or egg-info).
@@ -26,18 +26,18 @@ pub enum Kind {
     Rust,
 }
 
-impl Kind {
+impl Ecosystem {
     /// Lower-case name, as in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Deb => "deb",
-            Kind::Python => "python",
-            Kind::Npm => "npm",
-            Kind::Rpm => "rpm",
-            Kind::Apk => "apk",
-            Kind::Go => "go",
-            Kind::Java => "java",
-            Kind::Rust => "rust",
+            Ecosystem::Deb => "deb",
+            Ecosystem::Python => "python",
+            Ecosystem::Npm => "npm",
+            Ecosystem::Rpm => "rpm",
+            Ecosystem::Apk => "apk",
+            Ecosystem::Go => "go",
+            Ecosystem::Java => "java",
+            Ecosystem::Rust => "rust",
         }
     }
 }
@@ -59,7 +59,7 @@ pub struct Package {
     /// Installed version.
     pub version: String,
     /// Ecosystem.
-    pub kind: Kind,
+    pub kind: Ecosystem,
     /// Package URL (purl spec).
     pub purl: String,
     /// Source package, where the ecosystem has them.

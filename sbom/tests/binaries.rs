@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sbom::Kind;
+use sbom::Ecosystem;
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -64,7 +64,7 @@ fn go_modules_of_a_real_binary_equal_go_version_m() {
     let sbom = sbom::scan(&root).unwrap();
     assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
     let ours: Vec<(String, String)> =
-        sbom.packages.iter().filter(|p| p.kind == Kind::Go).map(|p| (p.name.clone(), p.version.clone())).collect();
+        sbom.packages.iter().filter(|p| p.kind == Ecosystem::Go).map(|p| (p.name.clone(), p.version.clone())).collect();
     let mut expected = deps.clone();
     expected.push(("stdlib".into(), go.trim_start_matches("go").to_string()));
     expected.sort();
@@ -77,8 +77,8 @@ fn go_modules_of_a_real_binary_equal_go_version_m() {
     let r = sbom::rootfs::Root::open(&root).unwrap();
     let index = sbom::index::FileIndex::build(&r, &sbom);
     let opened = [PathBuf::from("/usr/local/bin/app")];
-    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
-    assert_eq!(prime.packages.len(), 2);
+    let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    assert_eq!(runtime.packages.len(), 2);
 }
 
 #[test]
@@ -119,8 +119,12 @@ fn rust_crates_of_a_cargo_auditable_binary() {
 
     let sbom = sbom::scan(&root).unwrap();
     assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
-    let ours: Vec<(&str, &str)> =
-        sbom.packages.iter().filter(|p| p.kind == Kind::Rust).map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    let ours: Vec<(&str, &str)> = sbom
+        .packages
+        .iter()
+        .filter(|p| p.kind == Ecosystem::Rust)
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
     assert_eq!(ours, [("audited-app", "0.3.1"), ("itoa", itoa_version)]);
     assert!(sbom.packages.iter().all(|p| p.files == [PathBuf::from("/usr/local/bin/audited-app")]));
     assert!(sbom.packages.iter().any(|p| p.purl == format!("pkg:cargo/itoa@{itoa_version}")));

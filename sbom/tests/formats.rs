@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
-
 fn validators() -> PathBuf {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/validators/bin");
     assert!(venv.join("pyspdxtools").exists(), "validators missing: run `cargo xtask setup`");
@@ -16,21 +14,21 @@ fn validators() -> PathBuf {
 fn real_sbom() -> sbom::Sbom {
     let mut sbom = sbom::scan(Path::new("/usr/lib/node_modules/npm")).unwrap();
     let python = sbom::scan(Path::new("/usr/lib/python3/dist-packages")).unwrap();
-    let dir = common::dpkg_only_root();
+    let dir = testkit::fixtures::dpkg_only_root();
     let deb = sbom::scan(dir.path()).unwrap();
     sbom.distro = deb.distro;
     sbom.packages.extend(deb.packages);
     sbom.packages.extend(python.packages);
-    assert!(sbom.packages.iter().any(|p| p.kind == sbom::Kind::Python));
+    assert!(sbom.packages.iter().any(|p| p.kind == sbom::Ecosystem::Python));
     sbom
 }
 
 /// SBOM' of a workload that ran /bin/ls: coreutils, with that evidence.
-fn prime_of(sbom: &sbom::Sbom) -> sbom::index::FilteredSbom {
+fn runtime_of(sbom: &sbom::Sbom) -> sbom::index::RuntimeSbom {
     let coreutils = sbom.packages.iter().find(|p| p.name == "coreutils").unwrap();
     let evidence = vec![PathBuf::from("/bin/ls")];
     let packages = vec![sbom::index::RelevantPackage { package: coreutils.clone(), evidence }];
-    sbom::index::FilteredSbom { packages, unmatched: 0, complete: true, warnings: Vec::new() }
+    sbom::index::RuntimeSbom { packages, unmatched: 0, complete: true, warnings: Vec::new() }
 }
 
 fn write(value: &serde_json::Value) -> tempfile::NamedTempFile {
@@ -49,10 +47,10 @@ fn cyclonedx_validates_against_the_official_1_6_schema() {
     let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
                   err = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[1]).read())\nprint(err or 'valid')\nsys.exit(1 if err else 0)\n";
     // The SBOM and SBOM' (components with evidence of use) both validate.
-    let prime = prime_of(&sbom);
-    let filtered = sbom::formats::cyclonedx_filtered(&sbom, &prime);
-    assert_eq!(filtered["components"][0]["evidence"]["occurrences"][0]["location"], "/bin/ls");
-    for d in [&doc, &filtered] {
+    let runtime = runtime_of(&sbom);
+    let runtime = sbom::formats::cyclonedx_runtime(&sbom, &runtime);
+    assert_eq!(runtime["components"][0]["evidence"]["occurrences"][0]["location"], "/bin/ls");
+    for d in [&doc, &runtime] {
         let file = write(d);
         let out = Command::new(validators().join("python")).args(["-c", script]).arg(file.path()).output().unwrap();
         assert!(
@@ -76,9 +74,9 @@ fn spdx_validates_with_the_official_spdx_tools() {
     let sbom = real_sbom();
     let doc = sbom::formats::spdx(&sbom);
     assert_eq!(doc["packages"].as_array().unwrap().len(), sbom.packages.len());
-    let filtered = sbom::formats::spdx_filtered(&sbom, &prime_of(&sbom));
-    assert_eq!(filtered["packages"].as_array().unwrap().len(), 1);
-    for d in [&doc, &filtered] {
+    let runtime = sbom::formats::spdx_runtime(&sbom, &runtime_of(&sbom));
+    assert_eq!(runtime["packages"].as_array().unwrap().len(), 1);
+    for d in [&doc, &runtime] {
         let file = write(d);
         let out = Command::new(validators().join("pyspdxtools")).arg("-i").arg(file.path()).output().unwrap();
         assert!(

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sbom::Kind;
+use sbom::Ecosystem;
 
 fn java_root() -> PathBuf {
-    let root = PathBuf::from("/var/cache/sniffer-fixtures/java");
+    let root = testkit::fixtures::java_root();
     assert!(root.join("usr/share/java").is_dir(), "{} missing: run `cargo xtask setup`", root.display());
     root
 }
@@ -43,7 +43,7 @@ for d, _, files in os.walk(sys.argv[1]):
 }
 
 fn java_set(sbom: &sbom::Sbom) -> BTreeSet<(String, String)> {
-    sbom.packages.iter().filter(|p| p.kind == Kind::Java).map(|p| (p.name.clone(), p.version.clone())).collect()
+    sbom.packages.iter().filter(|p| p.kind == Ecosystem::Java).map(|p| (p.name.clone(), p.version.clone())).collect()
 }
 
 #[test]
@@ -117,6 +117,6 @@ fn nested_archives_are_read_and_owned_by_the_outer_one() {
     let r = sbom::rootfs::Root::open(tmp.path()).unwrap();
     let index = sbom::index::FileIndex::build(&r, &sbom);
     let opened = [PathBuf::from("/opt/app/shop.war")];
-    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
-    assert_eq!(prime.packages.len(), 3);
+    let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    assert_eq!(runtime.packages.len(), 3);
 }

@@ -5,12 +5,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sbom::{Kind, Sbom};
+use sbom::{Ecosystem, Sbom};
 
-mod common;
-use common::{bookworm_root, dpkg_only_root};
+use testkit::fixtures::{bookworm_root, dpkg_only_root};
 
-fn set(sbom: &Sbom, kind: Kind) -> BTreeSet<(String, String)> {
+fn set(sbom: &Sbom, kind: Ecosystem) -> BTreeSet<(String, String)> {
     sbom.packages.iter().filter(|p| p.kind == kind).map(|p| (p.name.clone(), p.version.clone())).collect()
 }
 
@@ -45,7 +44,7 @@ fn dpkg_packages_equal_dpkg_query_and_files_match_dpkg_s() {
     ]));
     let expected: BTreeSet<(String, String)> =
         listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    assert_eq!(set(&sbom, Kind::Deb), expected);
+    assert_eq!(set(&sbom, Ecosystem::Deb), expected);
     assert!(expected.len() > 50);
 
     let distro = sbom.distro.as_ref().expect("os-release read");
@@ -57,7 +56,7 @@ fn dpkg_packages_equal_dpkg_query_and_files_match_dpkg_s() {
     // Ownership against dpkg -S, for a sample of files, merged-/usr paths included: dpkg
     // lists /bin/ls, which on this host is /usr/bin/ls through the /bin link.
     let mut sample: Vec<PathBuf> = vec!["/bin/ls".into(), "/lib/x86_64-linux-gnu/libc.so.6".into()];
-    for p in sbom.packages.iter().filter(|p| p.kind == Kind::Deb).step_by(40) {
+    for p in sbom.packages.iter().filter(|p| p.kind == Ecosystem::Deb).step_by(40) {
         if let Some(f) = p.files.iter().rev().find(|f| Path::new(f).is_file()) {
             sample.push(f.clone());
         }
@@ -90,7 +89,7 @@ fn python_packages_equal_pip_list() {
     let ours: BTreeSet<(String, String)> = sbom
         .packages
         .iter()
-        .filter(|p| p.kind == Kind::Python && p.found_at.starts_with(&site_inside))
+        .filter(|p| p.kind == Ecosystem::Python && p.found_at.starts_with(&site_inside))
         .map(|p| (sbom::purl::normalize_python(&p.name), p.version.clone()))
         .collect();
     assert_eq!(ours, expected);
@@ -120,7 +119,7 @@ fn npm_packages_equal_npm_ls() {
     assert!(expected.len() > 50);
     // npm itself: the project at the top of the tree.
     expected.insert((tree["name"].as_str().unwrap().to_string(), tree["version"].as_str().unwrap().to_string()));
-    assert_eq!(set(&sbom, Kind::Npm), expected);
+    assert_eq!(set(&sbom, Ecosystem::Npm), expected);
 }
 
 #[test]
@@ -173,20 +172,20 @@ fn sbom_prime_keeps_owners_of_opened_files_through_merged_usr() {
     let libc = std::fs::canonicalize("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
     assert!(ls.starts_with("/usr"), "merged-/usr host");
     let opened = [ls.clone(), libc.clone(), PathBuf::from("/proc/self/status"), PathBuf::from("/usr/lib")];
-    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
-    let names: Vec<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    let names: Vec<&str> = runtime.packages.iter().map(|p| p.package.name.as_str()).collect();
     assert_eq!(names, ["coreutils", "libc6"]);
-    assert_eq!(prime.packages[0].evidence, [ls]);
-    assert_eq!(prime.packages[1].evidence, [libc]);
+    assert_eq!(runtime.packages[0].evidence, [ls]);
+    assert_eq!(runtime.packages[1].evidence, [libc]);
     // /proc/self/status is no package's; /usr/lib is a directory, owned by none.
-    assert_eq!(prime.unmatched, 2);
-    assert!(prime.complete && prime.warnings.is_empty());
+    assert_eq!(runtime.unmatched, 2);
+    assert!(runtime.complete && runtime.warnings.is_empty());
 
     // Without the root (the container is gone): the same owners from the file lists alone,
     // the directory still left out, and SBOM' says it is approximate.
     let listing = sbom::index::FileIndex::from_listing(&sbom);
     let approx = sbom::index::filter(&sbom, &listing, opened.iter().map(PathBuf::as_path), true);
-    assert_eq!(approx.packages, prime.packages);
+    assert_eq!(approx.packages, runtime.packages);
     assert_eq!(approx.unmatched, 2);
     assert!(!approx.complete);
     assert_eq!(approx.warnings, [sbom::index::WITHOUT_ROOT]);
@@ -208,7 +207,7 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     ]));
     let expected: BTreeSet<(String, String)> =
         listed.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    assert_eq!(set(&sbom, Kind::Deb), expected);
+    assert_eq!(set(&sbom, Ecosystem::Deb), expected);
     assert!(expected.iter().any(|(n, _)| n == "python3.11"));
 
     let site = root.join("usr/local/lib/python3.11/dist-packages");
@@ -216,7 +215,7 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     let ours: BTreeSet<(String, String)> = sbom
         .packages
         .iter()
-        .filter(|p| p.kind == Kind::Python && p.found_at.starts_with("/usr/local"))
+        .filter(|p| p.kind == Ecosystem::Python && p.found_at.starts_with("/usr/local"))
         .map(|p| (sbom::purl::normalize_python(&p.name), p.version.clone()))
         .collect();
     assert_eq!(ours, expected);
@@ -232,7 +231,7 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
         .collect();
     expected.insert(("app".into(), "1.0.0".into()));
     assert_eq!(tree["name"], "app");
-    assert_eq!(set(&sbom, Kind::Npm), expected);
+    assert_eq!(set(&sbom, Ecosystem::Npm), expected);
 
     // Ownership in the root against dpkg -S, merged-/usr paths included.
     for file in ["/bin/ls", "/usr/bin/python3.11", "/lib/x86_64-linux-gnu/libc.so.6"] {
@@ -259,8 +258,8 @@ fn debian_bookworm_root_equals_dpkg_query_pip_list_and_npm_ls() {
     .iter()
     .map(PathBuf::from)
     .collect();
-    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
-    let names: BTreeSet<&str> = prime.packages.iter().map(|p| p.package.name.as_str()).collect();
+    let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
+    let names: BTreeSet<&str> = runtime.packages.iter().map(|p| p.package.name.as_str()).collect();
     // python3-minimal owns the /usr/bin/python3 link to the interpreter that ran, so it is in.
     assert_eq!(names, BTreeSet::from(["requests", "urllib3", "python3.11-minimal", "python3-minimal", "lodash"]));
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sbom::Kind;
+use sbom::Ecosystem;
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -61,11 +61,15 @@ fn sqlite_rpmdb_equals_rpm_qa_and_rpm_ql() {
     let qa = run(rpm(&root).args(["-qa", "--qf", "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n"]));
     let expected: BTreeSet<(String, String)> =
         qa.lines().filter_map(|l| l.split_once('\t')).map(|(n, v)| (n.to_string(), v.to_string())).collect();
-    let ours: BTreeSet<(String, String)> =
-        sbom.packages.iter().filter(|p| p.kind == Kind::Rpm).map(|p| (p.name.clone(), p.version.clone())).collect();
+    let ours: BTreeSet<(String, String)> = sbom
+        .packages
+        .iter()
+        .filter(|p| p.kind == Ecosystem::Rpm)
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
     assert_eq!(ours, expected);
     assert!(ours.contains(&("hello-sniffer".into(), "2:1.2-3.fc40".into())));
-    for p in sbom.packages.iter().filter(|p| p.kind == Kind::Rpm) {
+    for p in sbom.packages.iter().filter(|p| p.kind == Ecosystem::Rpm) {
         let ql: Vec<PathBuf> = run(rpm(&root).args(["-ql", &p.name])).lines().map(PathBuf::from).collect();
         assert_eq!(p.files, ql, "{}", p.name);
         assert_eq!(p.licenses, ["MIT and BSD"]);

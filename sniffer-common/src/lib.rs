@@ -188,10 +188,12 @@ pub struct SeenKey {
 
 #[cfg(feature = "user")]
 mod user {
-    // SAFETY: all of these are #[repr(C)], contain only integers and arrays of integers,
-    // and every bit pattern is a valid value.
+    // SAFETY: #[repr(C)], only integers and arrays of integers: every bit pattern is valid.
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelOffsets {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::WatchState {}
+    // SAFETY: as above.
     unsafe impl aya::Pod for super::SeenKey {}
 }

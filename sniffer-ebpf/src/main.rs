@@ -18,10 +18,11 @@
 #![no_main]
 // Atomic add: the BPF target exposes no `fetch_add`, but LLVM lowers the intrinsic to BPF's
 // atomic add.
-#![allow(internal_features)]
+#![expect(internal_features, reason = "core_intrinsics: the BPF target has no atomic fetch_add")]
 #![feature(core_intrinsics)]
 // The kfunc call is emitted in assembly (see `rdonly_cast`).
 #![feature(asm_experimental_arch)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
@@ -43,6 +44,7 @@ use sniffer_common::{
 
 /// Filled in by user space before load (`EbpfLoader::set_global`).
 #[unsafe(no_mangle)]
+// SAFETY: `Config` is plain integers, for which all zeroes is a valid value.
 static CONFIG: Config = unsafe { core::mem::zeroed() };
 
 /// Watched cgroups, direct-mapped: the gate every program passes first. Cgroup `id` has slot
@@ -128,14 +130,20 @@ static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 /// and the 4-byte syscall number, aligned).
 const SYS_EXIT_RET: usize = 16;
 
+/// A field of [`CONFIG`], read so that the compiler cannot fold the zeroes it was declared
+/// with: user space fills it in before load, and the verifier then sees the loaded value as a
+/// constant (`.rodata` is frozen).
+#[inline(always)]
+fn config<T: Copy>(field: &T) -> T {
+    // SAFETY: a reference to a field of a static: valid, aligned and initialised.
+    unsafe { core::ptr::read_volatile(field) }
+}
+
+/// A kernel struct field offset from [`CONFIG`].
 macro_rules! off {
-    ($field:ident) => {{
-        // SAFETY: CONFIG is plain data in .rodata; volatile keeps the compiler from folding
-        // the zeroes it was declared with.
-        #[allow(unused_unsafe)]
-        let value = unsafe { core::ptr::read_volatile(&CONFIG.offsets.$field) as usize };
-        value
-    }};
+    ($field:ident) => {
+        config(&CONFIG.offsets.$field) as usize
+    };
 }
 
 #[tracepoint]
@@ -163,6 +171,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     let Some((task, cgroup_id, state)) = gate() else {
         return 0;
     };
+    // SAFETY: `task` is the BTF-typed current task and `state` its cgroup's, from the gate.
     let _ = unsafe { report_exe(&ctx, task, cgroup_id, state) };
     0
 }
@@ -174,6 +183,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn send_path(_ctx: TracePointContext) -> u32 {
     let task = current_task();
+    // SAFETY: `task` is BTF-typed, from `current_task`.
     let cgroup_id = unsafe { cgroup_id(task) };
     let Some(handoff) = HANDOFF.get_ptr(0) else {
         return 0;
@@ -184,6 +194,8 @@ pub fn send_path(_ctx: TracePointContext) -> u32 {
         return 0;
     }
     let file = handoff.file as *const u8;
+    // SAFETY: `task` is BTF-typed; `file` was read from it by the program that handed off,
+    // and every read of it here is a probe read (a bad pointer fails the read, nothing more).
     if unsafe { send(task, cgroup_id, file, handoff.kind as u8, &handoff.key) }.is_err() {
         // Not sent (the ring buffer is full, or the path could not be read), and said so.
         // The gate is asked again only here, so the walk above is verified with one state.
@@ -213,12 +225,16 @@ fn on_open_exit(ctx: &TracePointContext) -> u32 {
     let Some((task, cgroup_id, state)) = gate() else {
         return 0;
     };
+    // SAFETY: `task` is the BTF-typed current task and `state` its cgroup's, from the gate;
+    // `ret` is the fd the syscall just installed.
     let _ = unsafe { report_fd(ctx, task, cgroup_id, state, ret as u64) };
     0
 }
 
 #[inline(always)]
 unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
+    // SAFETY: a probe read: the helper faults safely on any address, and `add` is plain
+    // pointer arithmetic on a kernel address that is never dereferenced here.
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const *const u8) }
 }
 
@@ -228,6 +244,7 @@ unsafe fn read_ptr(base: *const u8, offset: usize) -> Result<*const u8, i32> {
 /// verifier (`.rodata` is frozen before load), so it checks each load against the BTF.
 #[inline(always)]
 fn current_task() -> *const u8 {
+    // SAFETY: the helper takes no argument and returns the running task, never null.
     unsafe { bpf_get_current_task_btf() as *const u8 }
 }
 
@@ -236,6 +253,7 @@ fn current_task() -> *const u8 {
 #[inline(always)]
 fn gate() -> Option<(*const u8, u64, *mut WatchState)> {
     let task = current_task();
+    // SAFETY: `task` is BTF-typed, from `current_task`.
     let cgroup_id = unsafe { cgroup_id(task) };
     Some((task, cgroup_id, watched(cgroup_id)?))
 }
@@ -243,8 +261,7 @@ fn gate() -> Option<(*const u8, u64, *mut WatchState)> {
 /// This cgroup's [`WatchState`] if it is watched.
 #[inline(always)]
 fn watched(cgroup_id: u64) -> Option<*mut WatchState> {
-    // SAFETY: plain data in .rodata.
-    let index = cgroup_id as u32 & unsafe { core::ptr::read_volatile(&CONFIG.watch_mask) };
+    let index = cgroup_id as u32 & config(&CONFIG.watch_mask);
     let slot = WATCHED.get_ptr_mut(index)?;
     // SAFETY: a slot of WATCHED; a torn read during user space's write at most misses one open.
     if unsafe { (*slot).cgroup_id } == cgroup_id {
@@ -253,17 +270,21 @@ fn watched(cgroup_id: u64) -> Option<*mut WatchState> {
     if SPILLED.get(index).is_none_or(|&spilled| spilled == 0) {
         return None;
     }
-    WATCHED_SPILL.get_ptr_mut(&cgroup_id)
+    WATCHED_SPILL.get_ptr_mut(cgroup_id)
 }
 
 /// The task's cgroup2 id, `task->cgroups->dfl_cgrp->kn->id`, as
 /// `bpf_get_current_cgroup_id` reads it, in four plain loads instead of a helper call.
 #[inline(always)]
 unsafe fn cgroup_id(task: *const u8) -> u64 {
-    let css_set: *const u8 = unsafe { load(task, off!(task_cgroups)) };
-    let cgroup: *const u8 = unsafe { load(css_set, off!(css_set_dfl_cgrp)) };
-    let kn: *const u8 = unsafe { load(cgroup, off!(cgroup_kn)) };
-    unsafe { load(kn, off!(kernfs_node_id)) }
+    // SAFETY: `task` is BTF-typed (the caller's contract) and each pointer loaded is a typed
+    // field of the struct whose offset is used next (user space reads them from the BTF).
+    unsafe {
+        let css_set: *const u8 = load(task, off!(task_cgroups));
+        let cgroup: *const u8 = load(css_set, off!(css_set_dfl_cgrp));
+        let kn: *const u8 = load(cgroup, off!(cgroup_kn));
+        load(kn, off!(kernfs_node_id))
+    }
 }
 
 /// A plain load of the field `offset` bytes into a BTF-typed pointer.
@@ -272,6 +293,8 @@ unsafe fn cgroup_id(task: *const u8) -> u64 {
 /// from one with this function) and `offset` a field of its type that holds a `T`.
 #[inline(always)]
 unsafe fn load<T>(base: *const u8, offset: usize) -> T {
+    // SAFETY: the caller's contract above; the verifier checks the load against the BTF and
+    // the JIT guards it against faults.
     unsafe { core::ptr::read_volatile(base.add(offset) as *const T) }
 }
 
@@ -284,29 +307,41 @@ unsafe fn report_fd(
     state: *mut WatchState,
     fd: u64,
 ) -> Result<(), i32> {
+    // SAFETY: `task` is BTF-typed (the caller's contract), each typed
+    // pointer is a typed field of the struct whose offset is used next; `rdonly_cast` is
+    // called only when CONFIG says the kfunc call was patched in; the rest are probe reads.
+    // SAFETY: as above.
     let files: *const u8 = unsafe { load(task, off!(task_files)) };
+    // SAFETY: as above.
     let fdt: *const u8 = unsafe { load(files, off!(files_fdt)) };
     // No check against `fdt->max_fds`: the fd was just installed, and the table never
     // shrinks; a slot read out of bounds would be a fault-safe read of nothing useful.
     // `fd` is `struct file **`: the verifier does not type what it points to as a file. Cast
     // to `void`, it may be read at any offset; else the slot is read with the helper.
     // The CONFIG values are constants to the verifier, which checks only the branch taken.
+    // SAFETY: as above.
     let slots: *const u8 = unsafe { load(fdt, off!(fdt_fd)) };
-    let file_btf_id = unsafe { core::ptr::read_volatile(&CONFIG.file_btf_id) };
-    let file: *const u8 = if unsafe { core::ptr::read_volatile(&CONFIG.cast_to_void) } != 0 {
+    let file_btf_id = config(&CONFIG.file_btf_id);
+    let file: *const u8 = if config(&CONFIG.cast_to_void) != 0 {
+        // SAFETY: as above.
         unsafe { load(rdonly_cast(slots, 0), (fd as usize) * 8) }
     } else {
+        // SAFETY: as above.
         unsafe { read_ptr(slots, (fd as usize) * 8)? }
     };
     if file.is_null() {
         return Ok(());
     }
     let key = if file_btf_id != 0 {
+        // SAFETY: as above.
         unsafe { path_key(task, cgroup_id, Typed(rdonly_cast(file, file_btf_id)), KIND_OPEN)? }
     } else {
+        // SAFETY: as above.
         unsafe { path_key(task, cgroup_id, Probed(file), KIND_OPEN)? }
     };
+    // SAFETY: as above.
     if unsafe { unsent(&key) } {
+        // SAFETY: as above.
         unsafe { hand_off(ctx, state, file, KIND_OPEN, &key) };
     }
     Ok(())
@@ -322,8 +357,11 @@ unsafe fn report_fd(
 /// SAFETY: only where `CONFIG.file_btf_id` is non-zero, which user space sets only once it
 /// has patched the call in.
 #[inline(always)]
+#[expect(clippy::pointers_in_nomem_asm_block, reason = "the kfunc casts `addr`; it reads no memory")]
 unsafe fn rdonly_cast(addr: *const u8, btf_id: u32) -> *const u8 {
     let typed: *const u8;
+    // SAFETY: the patched instruction is a kfunc call that reads r1 and r2 and clobbers
+    // r0-r5, as declared; it touches no memory (the verifier turns it into a register move).
     unsafe {
         core::arch::asm!(
             ".8byte {call}",
@@ -350,16 +388,23 @@ unsafe fn report_exe(
     cgroup_id: u64,
     state: *mut WatchState,
 ) -> Result<(), i32> {
+    // SAFETY: `task` is BTF-typed (the caller's contract), and `mm` and
+    // `file` are typed fields of the structs they are loaded from.
+    // SAFETY: as above.
     let mm: *const u8 = unsafe { load(task, off!(task_mm)) };
     if mm.is_null() {
         return Ok(());
     }
+    // SAFETY: as above.
     let file: *const u8 = unsafe { load(mm, off!(mm_exe_file)) };
     if file.is_null() {
         return Ok(());
     }
+    // SAFETY: as above.
     let key = unsafe { path_key(task, cgroup_id, Typed(file), KIND_EXEC)? };
+    // SAFETY: as above.
     if unsafe { unsent(&key) } {
+        // SAFETY: as above.
         unsafe { hand_off(ctx, state, file, KIND_EXEC, &key) };
     }
     Ok(())
@@ -385,11 +430,17 @@ impl FileRef for Typed {
     #[inline(always)]
     unsafe fn key_words(self) -> Result<[u64; 4], i32> {
         let path = off!(file_path);
+        // SAFETY: `self.0` is a BTF-typed `struct file *` (the type's
+        // contract), and `dentry` a typed field of it.
+        // SAFETY: as above.
         let dentry: *const u8 = unsafe { load(self.0, path + off!(path_dentry)) };
         Ok([
+            // SAFETY: as above.
             distance(unsafe { load(self.0, path + off!(path_mnt)) }),
             distance(dentry as u64),
+            // SAFETY: as above.
             distance(unsafe { load(dentry, off!(dentry_parent)) }),
+            // SAFETY: as above.
             unsafe { load(dentry, off!(dentry_name)) },
         ])
     }
@@ -399,7 +450,9 @@ impl FileRef for Probed {
     #[inline(always)]
     unsafe fn key_words(self) -> Result<[u64; 4], i32> {
         // struct path is { mnt, dentry }; d_name.hash_len follows d_parent (user space checks).
+        // SAFETY: probe reads, which fail safely on any address.
         let f_path = unsafe { read_pair(self.0, off!(file_path))? };
+        // SAFETY: as above.
         let leaf = unsafe { read_pair(f_path.second as *const u8, off!(dentry_parent))? };
         Ok([f_path.first, f_path.second, leaf.first, leaf.second])
     }
@@ -432,6 +485,7 @@ struct Pair {
 
 #[inline(always)]
 unsafe fn read_pair(base: *const u8, offset: usize) -> Result<Pair, i32> {
+    // SAFETY: a probe read, as in `read_ptr`.
     unsafe { bpf_probe_read_kernel(base.add(offset) as *const Pair) }
 }
 
@@ -447,10 +501,16 @@ const WAKEUP_BYTES: u64 = 64 * 1024;
 /// different words for one file, but one loaded program reads opened files only one way.
 #[inline(always)]
 unsafe fn path_key<F: FileRef>(task: *const u8, cgroup_id: u64, file: F, kind: u8) -> Result<SeenKey, i32> {
+    // SAFETY: `file` is what its type says (the caller's contract);
+    // `task` is BTF-typed and `fs` a typed field of it.
+    // SAFETY: as above.
     let [mnt, dentry, parent, hash_len] = unsafe { file.key_words()? };
+    // SAFETY: as above.
     let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
     let root = off!(fs_root);
+    // SAFETY: as above.
     let root_mnt = distance(unsafe { load(fs, root + off!(path_mnt)) });
+    // SAFETY: as above.
     let root_dentry = distance(unsafe { load(fs, root + off!(path_dentry)) });
     // Multilinear: the products are independent, so they overlap in the CPU instead of
     // waiting on each other as a chained hash's steps do. The top bits mix every word; the
@@ -480,11 +540,14 @@ fn recent_slot(key: &SeenKey) -> *mut SeenKey {
 #[inline(always)]
 unsafe fn unsent(key: &SeenKey) -> bool {
     let slot = recent_slot(key);
+    // SAFETY: a non-null slot is this CPU's own in RECENT, and programs do not nest here.
     let cached = !slot.is_null() && unsafe { *slot == *key };
+    // SAFETY: the value is copied out at once; an LRU map entry may be evicted, never torn.
     if !cached && unsafe { SEEN.get(key) }.is_none() {
         return true;
     }
     if !cached && !slot.is_null() {
+        // SAFETY: as above.
         unsafe { *slot = *key };
     }
     // Per CPU, not in the cgroup's state: an atomic add there cost every repeat about 4 ns
@@ -501,6 +564,7 @@ unsafe fn hand_off(ctx: &TracePointContext, state: *mut WatchState, file: *const
     if let Some(handoff) = HANDOFF.get_ptr_mut(0) {
         // SAFETY: this CPU's own slot; programs do not nest here.
         unsafe { *handoff = Handoff { file: file as u64, key: *key, kind: kind as u64 } };
+        // SAFETY: a tail call does not return on success; on failure this program goes on.
         unsafe { SENDER.tail_call(ctx, 0) };
     }
     lose(state);
@@ -520,10 +584,16 @@ unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: 
     let Some(event) = SCRATCH.get_ptr_mut(0) else {
         return Ok(());
     };
+    // SAFETY: this CPU's own scratch slot; programs do not nest here.
     let event = unsafe { &mut *event };
     // The walk compares plain numbers it reads, so it reads its start and the root as such.
+    // SAFETY: probe reads, and loads from the BTF-typed `task` (the
+    // caller's contract) and from `fs`, a typed field of it.
+    // SAFETY: as above.
     let f_path = unsafe { read_pair(file, off!(file_path))? };
+    // SAFETY: as above.
     let fs: *const u8 = unsafe { load(task, off!(task_fs)) };
+    // SAFETY: as above.
     let root = unsafe { read_pair(fs, off!(fs_root))? };
     let walk = Walk {
         dentry: f_path.second as *const u8,
@@ -531,10 +601,12 @@ unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: 
         root_dentry: root.second as *const u8,
         root_vfsmount: root.first as *const u8,
     };
+    // SAFETY: as above.
     let (len, truncated) = unsafe { walk_path(&walk, &mut event.path) };
     let pid_tgid = bpf_get_current_pid_tgid();
     event.header = EventHeader {
         cgroup_id,
+        // SAFETY: as above.
         mnt_ns: unsafe { mount_ns(task) },
         pid: pid_tgid as u32,
         tgid: (pid_tgid >> 32) as u32,
@@ -560,9 +632,10 @@ unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: 
         // Not marked seen: a later open of the same path may still get through.
         return Err(-1);
     }
-    let _ = SEEN.insert(key, &1, 0);
+    let _ = SEEN.insert(key, 1, 0);
     let slot = recent_slot(key);
     if !slot.is_null() {
+        // SAFETY: a non-null slot is this CPU's own in RECENT, and programs do not nest here.
         unsafe { *slot = *key };
     }
     count(STAT_SENT);
@@ -579,9 +652,13 @@ fn count(stat: u32) {
 
 #[inline(always)]
 unsafe fn mount_ns(task: *const u8) -> u64 {
-    let nsproxy: *const u8 = unsafe { load(task, off!(task_nsproxy)) };
-    let mnt_ns: *const u8 = unsafe { load(nsproxy, off!(nsproxy_mnt_ns)) };
-    unsafe { load::<u32>(mnt_ns, off!(mnt_ns_inum)) as u64 }
+    // SAFETY: `task` is BTF-typed (the caller's contract) and each pointer loaded is a typed
+    // field of the struct whose offset is used next.
+    unsafe {
+        let nsproxy: *const u8 = load(task, off!(task_nsproxy));
+        let mnt_ns: *const u8 = load(nsproxy, off!(nsproxy_mnt_ns));
+        load::<u32>(mnt_ns, off!(mnt_ns_inum)) as u64
+    }
 }
 
 /// Walks from the file's dentry up to the task's root, crossing mount points, as the
@@ -594,17 +671,22 @@ unsafe fn walk_path(walk: &Walk, buf: &mut [u8; 2 * PATH_BUF]) -> (usize, bool) 
     let mut len: usize = 0;
     let mut complete = false;
     let mount_mnt = off!(mount_mnt);
+    // SAFETY: probe reads, which fail safely on any address, and
+    // pointer arithmetic on kernel addresses that are only ever probe-read.
     for _ in 0..MAX_DEPTH {
         if dentry == walk.root_dentry && vfsmount == walk.root_vfsmount {
             complete = true;
             break;
         }
+        // SAFETY: as above.
         let Ok(mnt_root) = (unsafe { read_ptr(vfsmount, off!(vfsmount_root)) }) else {
             break;
         };
         if dentry == mnt_root {
             // At the root of this mount: continue from where it is mounted, in its parent.
+            // SAFETY: as above.
             let mount = unsafe { vfsmount.sub(mount_mnt) };
+            // SAFETY: as above.
             let Ok(parent) = (unsafe { read_ptr(mount, off!(mount_parent)) }) else {
                 break;
             };
@@ -614,14 +696,17 @@ unsafe fn walk_path(walk: &Walk, buf: &mut [u8; 2 * PATH_BUF]) -> (usize, bool) 
                 complete = true;
                 break;
             }
+            // SAFETY: as above.
             let Ok(mountpoint) = (unsafe { read_ptr(mount, off!(mount_mountpoint)) }) else {
                 break;
             };
             dentry = mountpoint;
+            // SAFETY: as above.
             vfsmount = unsafe { parent.add(mount_mnt) };
             continue;
         }
         // d_parent, then d_name.hash_len right after it.
+        // SAFETY: as above.
         let Ok(pair) = (unsafe { read_pair(dentry, off!(dentry_parent)) }) else {
             break;
         };
@@ -635,6 +720,7 @@ unsafe fn walk_path(walk: &Walk, buf: &mut [u8; 2 * PATH_BUF]) -> (usize, bool) 
         if name_len > NAME_MAX || len + name_len + 1 > PATH_BUF {
             break;
         }
+        // SAFETY: as above.
         let Ok(name) = (unsafe { read_ptr(dentry, off!(dentry_name) + off!(qstr_name)) }) else {
             break;
         };

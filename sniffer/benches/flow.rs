@@ -5,13 +5,10 @@
 //! and the RSS per learned path as the slope between those two. The SBOM time is also given against a baseline
 //! measured in the same run: `sniffer sbom --dir` on the same root, as a plain tool.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Containerd, SNIFFER, daemon_with, free_addr, prepare, receiver, wait_for};
+use testkit::{Containerd, daemon_with, free_addr, prepare, receiver, wait_for};
 
 const RUNS: usize = 5;
 /// Distinct files each container of the memory run opens.
@@ -43,16 +40,14 @@ fn rss_mib(pid: u32) -> f64 {
 fn main() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/var/cache/sniffer-fixtures/bookworm".into());
+    let root = testkit::fixtures::bookworm_root();
 
     // Baseline: the same SBOM computed by the plain tool.
     let baseline = median(
         (0..RUNS)
             .map(|_| {
                 let t = Instant::now();
-                let out = Command::new(SNIFFER)
+                let out = Command::new(testkit::sniffer())
                     .args(["sbom", "--dir", root.to_str().unwrap(), "-o", "/dev/null"])
                     .output()
                     .unwrap();
@@ -137,7 +132,7 @@ fn main() {
 }
 
 /// Distinct files the daemon holds, over every container.
-fn learned_paths(d: &support::Daemon) -> usize {
+fn learned_paths(d: &testkit::Daemon) -> usize {
     let out = d.cli(&["containers", "--json"]);
     let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
     all.iter().map(|c| c["files"].as_u64().unwrap_or(0) as usize).sum()

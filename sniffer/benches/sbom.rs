@@ -22,8 +22,10 @@ fn measure(cmd: &mut Command) -> (Duration, u64) {
     #[expect(clippy::zombie_processes, reason = "reaped by wait4 below, which also gives its peak RSS")]
     let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     let mut status = 0;
+    // SAFETY: rusage is plain integers, for which zeroes are valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // wait4 rather than Child::wait: it gives this child's own peak RSS.
+    // SAFETY: both pointers are to live locals of the types wait4 writes.
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     let elapsed = t.elapsed();
     assert!(pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{cmd:?} failed ({status})");
@@ -90,9 +92,7 @@ fn native_kinds(file: &Path) -> (BTreeMap<String, usize>, usize) {
 }
 
 fn main() {
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    let root = testkit::fixtures::bookworm_root();
     assert!(root.join("var/lib/dpkg/status").exists(), "{} missing: run `cargo xtask setup`", root.display());
     let venv = peers();
     let ours = Path::new(env!("CARGO_BIN_EXE_sniffer"));

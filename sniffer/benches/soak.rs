@@ -6,9 +6,6 @@
 //! RSS early and at the end, reports stored against delivered (each exactly once, none
 //! lost) and the outbox depth at the end.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -17,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Containerd, SNIFFER, daemon_args, free_addr, prepare, wait_for};
+use testkit::{Containerd, daemon_args, free_addr, prepare, wait_for};
 
 /// The second image: the fixture root with one file more, so it has a digest of its own.
 const SECOND_IMAGE: &str = "docker.io/library/bookworm-fixture:2";
@@ -37,7 +34,7 @@ fn rss_mib(pid: u32) -> f64 {
 
 /// Report ids the daemon said it stored, read from `sniffer events --follow`.
 fn follow(socket: &std::path::Path, into: Arc<Mutex<HashSet<String>>>) -> std::process::Child {
-    let mut child = Command::new(SNIFFER)
+    let mut child = Command::new(testkit::sniffer())
         .args(["events", "--follow", "--json", "--socket"])
         .arg(socket)
         .stdout(Stdio::piped())
@@ -58,7 +55,7 @@ fn follow(socket: &std::path::Path, into: Arc<Mutex<HashSet<String>>>) -> std::p
 
 /// The second image, made once from the fixture root and cached beside it.
 fn second_image() -> std::path::PathBuf {
-    let cache = std::path::Path::new("/var/cache/sniffer-fixtures");
+    let cache = std::path::Path::new(testkit::fixtures::CACHE);
     let archive = cache.join("bookworm2.oci.tar");
     if !archive.exists() {
         let copy = tempfile::tempdir_in(cache).unwrap();
@@ -94,7 +91,7 @@ fn main() {
     let out = ctd.ctr(&["images", "import", second.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // The backend answers 503 to every other request.
-    let (url, received) = support::receiver_when(|n| n % 2 == 1);
+    let (url, received) = testkit::receiver_when(|n| n % 2 == 1);
     let metrics = free_addr();
     let args = ["--persist-every", "1"];
     let mut d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon1.log", 5, &args);
@@ -121,7 +118,7 @@ fn main() {
                             })
                             .is_ok()
                     } else {
-                        Command::new(SNIFFER)
+                        Command::new(testkit::sniffer())
                             .arg(what)
                             .arg("--socket")
                             .arg(&socket)
@@ -167,7 +164,7 @@ fn main() {
             true
         });
         while running.len() < AT_ONCE {
-            let image = if started % 2 == 0 { support::IMAGE } else { SECOND_IMAGE };
+            let image = if started % 2 == 0 { testkit::IMAGE } else { SECOND_IMAGE };
             let id = format!("s{started}-{}", std::process::id());
             let out = ctd.ctr(&["run", "-d", image, &id, "python3", "-c", script]);
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -180,7 +177,7 @@ fn main() {
         if !killed && start.elapsed() > run_for / 2 {
             // SIGKILL, then the same state again.
             killed = true;
-            unsafe { libc::kill(d.child.id() as i32, libc::SIGKILL) };
+            let _ = d.child.kill();
             let _ = d.child.wait();
             let _ = follower.kill();
             let _ = follower.wait();
@@ -198,7 +195,7 @@ fn main() {
     for (id, _) in &running {
         let _ = ctd.ctr(&["task", "kill", "-s", "9", id]);
     }
-    let outbox = |d: &support::Daemon| -> u64 {
+    let outbox = |d: &testkit::Daemon| -> u64 {
         let out = d.cli(&["status", "--json"]);
         serde_json::from_slice::<serde_json::Value>(&out.stdout)
             .ok()

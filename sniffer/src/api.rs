@@ -128,7 +128,8 @@ pub enum Response {
         /// The image SBOM.
         sbom: Box<sbom::Sbom>,
         /// The instance's SBOM'.
-        filtered: Option<Box<sbom::index::FilteredSbom>>,
+        #[serde(rename = "filtered")]
+        runtime: Option<Box<sbom::index::RuntimeSbom>>,
     },
     /// Done.
     Ok {

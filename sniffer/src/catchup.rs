@@ -12,7 +12,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::event::{FileEvent, Kind};
+use crate::event::{Access, FileEvent};
 
 /// runc's own process, before it execs the workload: its files are the runtime's.
 const RUNTIME_COMMS: &[&str] = &["runc:[2:INIT]", "runc:[1:CHILD]", "runc:[0:PARENT]", "runc"];
@@ -57,7 +57,7 @@ fn of_process(pid: u32, cgroup_id: u64) -> Vec<FileEvent> {
     let mut out = Vec::new();
     let exe = std::fs::read_link(proc.join("exe")).ok().and_then(|e| inside(&e));
     if let Some(exe) = &exe {
-        out.push(event(Kind::Exec, exe.clone()));
+        out.push(event(Access::Exec, exe.clone()));
     }
     let maps = std::fs::read_to_string(proc.join("maps")).unwrap_or_default();
     let mapped: BTreeSet<PathBuf> = maps
@@ -67,7 +67,7 @@ fn of_process(pid: u32, cgroup_id: u64) -> Vec<FileEvent> {
         .filter_map(|p| inside(Path::new(p)))
         .filter(|p| Some(p) != exe.as_ref())
         .collect();
-    out.extend(mapped.into_iter().map(|p| event(Kind::Open, p)));
+    out.extend(mapped.into_iter().map(|p| event(Access::Open, p)));
     out
 }
 
@@ -84,7 +84,7 @@ mod tests {
         let mut events = Vec::new();
         for _ in 0..200 {
             events = of_process(child.id(), 7);
-            if events.iter().any(|e| e.kind == Kind::Exec && e.path == exe && e.comm == "sleep")
+            if events.iter().any(|e| e.kind == Access::Exec && e.path == exe && e.comm == "sleep")
                 && events.iter().any(|e| e.path.to_string_lossy().contains("libc.so"))
             {
                 break;
@@ -93,9 +93,9 @@ mod tests {
         }
         let _ = child.kill();
         let _ = child.wait();
-        assert!(events.iter().any(|e| e.kind == Kind::Exec && e.path == exe), "{events:?}");
+        assert!(events.iter().any(|e| e.kind == Access::Exec && e.path == exe), "{events:?}");
         assert!(
-            events.iter().any(|e| e.kind == Kind::Open && e.path.to_string_lossy().contains("libc.so")),
+            events.iter().any(|e| e.kind == Access::Open && e.path.to_string_lossy().contains("libc.so")),
             "{events:?}"
         );
         assert!(events.iter().all(|e| e.cgroup_id == 7 && e.comm == "sleep"));

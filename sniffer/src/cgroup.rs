@@ -104,7 +104,7 @@ impl Drop for ScratchCgroup {
     fn drop(&mut self) {
         // Fails while a process is still inside; the directory is then left for the admin.
         if let Err(e) = fs::remove_dir(&self.dir) {
-            tracing::debug!(dir = %self.dir.display(), error = %e, "scratch cgroup left in place");
+            tracing::debug!(dir = %self.dir.display(), error = %coordinator::chain(&e), "scratch cgroup left in place");
         }
     }
 }

@@ -58,11 +58,12 @@ pub enum DiscoveryError {
         message: String,
     },
     /// An API call failed.
-    #[error("containerd {call}: {status}")]
+    #[error("containerd {call}")]
     Api {
         /// Which call.
         call: &'static str,
         /// The gRPC status.
+        #[source]
         status: Box<containerd_client::tonic::Status>,
     },
 }
@@ -107,7 +108,7 @@ pub async fn run(socket: &Path, out: mpsc::Sender<Discovered>) -> Result<(), Dis
         let tasks = match tasks {
             Ok(t) => t.into_inner().tasks,
             Err(e) => {
-                tracing::warn!(namespace = %ns.name, error = %e, "listing tasks");
+                tracing::warn!(namespace = %ns.name, error = %coordinator::chain(&e), "listing tasks");
                 continue;
             }
         };
@@ -222,12 +223,20 @@ async fn workload(
                 parent,
             }),
             Err(e) => {
-                tracing::debug!(container = %id, error = %e, "the image's snapshot");
+                tracing::debug!(container = %id, error = %coordinator::chain(&e), "the image's snapshot");
                 None
             }
         }
     };
-    Ok(Some(Workload { id: id.to_string(), pid, cgroup_id, image: container.image, digest, k8s, layers }))
+    Ok(Some(Workload {
+        id: id.to_string(),
+        pid,
+        cgroup_id,
+        image: container.image,
+        digest: digest.into(),
+        k8s,
+        layers,
+    }))
 }
 
 /// Discovery without containerd: every child cgroup of `parent` that holds processes is a
@@ -260,13 +269,13 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
                         pid,
                         cgroup_id,
                         image: "unknown (no container runtime)".into(),
-                        digest: format!("cgroup:{name}"),
+                        digest: format!("cgroup:{name}").into(),
                         k8s: None,
                         layers: None,
                     };
                     let _ = out.send(Discovered::Started(Box::new(w))).await;
                 }
-                Err(e) => tracing::warn!(cgroup = %dir.display(), error = %e, "cgroup id"),
+                Err(e) => tracing::warn!(cgroup = %dir.display(), error = %coordinator::chain(&e), "cgroup id"),
             }
         }
         for gone in known.keys().filter(|k| !seen.contains_key(*k)) {

@@ -10,19 +10,19 @@ use sniffer_common::{EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN};
 /// What the task did with the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum Access {
     /// Opened it (open, openat, openat2, creat).
     Open,
     /// Executed it.
     Exec,
 }
 
-impl Kind {
+impl Access {
     /// `open` or `exec`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Open => "open",
-            Kind::Exec => "exec",
+            Access::Open => "open",
+            Access::Exec => "exec",
         }
     }
 }
@@ -44,7 +44,7 @@ pub struct FileEvent {
     /// The task's command name.
     pub comm: String,
     /// Open or exec.
-    pub kind: Kind,
+    pub kind: Access,
     /// Absolute path as the task sees it from its root; when `truncated`, only the leaf side,
     /// after [`TRUNCATED_PREFIX`].
     pub path: PathBuf,
@@ -67,8 +67,8 @@ impl FileEvent {
         let header: EventHeader = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
         let data = bytes.get(header_len..header_len + header.path_len as usize)?;
         let kind = match header.kind {
-            KIND_OPEN => Kind::Open,
-            KIND_EXEC => Kind::Exec,
+            KIND_OPEN => Access::Open,
+            KIND_EXEC => Access::Exec,
             _ => return None,
         };
         let truncated = header.flags & FLAG_TRUNCATED != 0;
@@ -147,7 +147,7 @@ mod tests {
     fn reverses_leaf_first_components() {
         let ev = FileEvent::decode(&record(KIND_OPEN, 0, b"libc.so.6/x86_64-linux-gnu/lib/usr/")).unwrap();
         assert_eq!(ev.path, Path::new("/usr/lib/x86_64-linux-gnu/libc.so.6"));
-        assert_eq!((ev.kind, ev.comm.as_str(), ev.tgid, ev.truncated), (Kind::Open, "python3", 11, false));
+        assert_eq!((ev.kind, ev.comm.as_str(), ev.tgid, ev.truncated), (Access::Open, "python3", 11, false));
         let root = FileEvent::decode(&record(KIND_EXEC, 0, b"")).unwrap();
         assert_eq!(root.path, Path::new("/"));
     }

@@ -10,9 +10,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use containerd_client::services::v1::snapshots::{RemoveSnapshotRequest, ViewSnapshotRequest};
 use containerd_client::tonic::Request;
 use containerd_client::with_namespace;
-use coordinator::flow::{ImageView, ImageViews};
+use coordinator::flow::{ImageView, ImageViews, ViewError};
 use coordinator::model::ImageLayers;
 use nix::mount::{MntFlags, MsFlags};
+
+/// Why a view could not be made (the cause of a [`ViewError`]).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("containerd at {}", socket.display())]
+    Connect {
+        socket: PathBuf,
+        #[source]
+        source: containerd_client::tonic::transport::Error,
+    },
+    #[error("containerd's snapshots service refused the view")]
+    View(#[source] Box<containerd_client::tonic::Status>),
+    #[error("creating the mount point {}", path.display())]
+    MountPoint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the view came as {0} mounts; one was expected")]
+    Mounts(usize),
+    #[error("the view is a {0:?} mount, which is not supported")]
+    Type(String),
+    #[error("mounting the view at {}", path.display())]
+    Mount {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+}
 
 /// Prefix of the views' snapshot keys and mount points.
 const PREFIX: &str = "sniffer-view";
@@ -39,10 +68,10 @@ impl ContainerdViews {
         ContainerdViews { socket: socket.to_path_buf(), dir: dir.to_path_buf(), runtime, next: AtomicU64::new(0) }
     }
 
-    async fn client(&self) -> Result<containerd_client::Client, String> {
+    async fn client(&self) -> Result<containerd_client::Client, Failure> {
         let channel = containerd_client::connect(&self.socket)
             .await
-            .map_err(|e| format!("containerd at {}: {e}", self.socket.display()))?;
+            .map_err(|source| Failure::Connect { socket: self.socket.clone(), source })?;
         Ok(containerd_client::Client::from(channel))
     }
 }
@@ -90,9 +119,9 @@ impl Drop for Mounted {
     }
 }
 
-impl ImageViews for ContainerdViews {
-    /// Blocking (it waits on containerd): call it off the async runtime.
-    fn open(&self, layers: &ImageLayers) -> Result<Box<dyn ImageView>, String> {
+impl ContainerdViews {
+    /// [`ImageViews::open`], with its own error.
+    fn mount(&self, layers: &ImageLayers) -> Result<Box<dyn ImageView>, Failure> {
         let key = format!("{PREFIX}-{}-{}", std::process::id(), self.next.fetch_add(1, Ordering::Relaxed));
         let req = ViewSnapshotRequest {
             snapshotter: layers.snapshotter.clone(),
@@ -107,7 +136,7 @@ impl ImageViews for ContainerdViews {
                 .view(with_namespace!(req, layers.namespace.as_str()))
                 .await
                 .map(|r| r.into_inner().mounts)
-                .map_err(|e| format!("a view of snapshot {}: {e}", layers.parent))
+                .map_err(|e| Failure::View(Box::new(e)))
         })?;
         let path = self.dir.join(&key);
         let mut view = Mounted {
@@ -117,9 +146,9 @@ impl ImageViews for ContainerdViews {
             layers: layers.clone(),
             views: ContainerdRef { socket: self.socket.clone(), runtime: self.runtime.clone() },
         };
-        std::fs::create_dir_all(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        std::fs::create_dir_all(&path).map_err(|source| Failure::MountPoint { path: path.clone(), source })?;
         let [m] = mounts.as_slice() else {
-            return Err(format!("a view of {} came as {} mounts; one was expected", layers.parent, mounts.len()));
+            return Err(Failure::Mounts(mounts.len()));
         };
         let options: Vec<&str> =
             m.options.iter().map(String::as_str).filter(|o| !matches!(*o, "ro" | "rw" | "bind" | "rbind")).collect();
@@ -143,10 +172,17 @@ impl ImageViews for ContainerdViews {
                 MsFlags::MS_RDONLY,
                 Some(options.join(",").as_str()),
             ),
-            other => return Err(format!("a view of {} is a {other:?} mount, which is not supported", layers.parent)),
+            other => return Err(Failure::Type(other.to_string())),
         };
-        mounted.map_err(|e| format!("mounting a view of {} at {}: {e}", layers.parent, path.display()))?;
+        mounted.map_err(|source| Failure::Mount { path: path.clone(), source })?;
         view.mounted = true;
         Ok(Box::new(view))
+    }
+}
+
+impl ImageViews for ContainerdViews {
+    /// Blocking (it waits on containerd): call it off the async runtime.
+    fn open(&self, layers: &ImageLayers) -> Result<Box<dyn ImageView>, ViewError> {
+        self.mount(layers).map_err(|e| ViewError { parent: layers.parent.clone(), source: e.into() })
     }
 }

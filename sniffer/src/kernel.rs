@@ -49,14 +49,14 @@ pub enum KernelError {
     #[error(transparent)]
     Btf(#[from] BtfError),
     /// tracefs is not mounted and could not be mounted.
-    #[error("tracefs is not mounted at /sys/kernel/tracing and mounting it failed: {0}")]
-    Tracefs(std::io::Error),
+    #[error("tracefs is not mounted at /sys/kernel/tracing and mounting it failed")]
+    Tracefs(#[source] std::io::Error),
     /// The object could not be loaded. (Boxed, as the other aya errors here: they are
     /// large, and every `Result` of this module would carry their size.)
-    #[error("loading the eBPF object: {0}")]
-    Load(Box<aya::EbpfError>),
+    #[error("loading the eBPF object")]
+    Load(#[source] Box<aya::EbpfError>),
     /// A program could not be loaded or attached.
-    #[error("{what} {program} ({category}/{tracepoint}): {source}")]
+    #[error("{what} {program} ({category}/{tracepoint})")]
     Program {
         /// "loading" or "attaching".
         what: &'static str,
@@ -70,10 +70,10 @@ pub enum KernelError {
         source: Box<aya::programs::ProgramError>,
     },
     /// The program that walks and sends new paths could not be loaded.
-    #[error("loading {SENDER_PROGRAM} (tail-called to walk and send each new path): {0}")]
-    Sender(Box<aya::programs::ProgramError>),
+    #[error("loading {SENDER_PROGRAM} (tail-called to walk and send each new path)")]
+    Sender(#[source] Box<aya::programs::ProgramError>),
     /// The kernel's information on a loaded program could not be read.
-    #[error("reading the kernel's information on program {program}: {source}")]
+    #[error("reading the kernel's information on program {program}")]
     Info {
         /// Program name.
         program: &'static str,
@@ -81,7 +81,7 @@ pub enum KernelError {
         source: Box<aya::programs::ProgramError>,
     },
     /// A map operation failed.
-    #[error("eBPF map {map}: {source}")]
+    #[error("eBPF map {map}")]
     Map {
         /// Map name.
         map: &'static str,
@@ -98,7 +98,7 @@ pub enum KernelError {
     #[error("unsupported kernel structure layout: {0}")]
     Layout(&'static str),
     /// Setting up the ring buffer reader failed.
-    #[error("ring buffer: {0}")]
+    #[error("setting up the ring buffer reader")]
     Io(#[from] std::io::Error),
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use sbom::rootfs::Root;
 
-use crate::event::{FileEvent, Kind};
+use crate::event::{Access, FileEvent};
 
 /// Most (mount namespace, executable) pairs remembered.
 const MAX_CACHED: usize = 4096;
@@ -34,12 +34,12 @@ impl LoaderResolver {
 
     /// After each exec event in `events`, inserts one for its loader (if it has one).
     pub fn add_loaders(&mut self, events: &mut Vec<FileEvent>) {
-        if !events.iter().any(|e| e.kind == Kind::Exec && e.loader_of.is_none()) {
+        if !events.iter().any(|e| e.kind == Access::Exec && e.loader_of.is_none()) {
             return;
         }
         let mut out = Vec::with_capacity(events.len() + 4);
         for event in events.drain(..) {
-            let loader = (event.kind == Kind::Exec && event.loader_of.is_none() && !event.truncated)
+            let loader = (event.kind == Access::Exec && event.loader_of.is_none() && !event.truncated)
                 .then(|| self.loader(&event))
                 .flatten();
             // Copies only for the rare exec that has a loader.
@@ -64,7 +64,7 @@ impl LoaderResolver {
         let found = match sbom::elf::interpreter(&root, &event.path) {
             Ok(found) => found,
             Err(e) => {
-                tracing::debug!(exe = %event.path.display(), error = %e, "cannot read the executable's loader");
+                tracing::debug!(exe = %event.path.display(), error = %coordinator::chain(&e), "cannot read the executable's loader");
                 return None;
             }
         };
@@ -85,7 +85,7 @@ impl LoaderResolver {
             Ok(root) => Some(root),
             Err(_) if event.mnt_ns == self.own_mnt_ns => Root::open(Path::new("/")).ok(),
             Err(e) => {
-                tracing::debug!(pid = event.tgid, error = %e, "process gone; its loader is unknown");
+                tracing::debug!(pid = event.tgid, error = %coordinator::chain(&e), "process gone; its loader is unknown");
                 None
             }
         }

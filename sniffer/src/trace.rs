@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::cgroup::ScratchCgroup;
-use crate::event::{FileEvent, Kind, display_path};
+use crate::event::{Access, FileEvent, display_path};
 use crate::kernel::{self, Kernel};
 use crate::loader::LoaderResolver;
 
@@ -31,7 +31,7 @@ pub struct TraceOptions {
 #[derive(Serialize)]
 struct JsonLine<'a> {
     path: String,
-    kind: Kind,
+    kind: Access,
     pid: u32,
     comm: &'a str,
     truncated: bool,
@@ -99,7 +99,7 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
 fn print_new(
     out: &mut impl Write,
     json: bool,
-    seen: &mut HashSet<(Kind, PathBuf)>,
+    seen: &mut HashSet<(Access, PathBuf)>,
     events: impl Iterator<Item = FileEvent>,
 ) -> anyhow::Result<()> {
     for event in events {

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{FileEvent, Kind, display_path};
+use crate::event::{Access, FileEvent, display_path};
 use crate::paths::{PathId, PathTable};
 
 /// Most processes whose executable a container remembers at once.
@@ -134,13 +134,13 @@ const CUT: u32 = 1 << 29;
 const EVENTS: u32 = CUT - 1;
 
 impl Rec {
-    fn count(&mut self, kind: Kind) {
+    fn count(&mut self, kind: Access) {
         if self.events & EVENTS < EVENTS {
             self.events += 1;
         }
         self.events |= match kind {
-            Kind::Open => OPENED,
-            Kind::Exec => EXECUTED,
+            Access::Open => OPENED,
+            Access::Exec => EXECUTED,
         };
     }
 }
@@ -274,7 +274,7 @@ impl Tracker {
         c.events += 1;
         let bytes = event.path.as_os_str().as_bytes();
         let known = self.paths.lookup(bytes).filter(|id| c.files.contains_key(id));
-        let process_exec = event.kind == Kind::Exec && event.loader_of.is_none();
+        let process_exec = event.kind == Access::Exec && event.loader_of.is_none();
         let id = match known {
             Some(id) => id,
             None if c.files.len() >= self.limits.max_paths => {
@@ -383,7 +383,7 @@ impl Tracker {
 mod tests {
     use super::*;
 
-    fn ev(cgroup_id: u64, kind: Kind, tgid: u32, path: &str) -> FileEvent {
+    fn ev(cgroup_id: u64, kind: Access, tgid: u32, path: &str) -> FileEvent {
         FileEvent {
             cgroup_id,
             mnt_ns: 2,
@@ -405,13 +405,13 @@ mod tests {
     fn aggregates_per_path_and_attributes_executables() {
         let mut t = Tracker::default();
         t.watch(1, Some("c1"));
-        assert!(t.record(&ev(1, Kind::Exec, 5, "/usr/bin/python3.11")));
+        assert!(t.record(&ev(1, Access::Exec, 5, "/usr/bin/python3.11")));
         let loader =
-            FileEvent { loader_of: Some("/usr/bin/python3.11".into()), ..ev(1, Kind::Exec, 5, "/usr/lib/ld.so") };
+            FileEvent { loader_of: Some("/usr/bin/python3.11".into()), ..ev(1, Access::Exec, 5, "/usr/lib/ld.so") };
         assert!(t.record(&loader));
-        assert!(t.record(&ev(1, Kind::Open, 5, "/usr/lib/python3.11/json/__init__.py")));
-        assert!(!t.record(&ev(1, Kind::Open, 5, "/usr/bin/python3.11")));
-        assert!(t.record(&ev(1, Kind::Open, 6, "/etc/passwd")));
+        assert!(t.record(&ev(1, Access::Open, 5, "/usr/lib/python3.11/json/__init__.py")));
+        assert!(!t.record(&ev(1, Access::Open, 5, "/usr/bin/python3.11")));
+        assert!(t.record(&ev(1, Access::Open, 6, "/etc/passwd")));
         let files = t.files(1).unwrap();
         let py = file(&files, "/usr/bin/python3.11");
         assert!(py.opened && py.executed && py.events == 2);
@@ -429,8 +429,8 @@ mod tests {
         let mut t = Tracker::new(Limits { max_paths: 100, max_retired: 1 });
         for cg in [1, 2, 3] {
             t.watch(cg, None);
-            t.record(&ev(cg, Kind::Open, 5, "/usr/lib/libc.so.6"));
-            t.record(&ev(cg, Kind::Open, 5, &format!("/tmp/own-{cg}")));
+            t.record(&ev(cg, Access::Open, 5, "/usr/lib/libc.so.6"));
+            t.record(&ev(cg, Access::Open, 5, &format!("/tmp/own-{cg}")));
         }
         assert_eq!(t.distinct_paths(), 4, "libc is held once for three containers");
         t.unwatch(1, 0);
@@ -457,10 +457,10 @@ mod tests {
         let mut t = Tracker::new(Limits { max_paths: 3, max_retired: 8 });
         t.watch(1, None);
         for i in 0..10 {
-            t.record(&ev(1, Kind::Open, 5, &format!("/f{i}")));
+            t.record(&ev(1, Access::Open, 5, &format!("/f{i}")));
         }
         // Known paths still count as seen.
-        assert!(!t.record(&ev(1, Kind::Open, 5, "/f0")));
+        assert!(!t.record(&ev(1, Access::Open, 5, "/f0")));
         let s = t.summary(1).unwrap();
         assert_eq!((s.files, s.dropped, s.complete), (3, 7, false));
         let reasons = s.incomplete_reasons();
@@ -469,7 +469,7 @@ mod tests {
         let (paths, _) = t.observed(1).unwrap();
         assert_eq!(paths.len(), 3);
         // An exec past the cap does not leave a stale executable behind.
-        t.record(&ev(1, Kind::Exec, 9, "/bin/new"));
+        t.record(&ev(1, Access::Exec, 9, "/bin/new"));
         assert_eq!(t.files(1).unwrap().len(), 3);
     }
 }

@@ -190,9 +190,7 @@ fn sbom_of_a_directory_lists_packages_with_their_files() {
 /// format, and fail a pipeline only on findings in code that ran.
 #[test]
 fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    let root = testkit::fixtures::bookworm_root();
     assert!(root.join("usr/bin/python3").exists(), "{} missing: run `cargo xtask setup`", root.display());
     let tmp = tempfile::tempdir().unwrap();
     let t = |name: &str| tmp.path().join(name);
@@ -212,7 +210,7 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
     );
 
     let full = t("sbom.json");
-    let prime = t("prime.cdx.json");
+    let runtime = t("prime.cdx.json");
     assert!(sniffer(&["sbom", "--dir", &s(&root), "-o", &s(&full)]).status.success());
     let out = sniffer(&[
         "sbom",
@@ -223,10 +221,10 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
         "--format",
         "cyclonedx",
         "-o",
-        &s(&prime),
+        &s(&runtime),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&prime).unwrap()).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&runtime).unwrap()).unwrap();
     let names: Vec<&str> = doc["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     for used in ["requests", "urllib3", "idna", "chardet", "certifi", "python3.11-minimal", "libc6"] {
         assert!(names.contains(&used), "{used} not in SBOM' {names:?}");
@@ -236,7 +234,7 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
     }
 
     let db = t("vuln.db");
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
+    let fixtures = testkit::fixtures::osv();
     let out = sniffer(&["db", "import", &s(&fixtures), "--db", &s(&db)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = sniffer(&["db", "status", "--db", &s(&db), "--json"]);
@@ -244,7 +242,7 @@ fn trace_sbom_prime_and_scan_end_to_end_on_the_debian_root() {
     assert_eq!(status["ecosystems"]["PyPI"], 2651);
 
     let scan = |format: &str, extra: &[&str]| {
-        let mut args = vec!["scan", "--sbom", full.to_str().unwrap(), "--filtered", prime.to_str().unwrap()];
+        let mut args = vec!["scan", "--sbom", full.to_str().unwrap(), "--filtered", runtime.to_str().unwrap()];
         args.extend(["--db", db.to_str().unwrap(), "--format", format]);
         args.extend(extra);
         sniffer(&args)

@@ -7,8 +7,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::Duration;
 
-mod support;
-use support::{Containerd, SNIFFER, daemon, receiver, wait_for};
+use testkit::{Containerd, daemon, receiver, wait_for};
 
 /// Asserts `package` has findings in `scan`, each with `relevant` equal to `expected`.
 fn assert_relevance(scan: &serde_json::Value, package: &str, expected: serde_json::Value) {
@@ -27,10 +26,10 @@ fn assert_relevance(scan: &serde_json::Value, package: &str, expected: serde_jso
 fn new_workload_flow_on_real_containers() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, received) = receiver(3);
-    let metrics = support::free_addr();
+    let metrics = testkit::free_addr();
     let mut d = daemon(dir, &ctd.socket, &url, &metrics, "daemon1.log");
 
     // A container imports requests and sleeps.
@@ -51,9 +50,9 @@ fn new_workload_flow_on_real_containers() {
     // SBOM' itself, from the daemon: requests, urllib3 and python3, not jinja2.
     let out = d.cli(&["sbom", &c1, "--filtered"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let prime: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runtime: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let names: Vec<&str> =
-        prime["packages"].as_array().unwrap().iter().map(|p| p["package"]["name"].as_str().unwrap()).collect();
+        runtime["packages"].as_array().unwrap().iter().map(|p| p["package"]["name"].as_str().unwrap()).collect();
     for used in ["requests", "urllib3", "python3.11-minimal", "python3-minimal"] {
         assert!(names.contains(&used), "{used} not in SBOM' {names:?}");
     }
@@ -79,7 +78,7 @@ fn new_workload_flow_on_real_containers() {
         d.wait_event("learning", |e| e["event"] == "learning_started" && e["instance"] == c.as_str());
     }
     std::thread::sleep(Duration::from_secs(3));
-    unsafe { libc::kill(d.child.id() as i32, libc::SIGKILL) };
+    d.child.kill().unwrap();
     let _ = d.child.wait();
     ctd.ctr(&["task", "kill", "-s", "9", &c5]);
     wait_for("c5 to stop", Duration::from_secs(10), || ctd.ctr(&["task", "delete", &c5]).status.success());
@@ -142,14 +141,14 @@ fn new_workload_flow_on_real_containers() {
 fn without_containerd_child_cgroups_are_discovered() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let parent = sniffer::cgroup::unified_root().unwrap().join(format!("sniffer-test-parent-{}", std::process::id()));
     let child = parent.join("app1");
     std::fs::create_dir_all(&child).unwrap();
     let socket = dir.join("sniffer.sock");
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-    let d = support::Daemon {
-        child: Command::new(SNIFFER)
+    let d = testkit::Daemon {
+        child: Command::new(testkit::sniffer())
             .args([
                 "run",
                 "--socket",
@@ -167,9 +166,10 @@ fn without_containerd_child_cgroups_are_discovered() {
     };
     wait_for("the daemon", Duration::from_secs(30), || d.cli(&["status"]).status.success());
     // The workload waits two seconds (discovery polls every second), imports, sleeps.
-    let root = std::env::var("SNIFFER_BOOKWORM_ROOT").unwrap_or_else(|_| "/var/cache/sniffer-fixtures/bookworm".into());
+    let root = testkit::fixtures::bookworm_root();
     let mut workload = Command::new("chroot")
-        .args([root.as_str(), "sh", "-c", "sleep 2; PYTHONDONTWRITEBYTECODE=1 python3 -c 'import requests'; sleep 60"])
+        .arg(&root)
+        .args(["sh", "-c", "sleep 2; PYTHONDONTWRITEBYTECODE=1 python3 -c 'import requests'; sleep 60"])
         .spawn()
         .unwrap();
     // Into the cgroup once inside its root: discovery takes the root it finds then.

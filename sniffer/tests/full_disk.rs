@@ -5,8 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-mod support;
-use support::{Containerd, daemon_args, receiver, wait_for};
+use testkit::{Containerd, daemon_args, receiver, wait_for};
 
 struct Tmpfs(std::path::PathBuf);
 
@@ -20,7 +19,7 @@ impl Drop for Tmpfs {
 fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     assert!(
@@ -29,7 +28,7 @@ fn a_full_state_disk_loses_nothing_and_the_daemon_catches_up() {
     let _tmpfs = Tmpfs(state.clone());
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, _received) = receiver(0);
-    let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 10, &["--persist-every", "0.5"]);
+    let d = daemon_args(dir, &ctd.socket, &url, &testkit::free_addr(), "daemon.log", 10, &["--persist-every", "0.5"]);
 
     // Before: one container learned and stored in full.
     let c0 = ctd.run("before", "import requests, time; time.sleep(600)");

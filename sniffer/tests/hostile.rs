@@ -11,9 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod support;
-use support::SNIFFER;
-
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 const MEMORY_LIMIT: &str = "--as=1073741824";
 
@@ -79,7 +76,7 @@ impl Case {
             cmd.args(&wrap[1..]).arg("prlimit");
         }
         cmd.args([MEMORY_LIMIT, "--", "timeout", "-s", "KILL"]).arg(TIME_LIMIT.as_secs().to_string());
-        cmd.args([SNIFFER, "sbom", "--dir"]).arg(&self.root).args(args).envs(env.iter().copied());
+        cmd.args([testkit::sniffer(), "sbom", "--dir"]).arg(&self.root).args(args).envs(env.iter().copied());
         let out = cmd.output().unwrap();
         let took = start.elapsed();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -229,28 +226,6 @@ fn control_characters_from_names_never_reach_the_terminal() {
     assert!(scan.stderr.contains("\\u{1b}]0;pwned\\u{7}"), "{}", scan.stderr);
 }
 
-/// Writes a zip whose `entries` central-directory entries all point at one local entry:
-/// a nested `.jar` that inflates to `inflated` bytes of zeros.
-fn shared_entry_bomb(path: &Path, entries: usize, inflated: usize) {
-    let script = format!(
-        "import struct, zlib\n\
-         data = b'\\0' * {inflated}\n\
-         c = zlib.compressobj(9, zlib.DEFLATED, -15)\n\
-         payload = c.compress(data) + c.flush()\n\
-         crc = zlib.crc32(data)\n\
-         name = b'a.jar'\n\
-         local = struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(name), 0) + name + payload\n\
-         cd = b''\n\
-         for i in range({entries}):\n\
-         \x20   n = b'lib/e%d.jar' % i\n\
-         \x20   cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(n), 0, 0, 0, 0, 0, 0) + n\n\
-         end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, {entries}, {entries}, len(cd), len(local), 0)\n\
-         open('{}', 'wb').write(local + cd + end)\n",
-        path.display()
-    );
-    assert!(Command::new("python3").arg("-c").arg(script).status().unwrap().success());
-}
-
 #[test]
 fn archives_finish_within_their_budgets() {
     let c = Case::new();
@@ -271,7 +246,15 @@ fn archives_finish_within_their_budgets() {
     .concat();
     c.file("opt/ends.jar", record.repeat((4 << 20) / record.len()));
     // 4,000 names sharing one local entry that inflates to 16 MiB.
-    shared_entry_bomb(&c.dir("opt").join("bomb.jar"), 4000, 16 << 20);
+    // 4,000 names of nested jars, each the same 16 MiB of zeros.
+    testkit::archive::shared_entry_zip(
+        &c.dir("opt").join("bomb.jar"),
+        4000,
+        |i| format!("lib/e{i}.jar"),
+        "a.jar",
+        0,
+        16 << 20,
+    );
     let scan = c.scan();
     scan.warned("/opt/huge.jar", "budget for an archive");
     scan.warned("/opt/sparse.jar", "no end-of-central-directory record");

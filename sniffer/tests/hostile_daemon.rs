@@ -8,8 +8,7 @@
 //! drives a terminal. The daemon must store the SBOM without the token, keep answering,
 //! and hold the token neither in its environment nor in any output.
 
-mod support;
-use support::{Containerd, daemon_args, receiver};
+use testkit::{Containerd, daemon_args, receiver};
 
 const PLANT: &str = r#"
 import os, time
@@ -32,7 +31,7 @@ time.sleep(3600)
 fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let id = ctd.run_with("evil", &["--mount", "type=bind,src=/proc,dst=/hostproc,options=rbind:ro"], PLANT);
     ctd.wait_file(&id, "/tmp/ready");
@@ -40,14 +39,16 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
     // The daemon starts after: it finds the container running and reads its root.
     let canary = format!("T0KEN{}", std::process::id());
     let (url, _received) = receiver(0);
-    let metrics = support::free_addr();
+    let metrics = testkit::free_addr();
     // SAFETY: the test's own environment, set for the child only through the command
     // below would be cleaner, but the harness starts the daemon; no other thread of this
     // test reads the environment.
+    // SAFETY: as said above, no other thread reads the environment meanwhile.
     unsafe { std::env::set_var("SNIFFER_BACKEND_TOKEN", &canary) };
     // The container's root is what is read here (`--image-source root`, as without a
     // runtime that can show the image's layers), with its mounts and what it wrote.
     let d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon.log", 3600, &["--image-source", "root"]);
+    // SAFETY: as above.
     unsafe { std::env::remove_var("SNIFFER_BACKEND_TOKEN") };
     let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
     let stored = events.iter().find(|e| e["event"] == "sbom_stored").unwrap_or_else(|| panic!("{events:?}"));
@@ -82,7 +83,7 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
         (0o600, 0)
     );
     let nobody = std::process::Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", support::SNIFFER, "status", "--socket"])
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", testkit::sniffer(), "status", "--socket"])
         .arg(&d.socket)
         .output()
         .unwrap();
@@ -108,7 +109,7 @@ fn a_hostile_container_cannot_read_the_agents_token_or_stop_the_daemon() {
 fn the_image_sbom_comes_from_the_image_not_from_a_container() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let plant = r#"
 import os, shutil, time
@@ -124,7 +125,7 @@ time.sleep(3600)
     let id = ctd.run("planter", plant);
     ctd.wait_file(&id, "/tmp/ready");
     let (url, _received) = receiver(0);
-    let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 3600, &[]);
+    let d = daemon_args(dir, &ctd.socket, &url, &testkit::free_addr(), "daemon.log", 3600, &[]);
     let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
     assert!(events.iter().any(|e| e["event"] == "sbom_stored"), "{events:?}");
     let out = d.cli(&["sbom", &id]);
@@ -156,7 +157,7 @@ fn run(cmd: &mut std::process::Command) -> String {
 fn an_rpm_database_in_a_container_is_read_through_its_root() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     // A real sqlite rpm database: a package built with rpmbuild, installed with rpm.
     let (top, staging) = (dir.join("top"), dir.join("staging"));
     std::fs::create_dir_all(top.join("SPECS")).unwrap();
@@ -192,7 +193,7 @@ fn an_rpm_database_in_a_container_is_read_through_its_root() {
     assert!(!std::path::Path::new("/var/lib/rpm/rpmdb.sqlite").exists(), "the host must not hold the same path");
 
     let (url, _received) = receiver(0);
-    let d = daemon_args(dir, &ctd.socket, &url, &support::free_addr(), "daemon.log", 3600, &["--image-source", "root"]);
+    let d = daemon_args(dir, &ctd.socket, &url, &testkit::free_addr(), "daemon.log", 3600, &["--image-source", "root"]);
     let events = d.wait_event("the image SBOM", |e| e["event"] == "sbom_stored" || e["event"] == "sbom_failed");
     assert!(events.iter().any(|e| e["event"] == "sbom_stored"), "{events:?}");
     let out = d.cli(&["sbom", &id]);

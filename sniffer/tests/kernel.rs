@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sniffer::cgroup::ScratchCgroup;
-use sniffer::event::{FileEvent, Kind};
+use sniffer::event::{Access, FileEvent};
 use sniffer::kernel::{EventReader, FileReads, Kernel, Options};
 use sniffer::loader::LoaderResolver;
 use sniffer::tracker::Tracker;
@@ -45,12 +45,12 @@ fn run_in(cgroup: &ScratchCgroup, command: &mut Command) -> std::process::ExitSt
     command.status().expect("spawning the test command")
 }
 
-fn paths(events: &[FileEvent], kind: Kind) -> Vec<PathBuf> {
+fn paths(events: &[FileEvent], kind: Access) -> Vec<PathBuf> {
     events.iter().filter(|e| e.kind == kind).map(|e| e.path.clone()).collect()
 }
 
 fn opened(events: &[FileEvent], path: &Path) -> usize {
-    events.iter().filter(|e| e.kind == Kind::Open && e.path == path).count()
+    events.iter().filter(|e| e.kind == Access::Open && e.path == path).count()
 }
 
 fn canonical(path: impl AsRef<Path>) -> PathBuf {
@@ -125,7 +125,7 @@ async fn failed_open_is_not_reported() {
     let events = h.run(Command::new("/bin/cat").arg(&missing));
     assert!(events.iter().all(|e| !e.path.ends_with("missing.txt")), "{events:#?}");
     // The command itself ran and was seen.
-    assert!(paths(&events, Kind::Exec).contains(&canonical("/bin/cat")));
+    assert!(paths(&events, Access::Exec).contains(&canonical("/bin/cat")));
 }
 
 #[tokio::test]
@@ -138,17 +138,17 @@ async fn python_import_json_reports_its_sources_and_the_interpreter() {
     for source in ["__init__.py", "decoder.py", "scanner.py", "encoder.py"] {
         assert_eq!(opened(&events, &json_dir.join(source)), 1, "json/{source} in {events:#?}");
     }
-    assert!(paths(&events, Kind::Exec).contains(&canonical(PYTHON)), "{events:#?}");
+    assert!(paths(&events, Access::Exec).contains(&canonical(PYTHON)), "{events:#?}");
 }
 
 #[tokio::test]
 async fn exec_reports_binary_loader_and_libraries() {
     let mut h = Harness::new("exec", Options::default());
     let events = h.run(Command::new("/bin/ls").arg("/"));
-    let execs = paths(&events, Kind::Exec);
+    let execs = paths(&events, Access::Exec);
     assert!(execs.contains(&canonical("/bin/ls")), "{execs:?}");
     let loader = canonical("/lib64/ld-linux-x86-64.so.2");
-    let loader_event = events.iter().find(|e| e.kind == Kind::Exec && e.path == loader).expect("loader reported");
+    let loader_event = events.iter().find(|e| e.kind == Access::Exec && e.path == loader).expect("loader reported");
     assert_eq!(loader_event.loader_of.as_deref(), Some(canonical("/bin/ls").as_path()));
     assert_eq!(opened(&events, &canonical("/lib/x86_64-linux-gnu/libc.so.6")), 1, "{events:#?}");
     assert_eq!(opened(&events, &canonical("/lib/x86_64-linux-gnu/libselinux.so.1")), 1);
@@ -171,7 +171,7 @@ async fn chrooted_task_in_its_own_mount_namespace_reports_paths_inside_its_root(
         h.run(Command::new("/usr/bin/unshare").args(["--mount", "--propagation", "private", "/bin/sh", "-c", &script]));
     assert_eq!(opened(&events, Path::new("/data/hello.txt")), 1, "{events:#?}");
     assert_eq!(opened(&events, &root.join("data/hello.txt")), 0);
-    let cat = events.iter().find(|e| e.kind == Kind::Exec && e.comm == "cat").expect("cat exec");
+    let cat = events.iter().find(|e| e.kind == Access::Exec && e.comm == "cat").expect("cat exec");
     assert_eq!(cat.path, Path::new("/usr/bin/cat"));
     let host_ns = std::fs::metadata("/proc/self/ns/mnt").map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
     assert_ne!(cat.mnt_ns, host_ns, "cat ran in its own mount namespace");

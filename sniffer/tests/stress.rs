@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-mod support;
-use support::{Containerd, SNIFFER, daemon_args, receiver, wait_for};
+use testkit::{Containerd, daemon_args, receiver, wait_for};
 
 const CONTAINERS: usize = 12;
 const PATHS: usize = 7000;
@@ -24,7 +23,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(1);
 /// Runs a CLI call; its time, or a failure naming it when it does not end within 10 s.
 fn timed_cli(socket: &std::path::Path, args: &[&str]) -> Duration {
     let start = Instant::now();
-    let mut child = Command::new(SNIFFER)
+    let mut child = Command::new(testkit::sniffer())
         .args(args)
         .arg("--socket")
         .arg(socket)
@@ -62,15 +61,15 @@ fn timed_metrics(addr: &str) -> Duration {
 fn the_daemon_answers_within_a_second_under_load() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
-    support::prepare(dir);
+    testkit::prepare(dir);
     let ctd = Containerd::start(&dir.join("containerd"));
     let (url, _received) = receiver(0);
-    let metrics = support::free_addr();
+    let metrics = testkit::free_addr();
     // Persisting twice a second (every container learns a new path each time) keeps the
     // store writing the whole time.
     let d = daemon_args(dir, &ctd.socket, &url, &metrics, "daemon.log", 3600, &["--persist-every", "0.5"]);
 
-    let mut follower = Command::new(SNIFFER)
+    let mut follower = Command::new(testkit::sniffer())
         .args(["events", "--follow", "--json", "--socket"])
         .arg(&d.socket)
         .stdout(Stdio::piped())

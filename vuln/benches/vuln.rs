@@ -41,10 +41,8 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv");
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
+    let fixtures = testkit::fixtures::osv();
+    let root = testkit::fixtures::bookworm_root();
     let mut files = Vec::new();
     json_files(&fixtures, &mut files);
     let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();

@@ -14,7 +14,7 @@ pub const MAX_RECORD_BYTES: u64 = 16 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     /// The input could not be read at all.
-    #[error("{path}: {source}")]
+    #[error("reading {path}")]
     Io {
         /// The input.
         path: PathBuf,
@@ -22,7 +22,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The zip's central directory is unreadable.
-    #[error("{path} is not a readable zip: {source}")]
+    #[error("{path} is not a readable zip")]
     Zip {
         /// The input.
         path: PathBuf,

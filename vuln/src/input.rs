@@ -61,7 +61,7 @@ impl Relevance {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// Unreadable file.
-    #[error("{path}: {source}")]
+    #[error("reading {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -127,14 +127,14 @@ pub fn parse(value: &serde_json::Value) -> Result<Input, String> {
             .flatten()
             .find(|p| p["name"] == "sniffer:complete")
             .map(|p| p["value"] != "false");
-        let is_filtered = complete_prop.is_some() || found.iter().any(|(_, e)| !e.is_empty());
+        let is_runtime = complete_prop.is_some() || found.iter().any(|(_, e)| !e.is_empty());
         for (purl, evidence) in found {
-            if is_filtered {
+            if is_runtime {
                 relevance.evidence.insert(purl_key(&purl), evidence);
             }
             push_purl(&mut input, &purl, None);
         }
-        if is_filtered {
+        if is_runtime {
             relevance.complete = complete_prop.unwrap_or(true);
             input.relevance = Some(relevance);
         }
@@ -175,9 +175,9 @@ pub fn parse(value: &serde_json::Value) -> Result<Input, String> {
         }
     } else if let Some(packages) = value.get("packages").and_then(|p| p.as_array()) {
         if packages.first().is_some_and(|p| p.get("package").is_some()) || value.get("unmatched").is_some() {
-            let filtered: sbom::index::FilteredSbom =
+            let runtime: sbom::index::RuntimeSbom =
                 serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM' document: {e}"))?;
-            input = of_filtered(&filtered);
+            input = of_runtime(&runtime);
         } else {
             let doc: sbom::Sbom =
                 serde_json::from_value(value.clone()).map_err(|e| format!("not an SBOM document: {e}"))?;
@@ -199,10 +199,10 @@ pub fn of_sbom(doc: &sbom::Sbom) -> Input {
 }
 
 /// Our SBOM', without a JSON round trip: its packages, and their evidence as relevance.
-pub fn of_filtered(filtered: &sbom::index::FilteredSbom) -> Input {
+pub fn of_runtime(runtime: &sbom::index::RuntimeSbom) -> Input {
     let mut input = Input { format: "sniffer-filtered", ..Default::default() };
-    let mut relevance = Relevance { evidence: HashMap::new(), complete: filtered.complete };
-    for p in &filtered.packages {
+    let mut relevance = Relevance { evidence: HashMap::new(), complete: runtime.complete };
+    for p in &runtime.packages {
         relevance.evidence.insert(purl_key(&p.package.purl), p.evidence.clone());
         push_purl(&mut input, &p.package.purl, Some(&p.package));
     }

@@ -64,7 +64,8 @@ pub struct ScanReport {
     /// With an SBOM': false when the sniffer lost events or file ownership was approximate
     /// (relevance may be understated).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filtered_complete: Option<bool>,
+    #[serde(rename = "filtered_complete")]
+    pub runtime_complete: Option<bool>,
     /// What could not be matched, and why.
     pub warnings: Vec<String>,
 }
@@ -219,7 +220,7 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
         }
     }
     findings.sort_by(order);
-    Ok(ScanReport { packages: seen.len(), findings, filtered_complete: relevance.map(|r| r.complete), warnings })
+    Ok(ScanReport { packages: seen.len(), findings, runtime_complete: relevance.map(|r| r.complete), warnings })
 }
 
 /// Records naming the same vulnerability (sharing an id or alias) grouped together.

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use redb::{MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition};
+use sbom::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ecosystem;
@@ -36,9 +37,7 @@ pub enum DbError {
     #[error("no vulnerability database at {0}: run `sniffer db import PATH` or `sniffer db update`")]
     Missing(PathBuf),
     /// The file is not a database, or is damaged.
-    #[error(
-        "vulnerability database {path} is unreadable ({source}); rebuild it with `sniffer db import` or `sniffer db update`"
-    )]
+    #[error("vulnerability database {path} is unreadable; rebuild it with `sniffer db import` or `sniffer db update`")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -54,7 +53,7 @@ pub enum DbError {
         found: String,
     },
     /// An I/O or storage error while using it.
-    #[error("vulnerability database {path}: {source}")]
+    #[error("vulnerability database {path}")]
     Storage {
         /// The file.
         path: PathBuf,
@@ -123,7 +122,7 @@ struct RecordMeta {
 }
 
 /// Where an ecosystem's data came from, for `db status` and conditional updates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceInfo {
     /// URL or path.
     pub location: String,
@@ -133,8 +132,8 @@ pub struct SourceInfo {
     /// HTTP Last-Modified of what was fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
-    /// When it was imported (RFC 3339).
-    pub imported_at: String,
+    /// When it was imported.
+    pub imported_at: Timestamp,
 }
 
 /// What `db status` shows.
@@ -149,8 +148,8 @@ pub struct Status {
     pub records: usize,
     /// Withdrawn records (stored, never matched).
     pub withdrawn: usize,
-    /// When the last import or update finished (RFC 3339).
-    pub updated_at: Option<String>,
+    /// When the last import or update finished.
+    pub updated_at: Option<Timestamp>,
     /// Where each ecosystem came from.
     pub sources: BTreeMap<String, SourceInfo>,
 }
@@ -302,9 +301,10 @@ impl Db {
         Ok(self.meta.get(key).map_err(|e| storage(&self.path)(e.into()))?.map(|v| v.value().to_string()))
     }
 
-    /// When the last import or update finished (RFC 3339); cheap, unlike [`Db::status`].
-    pub fn updated_at(&self) -> Result<Option<String>, DbError> {
-        self.meta("updated_at")
+    /// When the last import or update finished (unreadable counts as never); cheap, unlike
+    /// [`Db::status`].
+    pub fn updated_at(&self) -> Result<Option<Timestamp>, DbError> {
+        Ok(self.meta("updated_at")?.and_then(|t| Timestamp::parse(&t).ok()))
     }
 
     /// Where each ecosystem came from; cheap, unlike [`Db::status`].
@@ -326,11 +326,6 @@ pub struct ImportReport {
     pub skipped: Vec<Skipped>,
     /// Ecosystems the records named (base names: `Debian`, not `Debian:12`).
     pub ecosystems: BTreeSet<String>,
-}
-
-/// Now, as the database records times (RFC 3339, seconds, UTC).
-pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An input that was not imported.
@@ -477,7 +472,7 @@ impl Writer {
         let err = storage(&self.path);
         {
             let mut meta = self.txn.open_table(META).map_err(|e| err(e.into()))?;
-            meta.insert("updated_at", now().as_str()).map_err(|e| err(e.into()))?;
+            meta.insert("updated_at", Timestamp::now().to_string().as_str()).map_err(|e| err(e.into()))?;
         }
         self.txn.commit().map_err(|e| err(e.into()))
     }

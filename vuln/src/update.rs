@@ -78,7 +78,7 @@ pub enum UpdateError {
         actual: String,
     },
     /// Local files.
-    #[error("{path}: {source}")]
+    #[error("writing {path}")]
     Io {
         /// The file.
         path: PathBuf,
@@ -209,7 +209,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
     }
     {
         let mut writer = Writer::open(&new)?;
-        let now = crate::store::now();
+        let now = sbom::time::Timestamp::now();
         for (eco, url, part, etag, last_modified, bytes) in &downloads {
             import_zip(&mut writer, part, &mut report.import)?;
             writer.set_source(
@@ -218,7 +218,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
                     location: url.clone(),
                     etag: etag.clone(),
                     last_modified: last_modified.clone(),
-                    imported_at: now.clone(),
+                    imported_at: now,
                 },
             )?;
             report.ecosystems.insert(eco.clone(), Fetch::Updated { bytes: *bytes });

@@ -8,7 +8,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 mod common;
-use common::{db_of, fixtures, subjects};
+use common::{db_of, subjects};
+use testkit::fixtures::osv as fixtures;
 
 fn lodash_ids(db: &Path, version: &str) -> Vec<String> {
     let db = vuln::Db::open(db).unwrap();
@@ -92,20 +93,7 @@ fn zip_import_equals_directory_import() {
 fn a_zip_whose_entries_share_their_data_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let zip = tmp.path().join("all.zip");
-    let script = "import struct, sys, zlib\n\
-        data = b' ' * (16 << 20)\n\
-        c = zlib.compressobj(9, zlib.DEFLATED, -15)\n\
-        payload = c.compress(data) + c.flush()\n\
-        crc = zlib.crc32(data)\n\
-        name = b'a.json'\n\
-        local = struct.pack('<IHHHHHIIIHH', 0x04034b50, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(name), 0) + name + payload\n\
-        cd = b''\n\
-        for i in range(8000):\n\
-        \x20   n = b'r%d.json' % i\n\
-        \x20   cd += struct.pack('<IHHHHHHIIIHHHHHII', 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(payload), len(data), len(n), 0, 0, 0, 0, 0, 0) + n\n\
-        end = struct.pack('<IHHHHIIH', 0x06054b50, 0, 0, 8000, 8000, len(cd), len(local), 0)\n\
-        open(sys.argv[1], 'wb').write(local + cd + end)\n";
-    assert!(Command::new("python3").args(["-c", script]).arg(&zip).status().unwrap().success());
+    testkit::archive::shared_entry_zip(&zip, 8000, |i| format!("r{i}.json"), "a.json", b' ', 16 << 20);
     let db = tmp.path().join("vuln.db");
     let start = std::time::Instant::now();
     let mut w = vuln::Writer::open(&db).unwrap();

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 mod common;
-use common::{bookworm_root, db_of, fixtures, subjects};
+use common::{db_of, subjects};
+use testkit::fixtures::{bookworm_root, osv as fixtures};
 
 /// Record ids affecting each (name, version), computed by Python's packaging from the
 /// PyPI fixtures: an independent reading of the same OSV semantics.
@@ -115,9 +116,9 @@ fn sbom_prime_marks_findings_relevant_with_evidence() {
     let sbom = sbom::scan(&root).unwrap();
     let index = sbom::index::FileIndex::build(&sbom::rootfs::Root::open(&root).unwrap(), &sbom);
     let opened = [std::path::PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py")];
-    let prime = sbom::index::filter(&sbom, &index, opened.iter().map(|p| p.as_path()), true);
+    let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(|p| p.as_path()), true);
     // Through the CycloneDX SBOM' document, as another tool would hand it over.
-    let doc = sbom::formats::cyclonedx_filtered(&sbom, &prime);
+    let doc = sbom::formats::cyclonedx_runtime(&sbom, &runtime);
     let relevance = vuln::input::parse(&doc).unwrap().relevance.unwrap();
     let input = vuln::input::parse(&serde_json::to_value(&sbom).unwrap()).unwrap();
     let scan = vuln::scan(&db, &input.subjects, Some(&relevance)).unwrap();

@@ -49,8 +49,10 @@ struct Cli {
 enum Cmd {
     /// Install what building and testing need (rust-src, bpf-linker, Debian packages).
     Setup,
-    /// Build the kernel programs (nightly, bpfel-unknown-none).
-    BuildEbpf,
+    /// Check formatting and lints: the workspace, the kernel programs and the fuzz targets
+    /// (`cargo xtask test` runs this first). The kernel programs build with the agent
+    /// (`sniffer/build.rs`), the one way they are built.
+    Lint,
     /// Build and run the node agent with embedded defaults (as root).
     Run {
         /// Extra arguments for `sniffer run`.
@@ -89,9 +91,9 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Setup => setup(true),
-        Cmd::BuildEbpf => {
+        Cmd::Lint => {
             setup(false)?;
-            build_ebpf()
+            lint()
         }
         Cmd::Run { args } => {
             setup(false)?;
@@ -103,6 +105,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test { args } => {
             setup(true)?;
             require_root("the tests (they load eBPF programs and make cgroups)")?;
+            lint()?;
             let mut cmd = cargo();
             cmd.args(["test", "--workspace", "--no-fail-fast"]).args(args);
             run(&mut cmd)
@@ -392,16 +395,38 @@ fn java_root() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The same build `sniffer/build.rs` runs, into the same target directory.
-fn build_ebpf() -> anyhow::Result<()> {
-    let root = workspace_root();
+/// `cargo` for a crate outside the workspace with its own toolchain file (sniffer-ebpf and
+/// the fuzz targets build with nightly): without the variables this (stable) cargo set, so
+/// that its rust-toolchain.toml picks the toolchain, as `sniffer/build.rs` does.
+fn nightly_cargo(dir: &str) -> Command {
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(root.join("sniffer-ebpf"))
-        .args(["build", "--release", "--target-dir"])
-        .arg(root.join("target/ebpf"))
-        .env_remove("RUSTUP_TOOLCHAIN")
-        .env_remove("CARGO");
-    run(&mut cmd)?;
-    eprintln!("xtask: {}", root.join("target/ebpf/bpfel-unknown-none/release/sniffer-ebpf").display());
+    cmd.current_dir(workspace_root().join(dir));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO") || key.starts_with("RUST") {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
+/// Formatting checked everywhere; clippy's warnings denied (and `unwrap()` outside tests);
+/// the kernel programs' `unsafe` blocks each need a `// SAFETY:` line (their crate denies
+/// `clippy::undocumented_unsafe_blocks`).
+fn lint() -> anyhow::Result<()> {
+    eprintln!("xtask: lint: formatting");
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(nightly_cargo("sniffer-ebpf").args(["fmt", "--check"]))?;
+    run(nightly_cargo("sbom/fuzz").args(["fmt", "--check"]))?;
+    eprintln!("xtask: lint: clippy");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // Shipped code only: a panic in a test (or the test kit) is a failed test, as it should be.
+    let shipped = ["--workspace", "--exclude", "testkit", "--lib", "--bins"];
+    run(cargo().arg("clippy").args(shipped).args(["--", "-D", "warnings", "-D", "clippy::unwrap_used"]))?;
+    let ebpf_target = workspace_root().join("target/ebpf");
+    run(nightly_cargo("sniffer-ebpf")
+        .args(["clippy", "--release", "--target-dir"])
+        .arg(&ebpf_target)
+        .args(["--", "-D", "warnings"]))?;
     Ok(())
 }

@@ -3,10 +3,11 @@
 //! package, built at the same version), `F` a directory and the `R` lines after it the
 //! files in it.
 
+use crate::catalog::Malformed;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, read_limited};
-use crate::model::{Distro, Kind, Package, Source};
+use crate::model::{Distro, Ecosystem, Package, Source};
 use crate::purl;
 use crate::rootfs::Root;
 
@@ -34,25 +35,25 @@ pub struct Entry {
 
 /// Parses the installed database. A paragraph without `P` or `V` is an error naming its
 /// line.
-pub fn parse(text: &str) -> Result<Vec<Entry>, String> {
+pub fn parse(text: &str) -> Result<Vec<Entry>, Malformed> {
     parse_within(text, crate::catalog::MAX_PACKAGES, crate::catalog::MAX_FILES)
 }
 
 /// [`parse`], refusing more than `max_packages` packages or `max_files` files (an error
 /// starting `budget:`).
-pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result<Vec<Entry>, String> {
+pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result<Vec<Entry>, Malformed> {
     let mut out = Vec::new();
     let mut current = Entry::default();
     let mut dir = PathBuf::from("/");
     let mut started_at = 1;
     let mut any = false;
     let mut files = 0usize;
-    let mut finish = |e: Entry, line: usize| -> Result<(), String> {
+    let mut finish = |e: Entry, line: usize| -> Result<(), Malformed> {
         if e.name.is_empty() || e.version.is_empty() {
-            return Err(format!("paragraph at line {line} has no P: or no V:"));
+            return Err(format!("paragraph at line {line} has no P: or no V:").into());
         }
         if out.len() == max_packages {
-            return Err(format!("budget: more than {max_packages} packages (line {line}): not read"));
+            return Err(format!("budget: more than {max_packages} packages (line {line}): not read").into());
         }
         out.push(e);
         Ok(())
@@ -71,7 +72,7 @@ pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result
             any = true;
         }
         let Some((key, value)) = line.split_once(':') else {
-            return Err(format!("line {}: not a `X:value` line", n + 1));
+            return Err(format!("line {}: not a `X:value` line", n + 1).into());
         };
         match key {
             "P" => current.name = value.to_string(),
@@ -83,7 +84,7 @@ pub fn parse_within(text: &str, max_packages: usize, max_files: usize) -> Result
             "R" => {
                 files += 1;
                 if files > max_files {
-                    return Err(format!("budget: more than {max_files} files (line {}): not read", n + 1));
+                    return Err(format!("budget: more than {max_files} files (line {}): not read", n + 1).into());
                 }
                 current.files.push(dir.join(value));
             }
@@ -106,7 +107,7 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
             catalog.budgets.files.saturating_add(1),
         ) {
             Ok(e) => e,
-            Err(e) if e.starts_with("budget") => return catalog.over_budget(CATALOGER, path, e),
+            Err(e) if e.is_over_budget() => return catalog.over_budget(CATALOGER, path, e),
             Err(e) => return catalog.warn(CATALOGER, path, e),
         },
         Ok(None) => return,
@@ -121,7 +122,7 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
                 source: e.origin.map(|o| Source { name: o, version: e.version.clone() }),
                 name: e.name,
                 version: e.version,
-                kind: Kind::Apk,
+                kind: Ecosystem::Apk,
                 licenses: e.license.into_iter().collect(),
                 found_at: path.to_path_buf(),
                 files: e.files,
@@ -187,8 +188,8 @@ C:Q1xyz=\nP:busybox-binsh\nV:1.36.1-r5\nA:x86_64\nL:GPL-2.0-only\no:busybox\nF:b
 
     #[test]
     fn malformed_paragraphs_are_errors_naming_the_line() {
-        assert!(parse("P:x\n\nV:1\n").unwrap_err().contains("line 1"));
-        assert!(parse("P:x\nV:1\ngarbage\n").unwrap_err().contains("line 3"));
+        assert!(parse("P:x\n\nV:1\n").unwrap_err().to_string().contains("line 1"));
+        assert!(parse("P:x\nV:1\ngarbage\n").unwrap_err().to_string().contains("line 3"));
         assert_eq!(parse("").unwrap(), []);
     }
 }

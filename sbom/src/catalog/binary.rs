@@ -6,6 +6,7 @@
 //! Only the ELF header, the section table, its names and those two sections are read, each
 //! with one positioned read: a 100 MB binary costs five reads.
 
+use crate::catalog::Malformed;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -14,7 +15,7 @@ use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use serde::Deserialize;
 
 use crate::catalog::Catalog;
-use crate::model::{Kind, Package};
+use crate::model::{Ecosystem, Package};
 use crate::purl;
 use crate::rootfs::Root;
 
@@ -85,7 +86,7 @@ pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Cata
                     }
                 }
             }
-            Err(e) if e.starts_with("budget") => catalog.over_budget("go-binary", path, e),
+            Err(e) if e.is_over_budget() => catalog.over_budget("go-binary", path, e),
             Err(e) => catalog.warn("go-binary", path, e),
         }
     }
@@ -98,7 +99,7 @@ pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Cata
                     }
                 }
             }
-            Err(e) if e.starts_with("budget") => catalog.over_budget("rust-binary", path, e),
+            Err(e) if e.is_over_budget() => catalog.over_budget("rust-binary", path, e),
             Err(e) => catalog.warn("rust-binary", path, e),
         }
     }
@@ -107,8 +108,8 @@ pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Cata
 /// The two sections, when present, and the loadable segments (virtual address, size in
 /// the file, offset).
 struct Found {
-    go: Option<Result<Vec<u8>, String>>,
-    rust: Option<Result<Vec<u8>, String>>,
+    go: Option<Result<Vec<u8>, Malformed>>,
+    rust: Option<Result<Vec<u8>, Malformed>>,
     segments: Vec<(u64, u64, u64)>,
 }
 
@@ -141,10 +142,10 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
         let size: u64 = section.sh_size(endian).into();
         let what = String::from_utf8_lossy(wanted);
         Some(if size > MAX_SECTION {
-            Err(format!("section {what} of {size} bytes; not read"))
+            Err(format!("section {what} of {size} bytes; not read").into())
         } else {
             data.read_at(section.sh_offset(endian).into(), size)
-                .ok_or_else(|| format!("section {what} lies outside the file"))
+                .ok_or_else(|| format!("section {what} lies outside the file").into())
         })
     };
     let (go, rust) = (read(b".go.buildinfo"), read(b".dep-v0"));
@@ -175,7 +176,7 @@ fn read_virtual<D: ReadAt + ?Sized>(segments: &[(u64, u64, u64)], data: &D, addr
 }
 
 /// A package compiled into `binary`: found there, and owning it.
-fn compiled_into(binary: &Path, kind: Kind, name: &str, version: &str, purl: String) -> Package {
+fn compiled_into(binary: &Path, kind: Ecosystem, name: &str, version: &str, purl: String) -> Package {
     Package {
         name: name.to_string(),
         version: version.to_string(),
@@ -209,7 +210,7 @@ pub mod go {
 
     /// Parses the `.go.buildinfo` section. `read` reads memory of the binary at a virtual
     /// address, for the pointer-based layout of Go before 1.18.
-    pub fn parse(data: &[u8], read: impl Fn(u64, u64) -> Option<Vec<u8>>) -> Result<BuildInfo, String> {
+    pub fn parse(data: &[u8], read: impl Fn(u64, u64) -> Option<Vec<u8>>) -> Result<BuildInfo, Malformed> {
         if data.len() < 32 || !data.starts_with(MAGIC) {
             return Err("no Go build info magic".into());
         }
@@ -221,7 +222,7 @@ pub mod go {
             (version.to_vec(), modinfo.to_vec())
         } else {
             if ptr_size != 4 && ptr_size != 8 {
-                return Err(format!("pointer size {ptr_size}"));
+                return Err(format!("pointer size {ptr_size}").into());
             }
             let big = flags & 1 != 0;
             let word = |b: &[u8]| -> u64 {
@@ -273,7 +274,8 @@ pub mod go {
                         return Err(format!(
                             "budget: more than {} modules listed: not read",
                             crate::catalog::MAX_MODULES
-                        ));
+                        )
+                        .into());
                     }
                     info.deps.push((p.to_string(), v.to_string()));
                     last = Last::Dep;
@@ -315,8 +317,9 @@ pub mod go {
     /// The packages of one binary: the standard library at the toolchain's version, the
     /// main module when it has a version, and every dependency.
     pub fn packages(info: &BuildInfo, binary: &Path) -> Vec<Package> {
-        let package =
-            |name: &str, version: &str| compiled_into(binary, Kind::Go, name, version, purl::golang(name, version));
+        let package = |name: &str, version: &str| {
+            compiled_into(binary, Ecosystem::Go, name, version, purl::golang(name, version))
+        };
         let mut out = Vec::new();
         // `go1.19.8` (or `go1.21.0 X:boringcrypto`): OSV names it `stdlib`, version `1.19.8`.
         if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
@@ -361,7 +364,7 @@ pub mod rust {
     }
 
     /// Decompresses and parses a `.dep-v0` section.
-    pub fn parse(data: &[u8]) -> Result<Vec<Crate>, String> {
+    pub fn parse(data: &[u8]) -> Result<Vec<Crate>, Malformed> {
         let json = miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(data, MAX_DEPS_JSON)
             // Not `{e:?}`: the error carries what was inflated so far, up to the limit.
             .map_err(|e| {
@@ -374,7 +377,8 @@ pub mod rust {
                 "budget: {} crates listed, more than {}: not read",
                 list.packages.len(),
                 crate::catalog::MAX_MODULES
-            ));
+            )
+            .into());
         }
         Ok(list.packages)
     }
@@ -387,7 +391,7 @@ pub mod rust {
             .iter()
             .filter(|c| c.kind.as_deref() != Some("build"))
             .filter(|c| c.root || c.source == "crates.io")
-            .map(|c| compiled_into(binary, Kind::Rust, &c.name, &c.version, purl::cargo(&c.name, &c.version)))
+            .map(|c| compiled_into(binary, Ecosystem::Rust, &c.name, &c.version, purl::cargo(&c.name, &c.version)))
             .collect()
     }
 }

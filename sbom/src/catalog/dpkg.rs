@@ -2,10 +2,11 @@
 //! `var/lib/dpkg/status.d/` layout of distroless images (one control file per package, its
 //! files in `<pkg>.md5sums`).
 
+use crate::catalog::Malformed;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, read_limited};
-use crate::model::{Distro, Kind, Package, Source};
+use crate::model::{Distro, Ecosystem, Package, Source};
 use crate::purl;
 use crate::rootfs::{EntryKind, Root};
 
@@ -43,22 +44,22 @@ impl Stanza {
 
 /// Parses a deb822 control file into paragraphs. A paragraph without `Package` or `Version`
 /// is an error naming its line.
-pub fn parse_control(text: &str) -> Result<Vec<Stanza>, String> {
+pub fn parse_control(text: &str) -> Result<Vec<Stanza>, Malformed> {
     parse_control_within(text, crate::catalog::MAX_PACKAGES)
 }
 
 /// [`parse_control`], refusing more than `max` paragraphs (an error starting `budget:`).
-pub fn parse_control_within(text: &str, max: usize) -> Result<Vec<Stanza>, String> {
+pub fn parse_control_within(text: &str, max: usize) -> Result<Vec<Stanza>, Malformed> {
     let mut out = Vec::new();
     let mut current = Stanza::default();
     let mut started_at = 0;
     let mut any = false;
-    let finish = |s: Stanza, line: usize, out: &mut Vec<Stanza>| -> Result<(), String> {
+    let finish = |s: Stanza, line: usize, out: &mut Vec<Stanza>| -> Result<(), Malformed> {
         if s.package.is_empty() || s.version.is_empty() {
-            return Err(format!("paragraph at line {line} has no Package or no Version"));
+            return Err(format!("paragraph at line {line} has no Package or no Version").into());
         }
         if out.len() == max {
-            return Err(format!("budget: more than {max} paragraphs (line {line}): not read"));
+            return Err(format!("budget: more than {max} paragraphs (line {line}): not read").into());
         }
         out.push(s);
         Ok(())
@@ -75,7 +76,7 @@ pub fn parse_control_within(text: &str, max: usize) -> Result<Vec<Stanza>, Strin
             continue; // continuation of a multi-line field we do not use
         }
         let Some((key, value)) = line.split_once(':') else {
-            return Err(format!("line {}: not a `Field: value` line", n + 1));
+            return Err(format!("line {}: not a `Field: value` line", n + 1).into());
         };
         if !any {
             started_at = n + 1;
@@ -116,7 +117,7 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
                     }
                 }
             }
-            Err(e) if e.starts_with("budget") => catalog.over_budget(CATALOGER, status, e),
+            Err(e) if e.is_over_budget() => catalog.over_budget(CATALOGER, status, e),
             Err(e) => catalog.warn(CATALOGER, status, e),
         },
         Ok(None) => {}
@@ -201,7 +202,7 @@ fn package(stanza: Stanza, distro: Option<&Distro>, found_at: &Path, files: Vec<
         purl: purl::deb(distro, &stanza.package, &stanza.version, stanza.architecture.as_deref(), source.as_ref()),
         name: stanza.package,
         version: stanza.version,
-        kind: Kind::Deb,
+        kind: Ecosystem::Deb,
         source,
         licenses: Vec::new(),
         found_at: found_at.to_path_buf(),
@@ -227,8 +228,8 @@ mod tests {
     #[test]
     fn malformed_status_is_an_error_naming_the_line() {
         let err = parse_control("Package: a\nVersion: 1\n\nthis is not a field\n").unwrap_err();
-        assert!(err.contains("line 4"), "{err}");
+        assert!(err.to_string().contains("line 4"), "{err}");
         let err = parse_control("Package: a\n\nPackage: b\nVersion: 2\n").unwrap_err();
-        assert!(err.contains("line 1"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 }

@@ -4,12 +4,13 @@
 //! shaded jars) are read too, in memory, a few levels deep. Every package found owns the
 //! outermost archive: that is the file the JVM opens.
 
+use crate::catalog::Malformed;
 use std::collections::BTreeSet;
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
-use crate::model::{Kind, Package};
+use crate::model::{Ecosystem, Package};
 use crate::purl;
 use crate::rootfs::Root;
 
@@ -132,7 +133,7 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
                 purl: purl::maven(c.group.as_deref(), &c.artifact, &c.version),
                 name,
                 version: c.version,
-                kind: Kind::Java,
+                kind: Ecosystem::Java,
                 source: None,
                 licenses: c.license.into_iter().collect(),
                 found_at: PathBuf::from(format!("{}{}", path.display(), c.inner)),
@@ -172,7 +173,7 @@ pub fn read_archive_within<R: Read + Seek>(
 
 /// Is there an end-of-central-directory record where one must be, consistent with the
 /// file? zip would otherwise search the whole file backwards for one.
-fn check_end_record<R: Read + Seek>(reader: &mut R) -> Result<(), String> {
+fn check_end_record<R: Read + Seek>(reader: &mut R) -> Result<(), Malformed> {
     let len = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| e.to_string())?;
     let start = len.saturating_sub(EOCD_SEARCH);
     reader.seek(std::io::SeekFrom::Start(start)).map_err(|e| e.to_string())?;
@@ -194,18 +195,20 @@ fn check_end_record<R: Read + Seek>(reader: &mut R) -> Result<(), String> {
     if cd_size > at || entries * 46 > cd_size {
         return Err(format!(
             "its end record is inconsistent ({entries} entries in a {cd_size}-byte directory ending at {at}): not read"
-        ));
+        )
+        .into());
     }
     Ok(())
 }
 
 /// Refuses an archive whose entries share or overlap their data: the classic bomb, where
 /// thousands of names inflate the same compressed bytes.
-fn check_entries<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), String> {
+fn check_entries<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), Malformed> {
     let mut spans = Vec::with_capacity(zip.len());
     for i in 0..zip.len() {
         let entry = zip.by_index_raw(i).map_err(|e| e.to_string())?;
-        spans.push((entry.header_start(), entry.data_start().saturating_add(entry.compressed_size())));
+        let start = entry.header_start();
+        spans.push((start, entry.data_start().unwrap_or(start).saturating_add(entry.compressed_size())));
     }
     spans.sort_unstable();
     if spans.windows(2).any(|w| w[1].0 < w[0].1) {
@@ -238,7 +241,8 @@ fn read_level<R: Read + Seek>(
     if let Err(e) = check_entries(&mut zip) {
         return problems.push(format!("Java archive{where_}: {e}"));
     }
-    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    // A name that does not decode cannot be a pom.properties or the manifest.
+    let names: Vec<String> = zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
     let mut poms = 0;
     for name in names.iter().filter(|n| is_pom_properties(n)) {
         match entry_text(&mut zip, name) {
@@ -299,12 +303,12 @@ fn is_pom_properties(name: &str) -> bool {
     matches!(parts.as_slice(), ["META-INF", "maven", _, _, "pom.properties"])
 }
 
-fn entry_text<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Result<String, String> {
+fn entry_text<R: Read + Seek>(zip: &mut zip::ZipArchive<R>, name: &str) -> Result<String, Malformed> {
     let entry = zip.by_name(name).map_err(|e| e.to_string())?;
     let mut bytes = Vec::new();
     entry.take(MAX_METADATA + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
     if bytes.len() as u64 > MAX_METADATA {
-        return Err(format!("larger than {MAX_METADATA} bytes; not read"));
+        return Err(format!("larger than {MAX_METADATA} bytes; not read").into());
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

@@ -14,6 +14,31 @@ use std::path::Path;
 use crate::model::{Package, Warning};
 use crate::rootfs::Root;
 
+/// Why a package database, manifest or binary's metadata could not be read: the message
+/// says what in it is wrong (it becomes the cataloger's warning).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(String);
+
+impl Malformed {
+    /// Whether reading stopped at a budget (its message starts `budget:`), not at bad data.
+    pub fn is_over_budget(&self) -> bool {
+        self.0.starts_with("budget")
+    }
+}
+
+impl From<String> for Malformed {
+    fn from(reason: String) -> Self {
+        Malformed(reason)
+    }
+}
+
+impl From<&str> for Malformed {
+    fn from(reason: &str) -> Self {
+        Malformed(reason.to_string())
+    }
+}
+
 /// Longest warning message kept, in characters.
 pub const MAX_WARNING: usize = 400;
 /// Most warnings kept per scan; past it they are counted.
@@ -159,16 +184,18 @@ impl Catalog {
 
 /// Reads a text file inside the root. `Ok(None)` when it does not exist; an error when it
 /// is larger than `limit` or not UTF-8 (a database that is garbage, not text).
-pub fn read_limited(root: &Root, path: &Path, limit: u64) -> Result<Option<String>, String> {
+pub(crate) fn read_limited(root: &Root, path: &Path, limit: u64) -> Result<Option<String>, Malformed> {
     let file = match root.open_file(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string().into()),
     };
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Malformed::from(e.to_string()))?;
     if bytes.len() as u64 > limit {
-        return Err(format!("larger than {limit} bytes; not read"));
+        return Err(format!("larger than {limit} bytes; not read").into());
     }
-    String::from_utf8(bytes).map(Some).map_err(|e| format!("not UTF-8 text at byte {}", e.utf8_error().valid_up_to()))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|e| format!("not UTF-8 text at byte {}", e.utf8_error().valid_up_to()).into())
 }

@@ -4,12 +4,13 @@
 //! `npm ls` shows it at the top). A package owns its directory; the deepest one wins, so
 //! a project owns its own code and not its dependencies.
 
+use crate::catalog::Malformed;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::catalog::{Catalog, read_limited};
-use crate::model::{Kind, Package};
+use crate::model::{Ecosystem, Package};
 use crate::purl;
 use crate::rootfs::{EntryKind, Root};
 
@@ -82,7 +83,7 @@ pub fn catalog_project(root: &Root, manifest: &Path, catalog: &mut Catalog) {
 }
 
 /// Parses a package.json into (name, version, licences).
-pub fn parse_manifest(text: &str) -> Result<(String, String, Vec<String>), String> {
+pub fn parse_manifest(text: &str) -> Result<(String, String, Vec<String>), Malformed> {
     let m: Manifest = serde_json::from_str(text).map_err(|e| format!("not valid package.json: {e}"))?;
     let (Some(name), Some(version)) = (m.name, m.version) else {
         return Err("no name or no version".into());
@@ -115,7 +116,7 @@ fn push(manifest: &Path, (name, version, licenses): (String, String, Vec<String>
             purl: purl::npm(&name, &version),
             name,
             version,
-            kind: Kind::Npm,
+            kind: Ecosystem::Npm,
             source: None,
             licenses,
             found_at: manifest.to_path_buf(),

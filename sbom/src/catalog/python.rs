@@ -1,10 +1,11 @@
 //! Python distributions: `*.dist-info` (METADATA, RECORD) and `*.egg-info` (PKG-INFO,
 //! installed-files.txt).
 
+use crate::catalog::Malformed;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, read_limited};
-use crate::model::{Kind, Package};
+use crate::model::{Ecosystem, Package};
 use crate::purl;
 use crate::rootfs::{Root, normalize};
 
@@ -23,7 +24,7 @@ pub struct Metadata {
 }
 
 /// Parses the header block of METADATA or PKG-INFO.
-pub fn parse_metadata(text: &str) -> Result<Metadata, String> {
+pub fn parse_metadata(text: &str) -> Result<Metadata, Malformed> {
     let mut m = Metadata::default();
     let mut expression = None;
     let mut license = None;
@@ -114,7 +115,7 @@ pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
             purl: purl::pypi(&metadata.name, &metadata.version),
             name: metadata.name,
             version: metadata.version,
-            kind: Kind::Python,
+            kind: Ecosystem::Python,
             source: None,
             licenses: metadata.licenses,
             found_at: meta_path,

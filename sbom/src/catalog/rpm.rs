@@ -9,10 +9,11 @@
 //! before a byte is read), read into memory up to [`MAX_DB`], and handed to sqlite as bytes
 //! (`sqlite3_deserialize`, read-only).
 
+use crate::catalog::Malformed;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
-use crate::model::{Distro, Kind, Package, Source};
+use crate::model::{Distro, Ecosystem, Package, Source};
 use crate::purl;
 use crate::rootfs::Root;
 
@@ -123,9 +124,9 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 impl<'a> Header<'a> {
     /// Parses a header blob (`il`, `dl`, `il` 16-byte entries, `dl` bytes of data); every
     /// bound is checked.
-    pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, String> {
+    pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, Malformed> {
         if blob.len() > MAX_BLOB {
-            return Err(format!("header of {} bytes", blob.len()));
+            return Err(format!("header of {} bytes", blob.len()).into());
         }
         let il = be32(blob, 0).ok_or("truncated header")? as usize;
         let dl = be32(blob, 4).ok_or("truncated header")? as usize;
@@ -148,7 +149,7 @@ impl<'a> Header<'a> {
     }
 
     /// `count` NUL-terminated strings from `off`.
-    fn strings_at(&self, off: usize, count: usize) -> Result<Vec<String>, String> {
+    fn strings_at(&self, off: usize, count: usize) -> Result<Vec<String>, Malformed> {
         let mut out = Vec::with_capacity(count.min(1 << 16));
         let mut at = off;
         for _ in 0..count {
@@ -161,36 +162,37 @@ impl<'a> Header<'a> {
     }
 
     /// A string tag (the first of an i18n table).
-    pub fn string(&self, tag: u32) -> Result<Option<String>, String> {
+    pub fn string(&self, tag: u32) -> Result<Option<String>, Malformed> {
         match self.entry(tag) {
             Some((TYPE_STRING | TYPE_I18NSTRING | TYPE_STRING_ARRAY, off, _)) => Ok(self.strings_at(off, 1)?.pop()),
-            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not a string")),
+            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not a string").into()),
             None => Ok(None),
         }
     }
 
     /// A string array tag.
-    pub fn strings(&self, tag: u32) -> Result<Vec<String>, String> {
+    pub fn strings(&self, tag: u32) -> Result<Vec<String>, Malformed> {
         match self.entry(tag) {
             Some((TYPE_STRING_ARRAY, off, count)) => self.strings_at(off, count),
-            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not a string array")),
+            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not a string array").into()),
             None => Ok(Vec::new()),
         }
     }
 
     /// An int32 array tag.
-    pub fn ints(&self, tag: u32) -> Result<Vec<u32>, String> {
+    pub fn ints(&self, tag: u32) -> Result<Vec<u32>, Malformed> {
         match self.entry(tag) {
             Some((TYPE_INT32, off, count)) => (0..count)
                 .map(|i| be32(self.data, off + 4 * i).ok_or_else(|| format!("tag {tag} outside the data")))
-                .collect(),
-            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not int32")),
+                .collect::<Result<_, String>>()
+                .map_err(Malformed::from),
+            Some((ty, ..)) => Err(format!("tag {tag} has type {ty}, not int32").into()),
             None => Ok(Vec::new()),
         }
     }
 
     /// The package this header describes; `None` for rpm's `gpg-pubkey` pseudo-packages.
-    pub fn package(&self, distro: Option<&Distro>, db: &Path) -> Result<Option<Package>, String> {
+    pub fn package(&self, distro: Option<&Distro>, db: &Path) -> Result<Option<Package>, Malformed> {
         let name = self.string(NAME)?.ok_or("no name")?;
         if name == "gpg-pubkey" {
             return Ok(None);
@@ -206,7 +208,7 @@ impl<'a> Header<'a> {
         };
         let (dirs, bases, index) = (self.strings(DIRNAMES)?, self.strings(BASENAMES)?, self.ints(DIRINDEXES)?);
         if bases.len() != index.len() {
-            return Err(format!("{} file names but {} directory indexes", bases.len(), index.len()));
+            return Err(format!("{} file names but {} directory indexes", bases.len(), index.len()).into());
         }
         let files = bases
             .iter()
@@ -226,7 +228,7 @@ impl<'a> Header<'a> {
             purl: purl::rpm(distro, &name, &vr, epoch, arch.as_deref()),
             name,
             version: evr,
-            kind: Kind::Rpm,
+            kind: Ecosystem::Rpm,
             source,
             licenses: self.string(LICENSE)?.into_iter().collect(),
             found_at: db.to_path_buf(),

@@ -168,8 +168,8 @@ pub(crate) enum Command {
         #[arg(required_unless_present = "dir", conflicts_with_all = ["dir", "opened"])]
         id: Option<String>,
         /// With ID: the stored SBOM' of that container or instance instead.
-        #[arg(long, requires = "id")]
-        filtered: bool,
+        #[arg(long, visible_alias = "filtered", requires = "id")]
+        runtime: bool,
         /// A root filesystem to compute the SBOM of.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -195,8 +195,8 @@ pub(crate) enum Command {
         #[arg(long)]
         sbom: PathBuf,
         /// SBOM' (packages the workload used): findings outside it are marked not relevant.
-        #[arg(long)]
-        filtered: Option<PathBuf>,
+        #[arg(long, visible_alias = "filtered")]
+        runtime: Option<PathBuf>,
         #[command(flatten)]
         db: DbArg,
         /// Output format: table, json, cyclonedx-vex, openvex, sarif.

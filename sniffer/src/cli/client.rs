@@ -97,7 +97,7 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
                     &["", ""],
                     vec![
                         vec!["image SBOMs".into(), f.sboms.to_string()],
-                        vec!["SBOM's".into(), f.primes.to_string()],
+                        vec!["SBOM's".into(), f.runtime_sboms.to_string()],
                         vec!["learning now".into(), f.learning.to_string()],
                         vec!["reports stored".into(), f.reports.to_string()],
                         vec!["reports sent".into(), f.sent.to_string()],
@@ -221,7 +221,7 @@ pub(super) async fn vulns(client: &ClientArgs, key: String, relevant: bool) -> a
                 &scan,
                 &vuln::report::Context {
                     sbom: report.key.clone(),
-                    filtered: None,
+                    runtime: None,
                     db: String::new(),
                     db_updated_at: None,
                 },

@@ -18,8 +18,12 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 vuln::import::import_path(&mut writer, p, &mut this)?;
                 for eco in &this.ecosystems {
                     let location = p.display().to_string();
-                    let info =
-                        vuln::store::SourceInfo { location, imported_at: vuln::store::now(), ..Default::default() };
+                    let info = vuln::store::SourceInfo {
+                        location,
+                        etag: None,
+                        last_modified: None,
+                        imported_at: sbom::time::Timestamp::now(),
+                    };
                     writer.set_source(eco, info)?;
                 }
                 report.imported += this.imported;
@@ -79,14 +83,14 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 .map(|(eco, n)| {
                     let src =
                         status.sources.get(eco.split(':').next().unwrap_or(eco)).or_else(|| status.sources.get(eco));
-                    vec![eco.clone(), n.to_string(), src.map(|s| s.imported_at.clone()).unwrap_or_default()]
+                    vec![eco.clone(), n.to_string(), src.map(|s| s.imported_at.to_string()).unwrap_or_default()]
                 })
                 .collect();
             rows.push(vec!["total".into(), (status.records - status.withdrawn).to_string(), String::new()]);
             println!("{}", status.path.display());
             println!(
                 "updated {}; {} withdrawn records kept out of results",
-                status.updated_at.as_deref().unwrap_or("never"),
+                status.updated_at.map_or("never".into(), |t| t.to_string()),
                 status.withdrawn
             );
             println!();

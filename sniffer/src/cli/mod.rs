@@ -46,11 +46,11 @@ pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::
             client::show(&client, Request::Watch { cgroup, name }).await
         }
         Command::Unwatch { container, client } => client::show(&client, Request::Unwatch { container }).await,
-        Command::Sbom { id, filtered, dir, socket, format, output, opened, budgets } => {
-            sbom::command(id, filtered, dir, &socket, format, output, opened, budgets.budgets()).await
+        Command::Sbom { id, runtime, dir, socket, format, output, opened, budgets } => {
+            sbom::command(id, runtime, dir, &socket, format, output, opened, budgets.budgets()).await
         }
-        Command::Scan { sbom, filtered, db, format, fail_on, output } => {
-            scan::scan(sbom, filtered, db, format, fail_on, output)
+        Command::Scan { sbom, runtime, db, format, fail_on, output } => {
+            scan::scan(sbom, runtime, db, format, fail_on, output)
         }
         Command::Db { command } => db::db_command(command),
     }

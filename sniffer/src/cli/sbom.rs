@@ -13,9 +13,9 @@ fn computed_sbom(
     dir: &std::path::Path,
     opened: Option<&std::path::Path>,
     budgets: sbom::Budgets,
-) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::RuntimeSbom>)> {
     let sbom = scan_showing_progress(dir, budgets)?;
-    let filtered = match opened {
+    let runtime = match opened {
         Some(list) => {
             let paths = read_opened(list)?;
             let root = sbom::rootfs::Root::open(dir).with_context(|| format!("opening {}", dir.display()))?;
@@ -24,7 +24,7 @@ fn computed_sbom(
         }
         None => None,
     };
-    Ok((sbom, filtered))
+    Ok((sbom, runtime))
 }
 
 /// Scans a root; on a terminal, a line on standard error says how far it has got.
@@ -58,16 +58,16 @@ fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyho
 async fn stored_sbom(
     socket: &std::path::Path,
     key: &str,
-    filtered: bool,
-) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::FilteredSbom>)> {
+    want_runtime: bool,
+) -> anyhow::Result<(sbom::Sbom, Option<sbom::index::RuntimeSbom>)> {
     match api::call(socket, &Request::Sbom { key: key.to_string() }).await? {
-        Response::Sbom { sbom, filtered: prime } => {
-            let prime = match (filtered, prime) {
+        Response::Sbom { sbom, runtime } => {
+            let runtime = match (want_runtime, runtime) {
                 (true, None) => bail!("no SBOM' for {key:?} yet (still learning, or not an instance)"),
                 (true, Some(p)) => Some(*p),
                 (false, _) => None,
             };
-            Ok((*sbom, prime))
+            Ok((*sbom, runtime))
         }
         Response::Error { message } => bail!("{message}"),
         other => bail!("unexpected reply {other:?}"),
@@ -122,7 +122,7 @@ fn sbom_summary(sbom: &sbom::Sbom) {
 #[expect(clippy::too_many_arguments, reason = "one argument per flag of the subcommand")]
 pub(super) async fn command(
     id: Option<String>,
-    want_filtered: bool,
+    want_runtime: bool,
     dir: Option<PathBuf>,
     socket: &std::path::Path,
     format: SbomFormat,
@@ -130,20 +130,20 @@ pub(super) async fn command(
     opened: Option<PathBuf>,
     budgets: sbom::Budgets,
 ) -> anyhow::Result<u8> {
-    let (sbom, filtered) = match (id, dir) {
-        (Some(key), _) => stored_sbom(socket, &key, want_filtered).await?,
+    let (sbom, runtime) = match (id, dir) {
+        (Some(key), _) => stored_sbom(socket, &key, want_runtime).await?,
         (None, Some(dir)) => computed_sbom(&dir, opened.as_deref(), budgets)?,
         (None, None) => bail!("give a container id or --dir ROOT"),
     };
-    let json = match (format, &filtered) {
+    let json = match (format, &runtime) {
         (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
         (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
         (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
-        (SbomFormat::Cyclonedx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx_filtered(&sbom, f))?,
+        (SbomFormat::Cyclonedx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx_runtime(&sbom, f))?,
         (SbomFormat::Spdx, None) => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
-        (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_filtered(&sbom, f))?,
+        (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_runtime(&sbom, f))?,
     };
-    if let Some(f) = &filtered {
+    if let Some(f) = &runtime {
         eprintln!(
             "SBOM': {} of {} packages used; {} opened paths owned by none",
             f.packages.len(),

@@ -8,7 +8,7 @@ use super::args::DbArg;
 
 pub(super) fn scan(
     sbom_path: PathBuf,
-    filtered: Option<PathBuf>,
+    runtime: Option<PathBuf>,
     db: DbArg,
     format: vuln::report::Format,
     fail_on: Option<vuln::severity::Rating>,
@@ -16,7 +16,7 @@ pub(super) fn scan(
 ) -> anyhow::Result<u8> {
     let input = vuln::input::read(&sbom_path)?;
     let relevance =
-        match &filtered {
+        match &runtime {
             Some(path) => {
                 let f = vuln::input::read(path)?;
                 Some(f.relevance.with_context(|| {
@@ -30,7 +30,7 @@ pub(super) fn scan(
     report.warnings.splice(0..0, input.warnings);
     let ctx = vuln::report::Context {
         sbom: sbom_path.display().to_string(),
-        filtered: filtered.as_ref().map(|p| p.display().to_string()),
+        runtime: runtime.as_ref().map(|p| p.display().to_string()),
         db: db.path.display().to_string(),
         db_updated_at: database.updated_at().ok().flatten(),
     };

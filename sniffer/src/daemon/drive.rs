@@ -36,20 +36,20 @@ pub(super) async fn drive(
                 }
                 Err(e @ DiscoveryError::Unreachable { .. }) if parent.is_some() => {
                     let Some(parent) = &parent else { return };
-                    tracing::warn!(error = %e, parent = %parent.display(), "containerd not reachable: discovering containers as the child cgroups of the parent");
+                    tracing::warn!(error = %coordinator::chain(&e), parent = %parent.display(), "containerd not reachable: discovering containers as the child cgroups of the parent");
                     crate::discovery::scan_cgroups(parent, Duration::from_secs(1), tx).await;
                     return;
                 }
                 Err(e) if !said => {
                     said = true;
                     tracing::warn!(
-                        error = %e,
+                        error = %coordinator::chain(&e),
                         "no container is discovered until containerd answers on {} (give its socket with --containerd, or --cgroup-parent DIR to take each child cgroup of DIR as a container; `sniffer watch` adds one by hand); retrying quietly, at most every {} s",
                         socket.display(),
                         RETRY_MAX.as_secs()
                     );
                 }
-                Err(e) => tracing::debug!(error = %e, "containerd still unreachable"),
+                Err(e) => tracing::debug!(error = %coordinator::chain(&e), "containerd still unreachable"),
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(RETRY_MAX);
@@ -63,7 +63,7 @@ pub(super) async fn drive(
         match d {
             Discovered::Seen { dir, cgroup_id } => {
                 if let Err(e) = kernel.watch(cgroup_id) {
-                    tracing::warn!(cgroup = %dir.display(), error = %e, "watching");
+                    tracing::warn!(cgroup = %dir.display(), error = %coordinator::chain(&e), "watching");
                 }
                 // What ran before the watch began: executables and mapped libraries, read
                 // from /proc off the runtime.
@@ -82,7 +82,7 @@ pub(super) async fn drive(
                     id,
                     tokio::spawn(async move {
                         if let Err(e) = c.workload_started(*w).await {
-                            tracing::error!(error = %e, "flow");
+                            tracing::error!(error = %coordinator::chain(&e), "flow");
                         }
                     }),
                 );
@@ -95,7 +95,7 @@ pub(super) async fn drive(
                         let _ = s.await;
                     }
                     if let Err(e) = c.workload_exited(&id).await {
-                        tracing::error!(error = %e, "flow");
+                        tracing::error!(error = %coordinator::chain(&e), "flow");
                     }
                 });
             }
@@ -109,7 +109,7 @@ pub(super) async fn drive(
                     match c.synced(&running).await {
                         Ok(n) if n > 0 => tracing::info!(finished = n, "learning of containers gone unseen finished"),
                         Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "flow"),
+                        Err(e) => tracing::error!(error = %coordinator::chain(&e), "flow"),
                     }
                 });
             }

@@ -17,7 +17,7 @@ pub(super) async fn serve(listener: TcpListener, daemon: Daemon) {
             let body = match tokio::task::spawn_blocking(move || render(&daemon)).await {
                 Ok(body) => body,
                 Err(e) => {
-                    tracing::error!(error = %e, "rendering metrics");
+                    tracing::error!(error = %coordinator::chain(&e), "rendering metrics");
                     return;
                 }
             };

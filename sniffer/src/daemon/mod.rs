@@ -145,7 +145,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let db = flow_options.config.vuln_db.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || vuln::Db::open(&db).map(drop)).await? {
             tracing::warn!(
-                error = %e,
+                error = %coordinator::chain(&e),
                 "no usable vulnerability database at {}: reports are stored marked \"not scanned\" until `sniffer db update` (or `sniffer db import PATH`, offline) makes one",
                 flow_options.config.vuln_db.display()
             );
@@ -185,9 +185,9 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 match ticker.tick().await {
-                    Err(e) if failing.as_deref() != Some(&e.to_string()) => {
-                        tracing::error!(error = %e, "storing flow state failed: sniffing and learning go on in memory, and what was learned is stored once the state directory works again");
-                        failing = Some(e.to_string());
+                    Err(e) if failing.as_deref() != Some(&coordinator::chain(&e)) => {
+                        tracing::error!(error = %coordinator::chain(&e), "storing flow state failed: sniffing and learning go on in memory, and what was learned is stored once the state directory works again");
+                        failing = Some(coordinator::chain(&e));
                     }
                     Err(_) => {}
                     Ok(()) => {
@@ -211,7 +211,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         let mut loaders = LoaderResolver::new();
         loop {
             if let Err(e) = reader.next_batch(&mut batch).await {
-                tracing::error!(error = %e, "reading the ring buffer");
+                tracing::error!(error = %coordinator::chain(&e), "reading the ring buffer");
                 return;
             }
             // Loaders are read from executables inside containers: file I/O, off the runtime.
@@ -223,7 +223,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             match resolved {
                 Ok((l, b)) => (loaders, batch) = (l, b),
                 Err(e) => {
-                    tracing::error!(error = %e, "resolving loaders");
+                    tracing::error!(error = %coordinator::chain(&e), "resolving loaders");
                     return;
                 }
             }
@@ -280,7 +280,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     if let Some(c) = &daemon.flow
         && let Err(e) = c.persist().await
     {
-        tracing::error!(error = %e, "persisting learning state");
+        tracing::error!(error = %coordinator::chain(&e), "persisting learning state");
     }
     let _ = std::fs::remove_file(&options.socket);
     tracing::info!("sniffer daemon stopped");

@@ -86,7 +86,7 @@ async fn learn_stop(daemon: &Daemon, which: &str) -> Response {
     match c.learn_stop(which).await {
         Ok(true) => Response::Ok { message: format!("learning of {which} ended; SBOM' stored") },
         Ok(false) => Response::Error { message: format!("{which} is not being learned") },
-        Err(e) => Response::Error { message: e.to_string() },
+        Err(e) => Response::Error { message: coordinator::chain(&e) },
     }
 }
 
@@ -107,11 +107,11 @@ fn handle(daemon: &Daemon, request: Request) -> Response {
         },
         Request::Sbom { key } => match &daemon.flow {
             Some(c) => match c.sbom_for(&key) {
-                Ok(Some((sbom, filtered))) => {
-                    Ok(Response::Sbom { sbom: Box::new(sbom), filtered: filtered.map(Box::new) })
+                Ok(Some((sbom, runtime))) => {
+                    Ok(Response::Sbom { sbom: Box::new(sbom), runtime: runtime.map(Box::new) })
                 }
                 Ok(None) => Err(format!("no SBOM for {key:?} (yet)")),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(coordinator::chain(&e)),
             },
             None => Err(FLOW_OFF.into()),
         },
@@ -119,7 +119,7 @@ fn handle(daemon: &Daemon, request: Request) -> Response {
             Some(c) => match c.find_report(&key) {
                 Ok(Some(r)) => Ok(Response::Report(Box::new(r))),
                 Ok(None) => Err(format!("no report for {key:?} (yet)")),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(coordinator::chain(&e)),
             },
             None => Err(FLOW_OFF.into()),
         },
@@ -137,10 +137,10 @@ fn status(daemon: &Daemon) -> Result<Response, String> {
         uptime_s: daemon.started.elapsed().as_secs(),
         events,
         events_per_s,
-        kernel: daemon.kernel.stats().map_err(|e| e.to_string())?,
+        kernel: daemon.kernel.stats().map_err(|e| coordinator::chain(&e))?,
         watched: daemon.tracking.watched().len(),
         flow: match &daemon.flow {
-            Some(c) => Some(c.status().map_err(|e| e.to_string())?),
+            Some(c) => Some(c.status().map_err(|e| coordinator::chain(&e))?),
             None => None,
         },
     }))
@@ -149,13 +149,13 @@ fn status(daemon: &Daemon) -> Result<Response, String> {
 fn watch(daemon: &Daemon, dir: &std::path::Path, name: Option<String>) -> Result<Response, String> {
     let id = cgroup::id_of(dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?;
     let name = name.unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    daemon.kernel.watch(id).map_err(|e| e.to_string())?;
+    daemon.kernel.watch(id).map_err(|e| coordinator::chain(&e))?;
     Ok(Response::Container(daemon.tracking.watch(id, Some(&name), &[])))
 }
 
 fn unwatch(daemon: &Daemon, key: &str) -> Result<Response, String> {
     let id = daemon.tracking.find(key).ok_or_else(|| format!("no container {key:?} is watched"))?;
-    let lost = daemon.kernel.unwatch(id).map_err(|e| e.to_string())?;
+    let lost = daemon.kernel.unwatch(id).map_err(|e| coordinator::chain(&e))?;
     daemon.tracking.unwatch(id, lost).map(Response::Container).ok_or_else(|| format!("no container {key:?} is watched"))
 }
 

@@ -212,8 +212,8 @@ pub struct FlowSniffer {
 }
 
 impl coordinator::flow::Sniffer for FlowSniffer {
-    fn watch(&self, cgroup_id: u64) -> Result<(), String> {
-        self.kernel.watch(cgroup_id).map_err(|e| e.to_string())?;
+    fn watch(&self, cgroup_id: u64) -> Result<(), coordinator::flow::WatchError> {
+        self.kernel.watch(cgroup_id).map_err(|e| coordinator::flow::WatchError { cgroup_id, source: e.into() })?;
         self.tracking.watch(cgroup_id, None, &[]);
         Ok(())
     }

@@ -47,12 +47,13 @@ pub struct Context {
     pub sbom: String,
     /// The SBOM' given, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub filtered: Option<String>,
+    #[serde(rename = "filtered")]
+    pub runtime: Option<String>,
     /// The database file.
     pub db: String,
     /// When the database was last updated.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub db_updated_at: Option<String>,
+    pub db_updated_at: Option<sbom::time::Timestamp>,
 }
 
 /// The words VEX formats use for a finding that SBOM' shows never ran.

@@ -5,10 +5,10 @@ use std::fmt::Write;
 use crate::matching::ScanReport;
 
 pub fn render(report: &ScanReport) -> String {
-    let filtered = report.filtered_complete.is_some();
+    let runtime = report.runtime_complete.is_some();
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["SEVERITY", "ID", "PACKAGE", "VERSION", "FIXED", "ALIASES", "SUMMARY"];
-    if filtered {
+    if runtime {
         header.insert(0, "RELEVANT");
     }
     for f in &report.findings {
@@ -55,9 +55,9 @@ pub fn render(report: &ScanReport) -> String {
     }
     let relevant = report.findings.iter().filter(|f| f.relevant == Some(true)).count();
     let _ = write!(out, "\n{} findings in {} packages", report.findings.len(), report.packages);
-    if filtered {
+    if runtime {
         let _ = write!(out, "; {relevant} in packages the workload used");
-        if report.filtered_complete == Some(false) {
+        if report.runtime_complete == Some(false) {
             out.push_str(
                 " (SBOM' incomplete: events were lost or file ownership was approximate; relevance may be understated)",
             );

@@ -9,10 +9,6 @@ use serde_json::{Value, json};
 use super::{Context, NOT_IN_EXECUTE_PATH};
 use crate::matching::{Finding, ScanReport};
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn evidence_text(f: &Finding) -> String {
     let files: Vec<String> = f.evidence.iter().take(20).map(|p| p.display().to_string()).collect();
     let more = f.evidence.len().saturating_sub(files.len());
@@ -79,7 +75,7 @@ pub fn cyclonedx(report: &ScanReport, ctx: &Context) -> Value {
         "serialNumber": format!("urn:uuid:{}", uuid_v4()),
         "version": 1,
         "metadata": {
-            "timestamp": now(),
+            "timestamp": sbom::time::Timestamp::now(),
             "tools": {"components": [{"type": "application", "name": "sniffer", "version": env!("CARGO_PKG_VERSION")}]},
             "properties": [{"name": "sniffer:sbom", "value": ctx.sbom},
                            {"name": "sniffer:database", "value": ctx.db}],
@@ -127,7 +123,7 @@ pub fn openvex(report: &ScanReport, ctx: &Context) -> Value {
         "@context": "https://openvex.dev/ns/v0.2.0",
         "@id": format!("urn:uuid:{}", uuid_v4()),
         "author": "sniffer",
-        "timestamp": now(),
+        "timestamp": sbom::time::Timestamp::now(),
         "version": 1,
         "tooling": format!("sniffer {} ({})", env!("CARGO_PKG_VERSION"), ctx.sbom),
         "statements": statements,

@@ -1,22 +1,6 @@
-//! Shared by the integration tests: the real OSV fixtures and the cached Debian root.
-
-#![allow(dead_code)]
+//! Shared by the integration tests of this crate: databases of real records, and subjects.
 
 use std::path::{Path, PathBuf};
-
-/// ../shared/fixtures/osv: real PyPA and GitHub advisories.
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/osv")
-}
-
-/// The Debian bookworm root `cargo xtask setup` builds (`SNIFFER_BOOKWORM_ROOT` overrides).
-pub fn bookworm_root() -> PathBuf {
-    let root = std::env::var_os("SNIFFER_BOOKWORM_ROOT")
-        .map(Into::into)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/sniffer-fixtures/bookworm"));
-    assert!(root.join("var/lib/dpkg/status").is_file(), "{} is missing: run `cargo xtask setup`", root.display());
-    root
-}
 
 /// A database holding `paths`, in a fresh temporary directory.
 pub fn db_of(paths: &[&Path]) -> (tempfile::TempDir, PathBuf, vuln::ImportReport) {
