@@ -70,6 +70,13 @@ pub enum FlowEvent {
         /// The instance.
         instance: InstanceId,
     },
+    /// Another replica of the same instance is being learned here: this one is not sniffed.
+    ReplicaNotSniffed {
+        /// Container id.
+        id: String,
+        /// The instance.
+        instance: InstanceId,
+    },
     /// Learning began.
     LearningStarted {
         /// The instance.

@@ -16,7 +16,7 @@ use sbom::time::Timestamp;
 use crate::bus::{Bus, FlowEvent};
 use crate::ids::{Digest, EndReason, InstanceId, ReportId};
 use crate::model::{Learning, Report, ReportKind, Workload};
-use crate::store::{Storage, StorageExt, StoreError, Table};
+use crate::store::{Claim, Storage, StorageExt, StoreError, Table};
 use crate::submit::OutboxEntry;
 
 /// What the sniffer saw of one container.
@@ -257,13 +257,15 @@ impl Coordinator {
         let key = instance.clone();
         let digest = w.digest.clone();
         let (has_runtime_sbom, has_sbom) = self
-            .stored(move |s| {
-                Ok((
-                    s.get_raw(Table::RuntimeSbom, key.as_str())?.is_some(),
-                    s.get_raw(Table::Sbom, digest.as_str())?.is_some(),
-                ))
-            })
+            .stored(move |s| Ok((s.has_runtime_sbom(&key)?, s.get_raw(Table::Sbom, digest.as_str())?.is_some())))
             .await?;
+        // Another replica of the workload is being learned on this node: it learns for both.
+        let twin = lock(&self.active).values().any(|a| a.instance == instance);
+        if twin {
+            self.sniffer.unwatch(w.cgroup_id);
+            self.bus.publish(FlowEvent::ReplicaNotSniffed { id: w.id.clone(), instance });
+            return Ok(());
+        }
         if has_runtime_sbom {
             // "Has SBOM'" -> stop sniffing (discovery watched its cgroup at once). The image
             // needs its SBOM, not a file index.
@@ -359,6 +361,15 @@ impl Coordinator {
         let digest = w.digest.clone();
         let stored: Option<sbom::Sbom> = self.stored(move |s| s.get(Table::Sbom, digest.as_str())).await?;
         let reused = stored.is_some();
+        // One SBOM per image in a cluster: another node's means this one only indexes the
+        // image for SBOM' (the index needs this node's own read of the files).
+        let claim = match reused {
+            true => Claim::Mine,
+            false => {
+                let (digest, image) = (w.digest.clone(), w.image.clone());
+                self.stored(move |s| s.claim_image(&digest, &image)).await?
+            }
+        };
         let started = Instant::now();
         let pid = w.pid;
         let (limit, budgets) = (self.config.sbom_timeout, self.config.budgets);
@@ -425,6 +436,12 @@ impl Coordinator {
             }
         };
         if reused {
+            self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
+        } else if claim == Claim::Theirs {
+            // Kept on this node for `sniffer sbom`; the image report is the other node's.
+            let record = serde_json::to_value(&sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
+            let key = w.digest.to_string();
+            self.stored(move |s| put_owned(s, vec![(Table::Sbom, key, record)])).await?;
             self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
         } else {
             let packages = sbom.packages.len();

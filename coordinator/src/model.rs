@@ -39,6 +39,24 @@ pub struct Workload {
     /// Where the runtime keeps the image's own layers, when it says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<ImageLayers>,
+    /// The workload that owns its pod (cluster mode): a Deployment, StatefulSet, DaemonSet,
+    /// Job, CronJob, or the pod itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<WorkloadRef>,
+}
+
+/// A Kubernetes workload, as owner references name it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WorkloadRef {
+    /// `apps/v1`, `batch/v1` or `v1`.
+    pub api_version: String,
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `Job`, `CronJob`, `ReplicaSet` (one no
+    /// Deployment owns) or `Pod`.
+    pub kind: String,
+    /// Its name (in the pod's namespace).
+    pub name: String,
+    /// Its UID, for owner references.
+    pub uid: String,
 }
 
 /// The image's layers as the runtime holds them on the node: the committed snapshot the
@@ -55,12 +73,17 @@ pub struct ImageLayers {
 }
 
 impl Workload {
-    /// The instance key SBOM' is kept under: namespace/pod/container + image digest in
-    /// Kubernetes, the container id outside it.
+    /// The instance SBOM' is kept under: `namespace/kind/name/container@digest` of the
+    /// owning workload in Kubernetes, so that every replica of a Deployment is one instance
+    /// (a pod whose owner is not known yet counts as its own workload, kind `Pod`); the
+    /// container id outside Kubernetes.
     pub fn instance(&self) -> InstanceId {
-        match &self.k8s {
-            Some(k) => format!("{}/{}/{}@{}", k.namespace, k.pod, k.container, self.digest).into(),
-            None => self.id.as_str().into(),
+        match (&self.k8s, &self.owner) {
+            (Some(k), Some(o)) => {
+                format!("{}/{}/{}/{}@{}", k.namespace, o.kind, o.name, k.container, self.digest).into()
+            }
+            (Some(k), None) => format!("{}/Pod/{}/{}@{}", k.namespace, k.pod, k.container, self.digest).into(),
+            (None, _) => self.id.as_str().into(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Table {
     Dead,
     /// Report id → when the backend accepted it (`sbom::time::Timestamp`).
     Sent,
+    /// Cluster mode: object key → what is still to be written to the API server.
+    Publish,
 }
 
 impl Table {
@@ -47,10 +49,11 @@ impl Table {
             Table::Outbox => "outbox",
             Table::Dead => "dead",
             Table::Sent => "sent",
+            Table::Publish => "publish",
         }
     }
 
-    const ALL: [Table; 8] = [
+    const ALL: [Table; 9] = [
         Table::Sbom,
         Table::RuntimeSbom,
         Table::Report,
@@ -59,6 +62,7 @@ impl Table {
         Table::Outbox,
         Table::Dead,
         Table::Sent,
+        Table::Publish,
     ];
 }
 
@@ -94,6 +98,15 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// The cluster's API server failed or refused (cluster mode).
+    #[error("the Kubernetes API: {what}")]
+    Cluster {
+        /// What was asked.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Store work handed to the blocking pool did not finish.
     #[error("a {what} task on the blocking pool failed")]
     Task {
@@ -124,6 +137,25 @@ pub trait Storage: Send + Sync {
     fn keys(&self, kind: Table) -> Result<Vec<String>, StoreError>;
     /// Number of records of a kind.
     fn count(&self, kind: Table) -> Result<u64, StoreError>;
+    /// Claims the computation of `digest`'s SBOM (image `image`). Blocking: it may wait for
+    /// another node's. A store of one node always computes.
+    fn claim_image(&self, digest: &crate::ids::Digest, image: &str) -> Result<Claim, StoreError> {
+        let _ = (digest, image);
+        Ok(Claim::Mine)
+    }
+    /// Whether SBOM' of `instance` is stored (in a cluster: by any node). Blocking.
+    fn has_runtime_sbom(&self, instance: &crate::ids::InstanceId) -> Result<bool, StoreError> {
+        Ok(self.get_raw(Table::RuntimeSbom, instance.as_str())?.is_some())
+    }
+}
+
+/// Who computes an image's SBOM (cluster mode has one SBOM per image cluster-wide).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This node: it computes the SBOM, stores and scans it, and makes the image report.
+    Mine,
+    /// Another node has (its SBOM is ready): this node indexes the image for SBOM' only.
+    Theirs,
 }
 
 /// Typed helpers over any [`Storage`].

@@ -175,13 +175,9 @@ fn post(backend: &Backend, id: &str, body: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Sends every due report once; returns how long until the next is due.
-pub async fn pass(
-    store: &Arc<dyn Storage>,
-    bus: &Bus,
-    backend: &Backend,
-    policy: &Policy,
-) -> Result<Duration, StoreError> {
+/// Sends every due report once; returns how long until the next is due. Blocking (store
+/// writes with their fsync, HTTP): [`run`] calls it on the blocking pool.
+pub fn pass(store: &dyn Storage, bus: &Bus, backend: &Backend, policy: &Policy) -> Result<Duration, StoreError> {
     let mut next = policy.max;
     for id in store.keys(Table::Outbox)? {
         let Some(mut entry) = store.get::<OutboxEntry>(Table::Outbox, &id)? else { continue };
@@ -202,9 +198,7 @@ pub async fn pass(
             store.delete(Table::Outbox, &id)?;
             continue;
         };
-        let (b, i) = (backend.clone(), id.clone());
-        let result =
-            tokio::task::spawn_blocking(move || post(&b, &i, &body)).await.unwrap_or_else(|e| Err(e.to_string()));
+        let result = post(backend, &id, &body);
         entry.attempts += 1;
         match result {
             Ok(()) => {
@@ -228,11 +222,18 @@ pub async fn pass(
 /// Runs the outbox for ever: a pass, then sleep until the next report is due or `wake`
 /// says a new one was queued.
 pub async fn run(store: Arc<dyn Storage>, bus: Arc<Bus>, backend: Backend, policy: Policy, wake: Arc<Notify>) {
+    let shared = Arc::new((store, bus, backend, policy));
     loop {
-        let wait = match pass(&store, &bus, &backend, &policy).await {
-            Ok(d) => d,
+        let s = shared.clone();
+        let passed = tokio::task::spawn_blocking(move || pass(&*s.0, &s.1, &s.2, &s.3)).await;
+        let wait = match passed {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::error!(error = %crate::chain(&e), "outbox");
+                Duration::from_secs(5)
+            }
             Err(e) => {
-                tracing::error!(error = %e, "outbox");
+                tracing::error!(error = %e, "outbox pass failed");
                 Duration::from_secs(5)
             }
         };

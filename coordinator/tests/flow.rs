@@ -130,6 +130,7 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
         digest: "sha256:feed".into(),
         k8s: None,
         layers: None,
+        owner: None,
     };
     c.workload_started(w("one", child.id(), 11)).await.unwrap();
     c.workload_started(w("two", second.id(), 12)).await.unwrap();
@@ -216,6 +217,7 @@ async fn a_restart_mid_learning_keeps_every_learned_path() {
         digest: "sha256:beef".into(),
         k8s: None,
         layers: None,
+        owner: None,
     };
     let requests = PathBuf::from("/usr/local/lib/python3.11/dist-packages/requests/__init__.py");
     let config = config(&db, Duration::from_secs(3600), Duration::from_millis(1));
@@ -274,6 +276,7 @@ async fn a_container_gone_while_the_daemon_was_down_still_gets_its_sbom_prime() 
         digest: "sha256:f00d".into(),
         k8s: None,
         layers: None,
+        owner: None,
     };
     // What the kernel reports: merged-/usr paths, while dpkg lists /lib/x86_64-linux-gnu/libc.so.6.
     let opened: Vec<PathBuf> = [
@@ -353,6 +356,7 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
         digest: "sha256:slow".into(),
         k8s: None,
         layers: None,
+        owner: None,
     };
     let config =
         |sbom_timeout| Config { sbom_timeout, ..config(&db, Duration::from_secs(3600), Duration::from_secs(3600)) };

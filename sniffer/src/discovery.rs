@@ -236,6 +236,7 @@ async fn workload(
         digest: digest.into(),
         k8s,
         layers,
+        owner: None,
     }))
 }
 
@@ -272,6 +273,7 @@ pub async fn scan_cgroups(parent: &Path, every: std::time::Duration, out: mpsc::
                         digest: format!("cgroup:{name}").into(),
                         k8s: None,
                         layers: None,
+                        owner: None,
                     };
                     let _ = out.send(Discovered::Started(Box::new(w))).await;
                 }

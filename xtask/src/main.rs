@@ -53,6 +53,10 @@ enum Cmd {
     /// (`cargo xtask test` runs this first). The kernel programs build with the agent
     /// (`sniffer/build.rs`), the one way they are built.
     Lint,
+    /// Write the CRDs generated from the custom resources' types to deploy/crds/.
+    Crds,
+    /// Run the cluster suite against the cluster `KUBECONFIG` names (skipped without one).
+    TestCluster,
     /// Build and run the node agent with embedded defaults (as root).
     Run {
         /// Extra arguments for `sniffer run`.
@@ -91,6 +95,21 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Setup => setup(true),
+        Cmd::Crds => {
+            let out = cargo().args(["run", "-q", "-p", "cluster", "--bin", "crdgen"]).output()?;
+            anyhow::ensure!(out.status.success(), "crdgen failed: {}", String::from_utf8_lossy(&out.stderr));
+            let path = workspace_root().join("deploy/crds/sniffer.dev.yaml");
+            std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("xtask: {}", path.display());
+            Ok(())
+        }
+        Cmd::TestCluster => {
+            if std::env::var_os("KUBECONFIG").is_none() {
+                eprintln!("xtask: KUBECONFIG is not set: no cluster to test against; the cluster suite is skipped");
+                return Ok(());
+            }
+            run(cargo().args(["test", "-p", "cluster", "--test", "real_cluster", "--", "--ignored", "--nocapture"]))
+        }
         Cmd::Lint => {
             setup(false)?;
             lint()

@@ -1,0 +1,157 @@
+//! One SBOM per image, cluster-wide. The first node to start a container of an image
+//! creates its [`ImageSbom`] in phase `Computing` with its own name in `spec.node`: that is
+//! the reservation, and the API server's `AlreadyExists` tells every later node that another
+//! has it. They wait for `Ready` and reuse it; a reservation still computing
+//! [`Claimer::takeover_after`] after it was made is taken over (a replace that carries the
+//! object's `resourceVersion`, so of two nodes taking over at once one wins).
+
+use std::time::Duration;
+
+use coordinator::ids::Digest;
+use coordinator::store::Claim;
+use kube::Api;
+use kube::api::{ObjectMeta, PostParams};
+use sbom::time::Timestamp;
+
+use crate::names;
+use crate::resources::{ImageSbom, ImageSbomSpec, Phase};
+
+/// What to do about an image SBOM another node may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// It is ready: use it.
+    Reuse,
+    /// Another node is computing it, and has had less than the takeover time: wait.
+    Wait,
+    /// Take it (its holder is too late, or is this node from before a restart).
+    TakeOver,
+}
+
+/// The decision about `spec`, as `node` at `now`.
+pub fn decide(spec: &ImageSbomSpec, node: &str, now: Timestamp, takeover_after: Duration) -> Decision {
+    if spec.phase == Phase::Ready {
+        return Decision::Reuse;
+    }
+    if spec.node == node {
+        return Decision::TakeOver;
+    }
+    // A reservation whose time cannot be read counts as stale.
+    let age = Timestamp::parse(&spec.claimed_at).map(|t| {
+        let ms = now.unix_millis().saturating_sub(t.unix_millis());
+        Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    });
+    match age {
+        Ok(age) if age < takeover_after => Decision::Wait,
+        _ => Decision::TakeOver,
+    }
+}
+
+/// The reservation `node` makes.
+pub fn reservation(digest: &Digest, image: &str, node: &str, now: Timestamp) -> ImageSbom {
+    ImageSbom {
+        metadata: ObjectMeta {
+            name: Some(names::image_object_name(digest)),
+            labels: Some(names::image_labels(digest)),
+            ..ObjectMeta::default()
+        },
+        spec: ImageSbomSpec {
+            image: image.to_string(),
+            digest: digest.to_string(),
+            phase: Phase::Computing,
+            node: node.to_string(),
+            claimed_at: now.to_string(),
+            distro: None,
+            packages: Vec::new(),
+            package_count: 0,
+            truncated: false,
+            incomplete: false,
+        },
+    }
+}
+
+/// Claims image SBOMs for one node.
+pub struct Claimer {
+    api: Api<ImageSbom>,
+    node: String,
+    /// How long another node's reservation is waited for before it is taken over.
+    pub takeover_after: Duration,
+    /// How often a reservation being waited for is read again.
+    pub poll: Duration,
+}
+
+impl Claimer {
+    /// Claims made as `node` through `api`.
+    pub fn new(api: Api<ImageSbom>, node: &str, takeover_after: Duration) -> Self {
+        Claimer { api, node: node.to_string(), takeover_after, poll: Duration::from_secs(2) }
+    }
+
+    fn params() -> PostParams {
+        PostParams { dry_run: false, field_manager: Some(crate::FIELD_MANAGER.into()) }
+    }
+
+    /// Reserves `digest`'s SBOM (`Mine`), or waits for another node's to be ready
+    /// (`Theirs`), taking over one that is not ready in time. Returns the time of this
+    /// node's reservation with `Mine`.
+    pub async fn claim(&self, digest: &Digest, image: &str) -> Result<(Claim, Timestamp), kube::Error> {
+        let name = names::image_object_name(digest);
+        // Waited for by this node's own clock too: a holder whose clock runs ahead would
+        // otherwise be waited for as long as it is ahead.
+        let started = tokio::time::Instant::now();
+        loop {
+            let now = Timestamp::now();
+            match self.api.create(&Self::params(), &reservation(digest, image, &self.node, now)).await {
+                Ok(_) => return Ok((Claim::Mine, now)),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e),
+            }
+            // Deleted between the two calls: try to create it again.
+            let Some(existing) = self.api.get_opt(&name).await? else { continue };
+            let mut decision = decide(&existing.spec, &self.node, Timestamp::now(), self.takeover_after);
+            if decision == Decision::Wait && started.elapsed() >= self.takeover_after {
+                decision = Decision::TakeOver;
+            }
+            match decision {
+                Decision::Reuse => return Ok((Claim::Theirs, now)),
+                Decision::Wait => tokio::time::sleep(self.poll).await,
+                Decision::TakeOver => {
+                    let now = Timestamp::now();
+                    let mut taken = existing;
+                    taken.spec.node = self.node.clone();
+                    taken.spec.claimed_at = now.to_string();
+                    taken.spec.phase = Phase::Computing;
+                    // Carries the resourceVersion read: a node that took it first wins.
+                    match self.api.replace(&name, &Self::params(), &taken).await {
+                        Ok(_) => return Ok((Claim::Mine, now)),
+                        Err(kube::Error::Api(s)) if s.code == 409 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(phase: Phase, node: &str, claimed_at: &str) -> ImageSbomSpec {
+        let mut s = reservation(&Digest::from("sha256:ab"), "img", node, Timestamp::now()).spec;
+        s.phase = phase;
+        s.claimed_at = claimed_at.into();
+        s
+    }
+
+    #[test]
+    fn ready_is_reused_fresh_is_waited_for_stale_or_own_is_taken_over() {
+        let now = Timestamp::parse("2026-11-30T10:00:00Z").unwrap();
+        let limit = Duration::from_secs(600);
+        assert_eq!(decide(&spec(Phase::Ready, "b", "2026-11-30T00:00:00Z"), "a", now, limit), Decision::Reuse);
+        assert_eq!(decide(&spec(Phase::Computing, "b", "2026-11-30T09:55:00Z"), "a", now, limit), Decision::Wait);
+        assert_eq!(decide(&spec(Phase::Computing, "b", "2026-11-30T09:49:59Z"), "a", now, limit), Decision::TakeOver);
+        assert_eq!(decide(&spec(Phase::Computing, "a", "2026-11-30T09:59:00Z"), "a", now, limit), Decision::TakeOver);
+        assert_eq!(decide(&spec(Phase::Computing, "b", "garbage"), "a", now, limit), Decision::TakeOver);
+        // A reservation from the future (a node's clock ahead) is waited for, not taken.
+        assert_eq!(decide(&spec(Phase::Computing, "b", "2026-11-30T10:05:00Z"), "a", now, limit), Decision::Wait);
+    }
+}
