@@ -41,11 +41,14 @@ fn pod_ref(pod: &Pod) -> WorkloadRef {
     }
 }
 
+/// (namespace, kind, name) of a ReplicaSet or Job -> its controller.
+type Controllers = HashMap<(String, &'static str, String), Option<OwnerReference>>;
+
 /// Controllers of ReplicaSets and Jobs, looked up once each.
 #[derive(Clone)]
 pub struct Owners {
     client: Client,
-    cache: Arc<Mutex<HashMap<(String, &'static str, String), Option<OwnerReference>>>>,
+    cache: Arc<Mutex<Controllers>>,
 }
 
 impl Owners {

@@ -475,9 +475,9 @@ fn objects_stay_small_with_thousands_of_packages_and_findings() {
 
     let finding = |i: usize| -> vuln::Finding {
         serde_json::from_value(json!({
-            "id": format!("CVE-2026-{i:05}"), "aliases": [], "severity": {"rating": if i % 3 == 0 { "critical" } else { "high" }},
+            "id": format!("CVE-2026-{i:05}"), "aliases": [], "severity": {"rating": if i.is_multiple_of(3) { "critical" } else { "high" }},
             "package": {"name": format!("p{i}"), "version": "1", "purl": format!("pkg:pypi/p{i}@1"), "ecosystem": "PyPI"},
-            "fixed": ["2"], "relevant": i % 2 == 0, "evidence": []
+            "fixed": ["2"], "relevant": i.is_multiple_of(2), "evidence": []
         }))
         .unwrap()
     };

@@ -395,3 +395,98 @@ async fn an_sbom_that_takes_too_long_is_abandoned_and_retried() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+/// A store whose image SBOMs another node computes (cluster mode's `Theirs`).
+struct ComputedElsewhere(Store);
+
+impl Storage for ComputedElsewhere {
+    fn put_many(&self, items: &[(Table, &str, serde_json::Value)]) -> Result<(), coordinator::store::StoreError> {
+        self.0.put_many(items)
+    }
+    fn get_raw(&self, kind: Table, key: &str) -> Result<Option<Vec<u8>>, coordinator::store::StoreError> {
+        self.0.get_raw(kind, key)
+    }
+    fn delete(&self, kind: Table, key: &str) -> Result<(), coordinator::store::StoreError> {
+        self.0.delete(kind, key)
+    }
+    fn keys(&self, kind: Table) -> Result<Vec<String>, coordinator::store::StoreError> {
+        self.0.keys(kind)
+    }
+    fn count(&self, kind: Table) -> Result<u64, coordinator::store::StoreError> {
+        self.0.count(kind)
+    }
+    fn claim_image(
+        &self,
+        _: &coordinator::ids::Digest,
+        _: &str,
+    ) -> Result<coordinator::store::Claim, coordinator::store::StoreError> {
+        Ok(coordinator::store::Claim::Theirs)
+    }
+}
+
+/// In a cluster: the replicas of one Deployment on a node are one instance, learned by the
+/// first (the second is not sniffed); an image another node computed gets no second image
+/// report here, but this node still indexes it, so SBOM' is made and scanned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_are_one_instance_and_another_nodes_image_is_only_indexed_here() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = vuln_db(tmp.path());
+    let mut first = in_bookworm();
+    let mut second = in_bookworm();
+    let opened: Vec<PathBuf> = ["/usr/bin/python3.11", "/usr/local/lib/python3.11/dist-packages/requests/__init__.py"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    let sniffer = Arc::new(Recorded(Mutex::new(HashMap::from([(21, opened)])), Mutex::new(Vec::new())));
+    let store: Arc<dyn Storage> = Arc::new(ComputedElsewhere(Store::open(&tmp.path().join("state")).unwrap()));
+    let bus = Arc::new(Bus::default());
+    let config = config(&db, Duration::from_secs(3600), Duration::from_secs(3600));
+    let c = Coordinator::new(store.clone(), bus.clone(), sniffer.clone(), config, Arc::new(tokio::sync::Notify::new()));
+    let replica = |id: &str, pod: &str, pid: u32, cg: u64| Workload {
+        id: id.into(),
+        pid,
+        cgroup_id: cg,
+        image: "bookworm-fixture:1".into(),
+        digest: "sha256:feed".into(),
+        k8s: Some(coordinator::model::K8sIdentity {
+            namespace: "shop".into(),
+            pod: pod.into(),
+            container: "app".into(),
+            pod_uid: format!("uid-{pod}"),
+        }),
+        layers: None,
+        owner: Some(coordinator::model::WorkloadRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "web".into(),
+            uid: "uid-web".into(),
+        }),
+    };
+    let (a, b) = (replica("c-a", "web-7d9f-a", first.id(), 21), replica("c-b", "web-7d9f-b", second.id(), 22));
+    assert_eq!(a.instance(), b.instance());
+    assert_eq!(a.instance().as_str(), "shop/Deployment/web/app@sha256:feed");
+    c.workload_started(a.clone()).await.unwrap();
+    c.workload_started(b).await.unwrap();
+    let history = bus.history(0);
+    assert!(history.iter().any(|s| matches!(&s.event, FlowEvent::ReplicaNotSniffed { id, .. } if id == "c-b")));
+    assert!(sniffer.1.lock().unwrap().contains(&(22, false)), "the second replica's cgroup is let go");
+    assert_eq!(c.learning().len(), 1);
+    // Another node's image: reused, no image report from this node; the SBOM is kept here.
+    assert!(history.iter().any(|s| matches!(s.event, FlowEvent::SbomReused { .. })));
+    assert!(!history.iter().any(|s| matches!(s.event, FlowEvent::SbomStored { .. })));
+    assert!(c.report_for("image:sha256:feed").unwrap().is_none());
+    assert!(store.get_raw(Table::Sbom, "sha256:feed").unwrap().is_some());
+
+    assert!(c.learn_stop("c-a").await.unwrap());
+    let runtime: sbom::index::RuntimeSbom = serde_json::from_slice(
+        &store.get_raw(Table::RuntimeSbom, "shop/Deployment/web/app@sha256:feed").unwrap().unwrap(),
+    )
+    .unwrap();
+    assert!(runtime.packages.iter().any(|p| p.package.name == "requests"), "indexed here: {runtime:?}");
+    let report = c.report_for("instance:shop/Deployment/web/app@sha256:feed").unwrap().unwrap();
+    assert!(report.scan.findings.iter().any(|f| f.package.name == "requests" && f.relevant == Some(true)));
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}

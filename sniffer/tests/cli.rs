@@ -336,3 +336,30 @@ fn first_run_says_once_what_is_missing_and_how_to_fix_it() {
     assert_eq!(db.len(), 1, "{text}");
     assert!(db[0].contains("sniffer db update") && db[0].contains("sniffer db import"), "{}", db[0]);
 }
+
+/// Cluster mode without what it needs says what is missing, before and after loading.
+#[test]
+fn cluster_mode_names_what_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("s.sock");
+    let state = dir.path().join("state");
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        Command::new(SNIFFER)
+            .args(["run", "--socket", socket.to_str().unwrap(), "--state-dir", state.to_str().unwrap(), "--cluster"])
+            .args(extra)
+            .env_remove("NODE_NAME")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = run(&[], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("NODE_NAME"), "{}", text(&out.stderr));
+    let missing = dir.path().join("no-kubeconfig");
+    let out = run(&["--node-name", "node-1"], &[("KUBECONFIG", missing.to_str().unwrap())]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("cluster mode: connecting to the Kubernetes API"), "{err}");
+    assert!(!socket.exists(), "the socket is bound only once everything works");
+}

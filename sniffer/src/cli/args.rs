@@ -286,6 +286,22 @@ pub(crate) struct FlowArgs {
     /// Days after which an unsent report goes to the dead-letter list.
     #[arg(long, default_value_t = 7.0)]
     pub(crate) dead_after_days: f64,
+    /// Cluster mode: workloads named from this node's pods, results as `sniffer.dev` custom
+    /// resources, one SBOM per image cluster-wide. The default when running in a pod
+    /// (`KUBERNETES_SERVICE_HOST` set); `--standalone` turns it off.
+    #[arg(long, conflicts_with = "standalone")]
+    pub(crate) cluster: bool,
+    /// Node-local only, even in a pod.
+    #[arg(long)]
+    pub(crate) standalone: bool,
+    /// This node's name, as the API server knows it (in a DaemonSet: the downward API's
+    /// `spec.nodeName`).
+    #[arg(long, env = "NODE_NAME")]
+    pub(crate) node_name: Option<String>,
+    /// Seconds another node's reservation of an image SBOM is waited for before this node
+    /// takes it over.
+    #[arg(long, default_value_t = 600)]
+    pub(crate) takeover_after: u64,
 }
 
 impl FlowArgs {
@@ -308,7 +324,19 @@ impl FlowArgs {
             dead_after: std::time::Duration::from_secs_f64(self.dead_after_days * 86400.0),
             ..Default::default()
         };
+        let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+        let cluster = match (self.cluster || (in_pod && !self.standalone), &self.node_name) {
+            (false, _) => None,
+            (true, Some(node)) if !node.is_empty() => Some(sniffer::daemon::ClusterOptions {
+                node: node.clone(),
+                takeover_after: std::time::Duration::from_secs(self.takeover_after),
+            }),
+            (true, _) => anyhow::bail!(
+                "cluster mode needs this node's name: --node-name, or NODE_NAME from the downward API (spec.nodeName); --standalone runs without the cluster"
+            ),
+        };
         Ok(Some(sniffer::daemon::FlowOptions {
+            cluster,
             containerd: self.containerd.clone(),
             cgroup_parent: self.cgroup_parent.clone(),
             state_dir: self.state_dir.clone(),

@@ -20,6 +20,7 @@ pub(super) async fn drive(
     coordinator: Arc<coordinator::flow::Coordinator>,
     kernel: KernelHandle,
     tracking: Tracking,
+    identity: Option<cluster::identity::Identity>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::channel(256);
     let socket = flow.containerd.clone();
@@ -78,10 +79,17 @@ pub(super) async fn drive(
                 tracking.rename(w.cgroup_id, &w.id);
                 let c = coordinator.clone();
                 let id = w.id.clone();
+                let identity = identity.clone();
                 starts.insert(
                     id,
                     tokio::spawn(async move {
-                        if let Err(e) = c.workload_started(*w).await {
+                        let mut w = *w;
+                        // Cluster mode: the workload its pod belongs to (the pod may reach
+                        // the reflector a moment after the container starts).
+                        if let (Some(identity), Some(k)) = (&identity, &w.k8s) {
+                            w.owner = identity.workload(&k.namespace, &k.pod).await;
+                        }
+                        if let Err(e) = c.workload_started(w).await {
                             tracing::error!(error = %coordinator::chain(&e), "flow");
                         }
                     }),

@@ -58,6 +58,17 @@ pub struct FlowOptions {
     pub policy: coordinator::submit::Policy,
     /// Where image SBOMs are read from.
     pub image_source: ImageSource,
+    /// Cluster mode, when on.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// Cluster mode's settings.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// This node's name.
+    pub node: String,
+    /// How long another node's image SBOM reservation is waited for.
+    pub takeover_after: Duration,
 }
 
 /// Where an image's SBOM is read from.
@@ -140,6 +151,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     let tracking = Tracking::new(options.limits);
     let mut tasks = Vec::new();
     let mut flow = None;
+    let mut identity = None;
     if let Some(flow_options) = options.flow.clone() {
         // Said once, at start-up: without a database every report says "not scanned".
         let db = flow_options.config.vuln_db.clone();
@@ -151,8 +163,26 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             );
         }
         let state_dir = flow_options.state_dir.clone();
-        let store: Arc<dyn coordinator::store::Storage> =
+        let mut store: Arc<dyn coordinator::store::Storage> =
             Arc::new(tokio::task::spawn_blocking(move || coordinator::store::Store::open(&state_dir)).await??);
+        if let Some(cluster) = &flow_options.cluster {
+            let client = kube::Client::try_default().await.context(
+                "cluster mode: connecting to the Kubernetes API (in-cluster service account, or KUBECONFIG)",
+            )?;
+            let (found, watch) = ::cluster::identity::Identity::start(client.clone(), &cluster.node);
+            tasks.push(tokio::spawn(watch));
+            identity = Some(found);
+            let shared = Arc::new(::cluster::store::ClusterStorage::new(
+                store.clone(),
+                client.clone(),
+                tokio::runtime::Handle::current(),
+                &cluster.node,
+                cluster.takeover_after,
+            ));
+            tasks.push(tokio::spawn(::cluster::store::publish(store.clone(), client, shared.queued())));
+            tracing::info!(node = %cluster.node, "cluster mode: results are written as sniffer.dev custom resources");
+            store = shared;
+        }
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
         let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
@@ -199,7 +229,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             }
         }));
         let (k, t) = (kernel.clone(), tracking.clone());
-        tasks.push(tokio::spawn(drive::drive(flow_options, c.clone(), k, t)));
+        tasks.push(tokio::spawn(drive::drive(flow_options, c.clone(), k, t, identity.clone())));
         flow = Some(c);
     }
     let daemon = Daemon { kernel, tracking, flow, started: Instant::now() };
