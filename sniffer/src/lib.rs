@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod btf;
+pub mod caps;
 pub mod catchup;
 pub mod cgroup;
 pub mod daemon;

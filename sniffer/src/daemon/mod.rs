@@ -141,6 +141,13 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     // second, and a client that connected before would wait that long for an answer);
     // another daemon on it is refused first.
     check_free(&options.socket).await?;
+    // Root without the capabilities (a container's root, say): each missing one named with
+    // its use, before anything is loaded. Not root at all is Kernel::load's to say.
+    // SNIFFER_SKIP_CAPABILITY_CHECK=1 is for measuring what breaks without one.
+    if nix::unistd::geteuid().is_root() && std::env::var_os("SNIFFER_SKIP_CAPABILITY_CHECK").is_none() {
+        let views = options.flow.as_ref().is_some_and(|f| f.image_source == ImageSource::Layers);
+        crate::caps::check(&crate::caps::needed(options.flow.is_some(), views))?;
+    }
     let mut kernel = Kernel::load(&options.kernel)?;
     let mut reader = kernel.events()?;
     // Loading parsed the kernel's BTF and the object: megabytes freed, which glibc keeps
