@@ -3,11 +3,13 @@
 //! query, field manager, body), answered with what a real API server answers, including
 //! 409, 410 Gone on a watch, 422, 429 and 500.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use coordinator::ids::{Digest, InstanceId, ReportId};
-use coordinator::model::{K8sIdentity, Report, ReportKind, Workload, WorkloadRef};
+use coordinator::ids::{Digest, InstanceId};
+use coordinator::model::{Workload, WorkloadRef};
 use coordinator::store::{Claim, Storage, StorageExt, Store, Table};
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -219,52 +221,30 @@ async fn the_first_node_reserves_an_image_and_the_others_reuse_or_take_over() {
 }
 
 fn workload() -> Workload {
-    Workload {
-        id: "c0ffee".into(),
-        pid: 1,
-        cgroup_id: 1,
-        image: "web:1".into(),
-        digest: Digest::from(DIGEST),
-        k8s: Some(K8sIdentity {
-            namespace: "shop".into(),
-            pod: "web-7d9f-abcde".into(),
-            container: "app".into(),
-            pod_uid: "uid-pod".into(),
-        }),
-        layers: None,
-        owner: Some(WorkloadRef {
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            name: "web".into(),
-            uid: "uid-web".into(),
-        }),
-    }
+    common::workload("shop", &Digest::from(DIGEST))
 }
 
-fn instance_report(w: &Workload) -> Report {
-    Report {
-        id: ReportId::from("r-1"),
-        kind: ReportKind::Instance,
-        key: w.instance().to_string(),
-        created_at: sbom::time::Timestamp::now(),
-        image: w.image.clone(),
-        digest: w.digest.clone(),
-        workload: Some(w.clone()),
-        packages: 0,
-        relevant_packages: Some(0),
-        scan: vuln::ScanReport {
-            packages: 0,
-            findings: Vec::new(),
-            runtime_complete: Some(true),
-            warnings: Vec::new(),
-        },
-        not_scanned: None,
-    }
+/// A cluster storage as node `node`, over a new state file in `dir`; and that file's store.
+fn cluster_storage(
+    dir: &std::path::Path,
+    client: kube::Client,
+    node: &str,
+) -> (Arc<cluster::store::ClusterStorage>, Arc<dyn Storage>) {
+    let local: Arc<dyn Storage> = Arc::new(Store::open(dir).unwrap());
+    let storage = Arc::new(cluster::store::ClusterStorage::new(
+        local.clone(),
+        client,
+        tokio::runtime::Handle::current(),
+        node,
+        Duration::from_secs(600),
+    ));
+    (storage, local)
 }
 
-/// Stores an instance's report and SBOM' through the cluster storage, as the flow does.
+/// Stores an instance's report and an empty SBOM' through `storage`, as the flow does (one
+/// batch).
 async fn store_instance(storage: Arc<cluster::store::ClusterStorage>, w: &Workload) {
-    let report = serde_json::to_value(instance_report(w)).unwrap();
+    let report = serde_json::to_value(common::instance_report(w, Vec::new())).unwrap();
     let runtime = serde_json::to_value(sbom::index::RuntimeSbom {
         packages: Vec::new(),
         unmatched: 0,
@@ -284,14 +264,7 @@ async fn store_instance(storage: Arc<cluster::store::ClusterStorage>, w: &Worklo
 async fn results_wait_in_the_queue_while_the_api_server_fails_and_are_applied_after() {
     let (client, mut handle) = mock();
     let dir = tempfile::tempdir().unwrap();
-    let local: Arc<dyn Storage> = Arc::new(Store::open(dir.path()).unwrap());
-    let storage = Arc::new(cluster::store::ClusterStorage::new(
-        local.clone(),
-        client.clone(),
-        tokio::runtime::Handle::current(),
-        "node-a",
-        Duration::from_secs(600),
-    ));
+    let (storage, local) = cluster_storage(dir.path(), client.clone(), "node-a");
     let w = workload();
     store_instance(storage.clone(), &w).await;
     let queued = local.keys(Table::Publish).unwrap();
@@ -347,14 +320,7 @@ async fn results_wait_in_the_queue_while_the_api_server_fails_and_are_applied_af
 async fn an_object_the_api_server_refuses_is_dropped_and_a_forbidden_one_waits() {
     let (client, mut handle) = mock();
     let dir = tempfile::tempdir().unwrap();
-    let local: Arc<dyn Storage> = Arc::new(Store::open(dir.path()).unwrap());
-    let storage = Arc::new(cluster::store::ClusterStorage::new(
-        local.clone(),
-        client.clone(),
-        tokio::runtime::Handle::current(),
-        "node-a",
-        Duration::from_secs(600),
-    ));
+    let (storage, local) = cluster_storage(dir.path(), client.clone(), "node-a");
     store_instance(storage, &workload()).await;
     let pass = {
         let (l, c) = (local.clone(), client.clone());
@@ -378,14 +344,7 @@ async fn an_object_the_api_server_refuses_is_dropped_and_a_forbidden_one_waits()
 async fn has_sbom_prime_asks_the_cluster_when_this_node_has_none() {
     let (client, mut handle) = mock();
     let dir = tempfile::tempdir().unwrap();
-    let local: Arc<dyn Storage> = Arc::new(Store::open(dir.path()).unwrap());
-    let storage = Arc::new(cluster::store::ClusterStorage::new(
-        local,
-        client,
-        tokio::runtime::Handle::current(),
-        "node-a",
-        Duration::from_secs(600),
-    ));
+    let (storage, _) = cluster_storage(dir.path(), client, "node-a");
     let instance = workload().instance();
     let name = cluster::names::instance_object_name("Deployment", "web", "app", &instance);
     for (code, found) in [(404, false), (200, true)] {
@@ -482,8 +441,7 @@ fn objects_stay_small_with_thousands_of_packages_and_findings() {
         .unwrap()
     };
     let w = workload();
-    let mut report = instance_report(&w);
-    report.scan.findings = (0..30_000).map(finding).collect();
+    let report = common::instance_report(&w, (0..30_000).map(finding).collect());
     let body = cluster::compact::report_body(&report);
     let size = serde_json::to_vec(&body).unwrap().len();
     assert!(size < 600 * 1024, "{size} bytes");

@@ -1,6 +1,8 @@
 //! The committed CRDs are the ones the types generate: a change to the types without
 //! `cargo xtask crds` fails here.
 
+mod common;
+
 #[test]
 fn committed_crds_match_the_types() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/crds/sniffer.dev.yaml");
@@ -12,4 +14,75 @@ fn committed_crds_match_the_types() {
         assert!(generated.contains(&format!("kind: {kind}\n")), "{kind}");
     }
     assert_eq!(generated.matches("openAPIV3Schema").count(), 4);
+}
+
+/// Objects the agent writes, checked against the CRDs' own schemas by the `jsonschema`
+/// validator (the API server checks the same `openAPIV3Schema`).
+#[test]
+fn objects_the_agent_writes_validate_against_the_crd_schemas() {
+    let w = common::workload("shop", &coordinator::ids::Digest::from("sha256:ab"));
+    let sbom = sbom::scan(&testkit::fixtures::bookworm_root()).unwrap();
+    let finding: vuln::Finding = serde_json::from_value(serde_json::json!({
+        "id": "GHSA-j8r2-6x86-q33q", "aliases": ["CVE-2023-32681"], "severity": {"rating": "medium", "score": 6.1},
+        "package": {"name": "requests", "version": "2.25.0", "purl": "pkg:pypi/requests@2.25.0", "ecosystem": "PyPI"},
+        "fixed": ["2.31.0"], "relevant": true, "evidence": ["/usr/lib/python3/dist-packages/requests/__init__.py"]
+    }))
+    .unwrap();
+    let mut report = common::instance_report(&w, vec![finding]);
+    report.not_scanned = Some("example".into());
+    let runtime = sbom::index::RuntimeSbom {
+        packages: vec![sbom::index::RelevantPackage {
+            package: sbom.packages[0].clone(),
+            evidence: vec!["/usr/bin/python3.11".into()],
+        }],
+        unmatched: 2,
+        complete: false,
+        warnings: vec!["3 events lost".into()],
+    };
+    use cluster::compact;
+    let examples = [
+        (
+            "ImageSbom",
+            serde_json::to_value(compact::image_sbom(&sbom, "web:1", "sha256:ab", "node-a", "2026-11-30T10:00:00Z")),
+        ),
+        ("RuntimeSbom", serde_json::to_value(compact::runtime_sbom(&runtime, &w, w.instance().as_str()))),
+        (
+            "VulnerabilityReport",
+            serde_json::to_value(cluster::resources::VulnerabilityReportSpec {
+                instance: w.instance().to_string(),
+                workload: compact::workload_of(&w),
+                container: "app".into(),
+                report: compact::report_body(&report),
+            }),
+        ),
+        (
+            "ClusterVulnerabilityReport",
+            serde_json::to_value(cluster::resources::ClusterVulnerabilityReportSpec {
+                report: compact::report_body(&report),
+            }),
+        ),
+    ];
+    let crds = cluster::resources::crds();
+    let dir = tempfile::tempdir().unwrap();
+    for (kind, spec) in examples {
+        let crd = crds.iter().find(|c| c.spec.names.kind == kind).unwrap();
+        let schema = serde_json::to_value(&crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema).unwrap();
+        let object = serde_json::json!({"apiVersion": "sniffer.dev/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec.unwrap()});
+        let (s, o) = (dir.path().join("schema.json"), dir.path().join("object.json"));
+        std::fs::write(&s, schema.to_string()).unwrap();
+        std::fs::write(&o, object.to_string()).unwrap();
+        let check = "import json, sys, jsonschema\n\
+            schema, obj = (json.load(open(p)) for p in sys.argv[1:3])\n\
+            jsonschema.validate(obj, schema)\n\
+            bad = dict(obj); bad['spec'] = dict(obj['spec']); bad['spec'].pop(next(iter(schema['properties']['spec']['required'])))\n\
+            try:\n    jsonschema.validate(bad, schema)\nexcept jsonschema.ValidationError:\n    sys.exit(0)\n\
+            sys.exit('a spec without a required field passed')\n";
+        let out = std::process::Command::new(testkit::chart::validator("python3"))
+            .args(["-c", check])
+            .arg(&s)
+            .arg(&o)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -3,11 +3,12 @@
 //! They install the CRDs, then reserve an image as two nodes would, queue and apply an
 //! instance's objects, and read them back through the API server's own validation.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use coordinator::ids::Digest;
-use coordinator::model::{K8sIdentity, Workload, WorkloadRef};
 use coordinator::store::{Claim, Storage, Store, Table};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -70,44 +71,8 @@ async fn two_nodes_one_image_sbom_and_an_instance_written_and_read_back() {
         "node-a",
         Duration::from_secs(600),
     ));
-    let w = Workload {
-        id: "c0ffee".into(),
-        pid: 1,
-        cgroup_id: 1,
-        image: "test:1".into(),
-        digest: digest.clone(),
-        k8s: Some(K8sIdentity {
-            namespace: ns.clone(),
-            pod: "web-1".into(),
-            container: "app".into(),
-            pod_uid: String::new(),
-        }),
-        layers: None,
-        owner: Some(WorkloadRef {
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            name: "web".into(),
-            uid: String::new(),
-        }),
-    };
-    let report = coordinator::model::Report {
-        id: "r-1".into(),
-        kind: coordinator::model::ReportKind::Instance,
-        key: w.instance().to_string(),
-        created_at: sbom::time::Timestamp::now(),
-        image: w.image.clone(),
-        digest: digest.clone(),
-        workload: Some(w.clone()),
-        packages: 0,
-        relevant_packages: Some(0),
-        scan: vuln::ScanReport {
-            packages: 0,
-            findings: Vec::new(),
-            runtime_complete: Some(true),
-            warnings: Vec::new(),
-        },
-        not_scanned: None,
-    };
+    let w = common::workload(&ns, &digest);
+    let report = common::instance_report(&w, Vec::new());
     let runtime = sbom::index::RuntimeSbom { packages: Vec::new(), unmatched: 0, complete: true, warnings: Vec::new() };
     let (r, p, key) =
         (serde_json::to_value(&report).unwrap(), serde_json::to_value(&runtime).unwrap(), w.instance().to_string());
