@@ -40,9 +40,9 @@ pub struct Pending {
     pub last_error: Option<String>,
 }
 
-/// An object to apply, by kind.
+/// An object to apply, by kind (stored as `{"ImageSbom": {...}}`: the object itself carries
+/// `kind` too).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind")]
 pub enum Object {
     /// An image SBOM (cluster-scoped).
     ImageSbom(Box<ImageSbom>),

