@@ -129,3 +129,71 @@ fn rust_crates_of_a_cargo_auditable_binary() {
     assert!(sbom.packages.iter().all(|p| p.files == [PathBuf::from("/usr/local/bin/audited-app")]));
     assert!(sbom.packages.iter().any(|p| p.purl == format!("pkg:cargo/itoa@{itoa_version}")));
 }
+
+/// `go version -m`'s build settings of a binary.
+fn go_build_settings(binary: &Path) -> Vec<(String, String)> {
+    run(Command::new("go").arg("version").arg("-m").arg(binary))
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("build\t"))
+        .filter_map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// A main module built from its own tree is `(devel)` to the toolchain; Syft names it from
+/// a version linker flag, or from the VCS stamp. Both binaries are built here, and what
+/// names them is read back with `go version -m`.
+#[test]
+fn a_main_module_built_from_source_is_named_from_ldflags_or_vcs_as_go_version_m_shows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, root) = (tmp.path().join("app"), tmp.path().join("root"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/app\n\ngo 1.19\n").unwrap();
+    std::fs::write(src.join("main.go"), "package main\n\nvar version = \"dev\"\n\nfunc main() { println(version) }\n")
+        .unwrap();
+    let go = |args: &[&str], out: &Path| {
+        run(Command::new("go")
+            .arg("build")
+            .args(args)
+            .arg("-o")
+            .arg(out)
+            .current_dir(&src)
+            .env("GOPROXY", "off")
+            .env("GOCACHE", tmp.path().join("cache"))
+            .env("GOPATH", tmp.path().join("gopath")));
+    };
+    // With a version linker flag (no VCS here yet).
+    let flagged = root.join("usr/local/bin/flagged");
+    go(&["-buildvcs=false", "-ldflags=-X main.version=1.4.2"], &flagged);
+    assert!(go_build_settings(&flagged).iter().any(|(k, v)| k == "-ldflags" && v.contains("main.version=1.4.2")));
+    // With the VCS stamp of a real git commit.
+    let git = |args: &[&str]| {
+        run(Command::new("git")
+            .args(args)
+            .current_dir(&src)
+            .env("GIT_AUTHOR_DATE", "2024-03-05T10:20:30Z")
+            .env("GIT_COMMITTER_DATE", "2024-03-05T10:20:30Z"));
+    };
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "one"]);
+    let stamped = root.join("usr/local/bin/stamped");
+    go(&["-buildvcs=true"], &stamped);
+    let settings = go_build_settings(&stamped);
+    let setting = |k: &str| settings.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap();
+    let (revision, time) = (setting("vcs.revision"), setting("vcs.time"));
+    assert_eq!(time, "2024-03-05T10:20:30Z");
+
+    let sbom = sbom::scan(&root).unwrap();
+    let main_of = |binary: &str| {
+        let p = sbom
+            .packages
+            .iter()
+            .find(|p| p.name == "example.com/app" && p.files == [PathBuf::from(binary)])
+            .unwrap_or_else(|| panic!("no main module for {binary}: {:?}", sbom.packages));
+        (p.version.clone(), p.purl.clone())
+    };
+    assert_eq!(main_of("/usr/local/bin/flagged"), ("v1.4.2".into(), "pkg:golang/example.com/app@v1.4.2".into()));
+    let pseudo = format!("v0.0.0-20240305102030-{}", &revision[..12]);
+    assert_eq!(main_of("/usr/local/bin/stamped").0, pseudo);
+}

@@ -8,7 +8,7 @@
 //! Ours writes its native JSON, which carries every package's file list (ownership); the
 //! peers write CycloneDX, which does not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -32,19 +32,19 @@ fn measure(cmd: &mut Command) -> (Duration, u64) {
     (elapsed, usage.ru_maxrss as u64)
 }
 
-/// Median time and median peak RSS of `RUNS` runs, after one warm-up.
-fn bench(mut make: impl FnMut() -> Command) -> (Duration, u64) {
+/// Median time and median peak RSS of `runs` runs, after one warm-up.
+fn bench(runs: usize, mut make: impl FnMut() -> Command) -> (Duration, u64) {
     measure(&mut make());
     let mut times = Vec::new();
     let mut rss = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let (t, m) = measure(&mut make());
         times.push(t);
         rss.push(m);
     }
     times.sort();
     rss.sort();
-    (times[RUNS / 2], rss[RUNS / 2])
+    (times[runs / 2], rss[runs / 2])
 }
 
 /// A virtualenv holding both peers, made once under `target/`.
@@ -63,56 +63,187 @@ fn peers() -> PathBuf {
     venv
 }
 
-/// Packages per purl type of a CycloneDX document (the root project of a directory scan,
-/// which has no purl, is not counted).
-fn cyclonedx_kinds(file: &Path) -> BTreeMap<String, usize> {
+/// A package URL reduced to what names the same package for every tool: type, namespace,
+/// name and version, percent-decoded, without qualifiers; PyPI names normalised (PEP 503);
+/// Syft's Go subpath form (`module@v#sub`) as the module path it is (`module/sub@v`).
+fn normalise(purl: &str) -> Option<(String, String)> {
+    let rest = purl.strip_prefix("pkg:")?;
+    let (body, subpath) = match rest.split_once('#') {
+        Some((b, sub)) => (b, Some(sub)),
+        None => (rest, None),
+    };
+    let (body, qualifiers) = body.split_once('?').unwrap_or((body, ""));
+    // Trivy writes a Debian epoch as a qualifier; the others in the version.
+    let epoch = qualifiers.split('&').find_map(|q| q.strip_prefix("epoch="));
+    let decoded = decode(body);
+    let (ty, path) = decoded.split_once('/')?;
+    let ty = ty.to_ascii_lowercase();
+    let (mut name, mut version) = match path.rsplit_once('@') {
+        Some((n, v)) => (n.to_string(), v.to_string()),
+        None => (path.to_string(), String::new()),
+    };
+    if let Some(e) = epoch.filter(|_| !version.contains(':')) {
+        version = format!("{e}:{version}");
+    }
+    if ty == "golang"
+        && let Some(sub) = subpath
+    {
+        name = format!("{name}/{sub}");
+    }
+    if ty == "pypi" {
+        let mut n = String::new();
+        for c in name.to_ascii_lowercase().chars() {
+            if matches!(c, '-' | '_' | '.') {
+                if !n.ends_with('-') {
+                    n.push('-');
+                }
+            } else {
+                n.push(c);
+            }
+        }
+        name = n;
+    }
+    Some((ty, format!("{name}@{version}")))
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Syft catalogers and Trivy package types that read declarations, not installed software:
+/// requirements and lock files, manifests of unbuilt projects, CI workflows.
+const DECLARED: &[&str] = &[
+    "python-package-cataloger",
+    "javascript-lock-cataloger",
+    "go-module-file-cataloger",
+    "java-pom-cataloger",
+    "java-gradle-lockfile-cataloger",
+    "rust-cargo-lock-cataloger",
+    "github-actions-usage-cataloger",
+    "github-action-workflow-usage-cataloger",
+    "pip",
+    "pipenv",
+    "poetry",
+    "uv",
+    "npm",
+    "yarn",
+    "pnpm",
+    "gomod",
+    "pom",
+    "gradle",
+    "cargo",
+    "composer",
+];
+
+/// Installed packages of a CycloneDX document, by purl type, normalised.
+fn cyclonedx_installed(file: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-    let mut kinds = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for c in doc["components"].as_array().into_iter().flatten() {
-        if let Some(ty) = c["purl"].as_str().and_then(|p| p.strip_prefix("pkg:")).and_then(|p| p.split('/').next()) {
-            *kinds.entry(ty.to_string()).or_default() += 1;
+        let found_by = c["properties"].as_array().into_iter().flatten().find_map(|p| {
+            matches!(p["name"].as_str(), Some("syft:package:foundBy" | "aquasecurity:trivy:PkgType"))
+                .then(|| p["value"].as_str().unwrap_or_default())
+        });
+        if found_by.is_some_and(|f| DECLARED.contains(&f)) {
+            continue;
+        }
+        if let Some((ty, key)) = c["purl"].as_str().and_then(normalise) {
+            out.entry(ty).or_default().insert(key);
         }
     }
-    kinds
+    out
 }
 
-fn native_kinds(file: &Path) -> (BTreeMap<String, usize>, usize) {
+/// Our packages, by purl type, normalised; and how many files they own.
+fn native_installed(file: &Path) -> (BTreeMap<String, BTreeSet<String>>, usize) {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-    let mut kinds = BTreeMap::new();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = 0;
     for p in doc["packages"].as_array().into_iter().flatten() {
-        let ty = match p["kind"].as_str().unwrap_or_default() {
-            "python" => "pypi",
-            other => other,
-        };
-        *kinds.entry(ty.to_string()).or_default() += 1;
+        if let Some((ty, key)) = p["purl"].as_str().and_then(normalise) {
+            out.entry(ty).or_default().insert(key);
+        }
         files += p["files"].as_array().map_or(0, Vec::len);
     }
-    (kinds, files)
+    (out, files)
 }
 
-fn main() {
-    let root = testkit::fixtures::bookworm_root();
-    assert!(root.join("var/lib/dpkg/status").exists(), "{} missing: run `cargo xtask setup`", root.display());
-    let venv = peers();
+/// Prints, per purl type, the installed packages each tool lists, and those only a peer or
+/// only we find (the first few of each).
+fn compare(ours: &Path, syft: &Path, trivy: &Path) -> bool {
+    let (ours, files) = native_installed(ours);
+    let (syft, trivy) = (cyclonedx_installed(syft), cyclonedx_installed(trivy));
+    println!("installed packages per purl type (sniffer also lists {files} owned files):");
+    println!("{:<10} {:>8} {:>8} {:>8} {:>12} {:>12}", "type", "sniffer", "syft", "trivy", "only peers", "only ours");
+    let mut types: Vec<&String> = ours.keys().chain(syft.keys()).chain(trivy.keys()).collect();
+    types.sort();
+    types.dedup();
+    let empty = BTreeSet::new();
+    let mut complete = true;
+    for ty in types {
+        let (o, s, t) =
+            (ours.get(ty).unwrap_or(&empty), syft.get(ty).unwrap_or(&empty), trivy.get(ty).unwrap_or(&empty));
+        let peers: BTreeSet<&String> = s.union(t).collect();
+        let only_peers: Vec<&&String> = peers.iter().filter(|k| !o.contains(**k)).collect();
+        let only_ours: Vec<&String> = o.iter().filter(|k| !peers.contains(k)).collect();
+        println!(
+            "{ty:<10} {:>8} {:>8} {:>8} {:>12} {:>12}",
+            o.len(),
+            s.len(),
+            t.len(),
+            only_peers.len(),
+            only_ours.len()
+        );
+        for k in only_peers.iter().take(8) {
+            let by = match (s.contains(**k), t.contains(**k)) {
+                (true, true) => "syft, trivy",
+                (true, false) => "syft",
+                _ => "trivy",
+            };
+            println!("    only {by}: {k}");
+        }
+        for k in only_ours.iter().take(4) {
+            println!("    only sniffer: {k}");
+        }
+        complete &= only_peers.is_empty();
+    }
+    complete
+}
+
+/// One tree: timings against the peers, then the installed packages compared.
+fn tree(root: &Path, venv: &Path, runs: usize) -> bool {
     let ours = Path::new(env!("CARGO_BIN_EXE_sniffer"));
     let out = tempfile::tempdir().unwrap();
     let (o_ours, o_syft, o_trivy) =
         (out.path().join("ours.json"), out.path().join("syft.json"), out.path().join("trivy.json"));
-    let size = Command::new("du").arg("-sm").arg(&root).output().unwrap();
+    let size = Command::new("du").arg("-sm").arg(root).output().unwrap();
     let size = String::from_utf8_lossy(&size.stdout).split_whitespace().next().unwrap_or("?").to_string();
 
-    let base = bench(|| {
+    let base = bench(runs, || {
         let mut c = Command::new("find");
-        c.arg(&root);
+        c.arg(root);
         c
     });
-    let us = bench(|| {
+    let us = bench(runs, || {
         let mut c = Command::new(ours);
-        c.args(["sbom", "--format", "json", "-o"]).arg(&o_ours).arg("--dir").arg(&root);
+        c.args(["sbom", "--format", "json", "-o"]).arg(&o_ours).arg("--dir").arg(root);
         c
     });
-    let syft = bench(|| {
+    let syft = bench(runs, || {
         let mut c = Command::new(venv.join("bin/syft"));
         c.arg("scan")
             .arg(format!("dir:{}", root.display()))
@@ -121,14 +252,14 @@ fn main() {
             .arg(format!("cyclonedx-json={}", o_syft.display()));
         c
     });
-    let trivy = bench(|| {
+    let trivy = bench(runs, || {
         let mut c = Command::new(venv.join("bin/trivy"));
         c.args(["rootfs", "-q", "--skip-version-check", "--cache-dir"]).arg(out.path().join("trivy-cache"));
-        c.args(["--format", "cyclonedx", "-o"]).arg(&o_trivy).arg(&root);
+        c.args(["--format", "cyclonedx", "-o"]).arg(&o_trivy).arg(root);
         c
     });
 
-    println!("SBOM of {} ({size} MB), {RUNS} runs each, median", root.display());
+    println!("SBOM of {} ({size} MB), {runs} runs each, median", root.display());
     println!("{:<28} {:>10} {:>10} {:>10} {:>10}", "", "wall ms", "x find", "peak MiB", "x find");
     let row = |name: &str, (t, kib): (Duration, u64)| {
         println!(
@@ -146,7 +277,7 @@ fn main() {
     let speed = |peer: (Duration, u64)| peer.0.as_secs_f64() / us.0.as_secs_f64();
     let memory = |peer: (Duration, u64)| peer.1 as f64 / us.1 as f64;
     println!(
-        "sniffer is {:.1}x faster than syft (target 10x) and {:.1}x faster than trivy (target 3x)",
+        "sniffer is {:.1}x faster than syft (target 50x) and {:.1}x faster than trivy (target 5x)",
         speed(syft),
         speed(trivy)
     );
@@ -155,25 +286,33 @@ fn main() {
         memory(syft),
         memory(trivy)
     );
-
-    let (ours_kinds, files) = native_kinds(&o_ours);
-    let (syft_kinds, trivy_kinds) = (cyclonedx_kinds(&o_syft), cyclonedx_kinds(&o_trivy));
-    println!("packages per kind (sniffer also lists {files} owned files):");
-    println!("{:<10} {:>8} {:>8} {:>8}", "kind", "sniffer", "syft", "trivy");
-    let mut all: Vec<&String> = ours_kinds.keys().chain(syft_kinds.keys()).chain(trivy_kinds.keys()).collect();
-    all.sort();
-    all.dedup();
-    let mut short = Vec::new();
-    for k in all {
-        let n = |m: &BTreeMap<String, usize>| m.get(k).copied().unwrap_or(0);
-        println!("{k:<10} {:>8} {:>8} {:>8}", n(&ours_kinds), n(&syft_kinds), n(&trivy_kinds));
-        if n(&ours_kinds) < n(&syft_kinds).max(n(&trivy_kinds)) {
-            short.push(k.clone());
+    let complete = compare(&o_ours, &o_syft, &o_trivy);
+    println!(
+        "{}\n",
+        if complete {
+            "installed packages: every one a peer finds"
+        } else {
+            "installed packages: some only a peer finds"
         }
+    );
+    complete
+}
+
+fn main() {
+    let venv = peers();
+    // `cargo xtask bench sbom --dir PATH...` names trees; else the cached Debian root.
+    let dirs: Vec<PathBuf> = std::env::var("SBOM_DIRS")
+        .ok()
+        .map(|d| d.split('\n').filter(|l| !l.is_empty()).map(PathBuf::from).collect())
+        .unwrap_or_default();
+    if dirs.is_empty() {
+        let root = testkit::fixtures::bookworm_root();
+        tree(&root, &venv, RUNS);
+        return;
     }
-    if short.is_empty() {
-        println!("package set: at least both peers' for every kind");
-    } else {
-        println!("package set: fewer than a peer for {short:?}");
+    for dir in dirs {
+        assert!(dir.is_dir(), "{} is not a directory", dir.display());
+        // Large trees: fewer runs.
+        tree(&dir, &venv, 3);
     }
 }

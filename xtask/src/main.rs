@@ -83,6 +83,9 @@ enum Cmd {
         which: String,
         /// For `soak`: how many minutes.
         minutes: Option<f64>,
+        /// For `sbom`: trees to compare the peers on (any number; default the Debian root).
+        #[arg(long = "dir")]
+        dirs: Vec<PathBuf>,
     },
     /// Fuzz every parser of image content (cargo fuzz, nightly), each for SECONDS, seeded
     /// with the real fixtures.
@@ -140,14 +143,16 @@ fn main() -> anyhow::Result<()> {
             setup(true)?;
             fuzz(seconds, target.as_deref())
         }
-        Cmd::Bench { which, minutes } => {
+        Cmd::Bench { which, minutes, dirs } => {
             setup(true)?;
             require_root("the benchmarks")?;
             match which.as_str() {
                 "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
                 "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
                 "flow" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "flow"])),
-                "sbom" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sbom"])),
+                "sbom" => run(cargo()
+                    .args(["bench", "-p", "sniffer", "--bench", "sbom"])
+                    .env("SBOM_DIRS", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join("\n"))),
                 "soak" => run(cargo()
                     .args(["bench", "-p", "sniffer", "--bench", "soak"])
                     .env("SOAK_MINUTES", minutes.unwrap_or(10.0).to_string())),

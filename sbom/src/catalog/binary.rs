@@ -206,6 +206,55 @@ pub mod go {
         pub main: Option<(String, String)>,
         /// Dependencies (path, version), with replacements applied.
         pub deps: Vec<(String, String)>,
+        /// Build settings (`-ldflags`, `vcs.revision`, `vcs.time`, …), in order.
+        pub settings: Vec<(String, String)>,
+    }
+
+    impl BuildInfo {
+        /// The main module's version. The toolchain stamps `(devel)` on a module built
+        /// from its own source tree; then, as Syft does, the version is read from a
+        /// `-X …version=` (`Version`, `gitVersion`, `buildVersion`, `tag`) linker flag that
+        /// holds a semantic version, else made from the VCS stamp as the Go toolchain makes
+        /// a pseudo-version (`v0.0.0-<commit time>-<12 characters of the revision>`).
+        /// `None` when nothing says.
+        pub fn main_version(&self) -> Option<String> {
+            let (_, v) = self.main.as_ref()?;
+            if !v.is_empty() && v != "(devel)" {
+                return Some(v.clone());
+            }
+            let setting = |key: &str| self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            if let Some(v) = setting("-ldflags").and_then(version_from_ldflags) {
+                return Some(v);
+            }
+            let (revision, time) = (setting("vcs.revision")?, setting("vcs.time")?);
+            let stamp: String = time.chars().filter(char::is_ascii_digit).take(14).collect();
+            (stamp.len() == 14 && revision.len() >= 12 && revision.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| format!("v0.0.0-{stamp}-{}", &revision[..12]))
+        }
+    }
+
+    /// A semantic version set with `-X path.version=…` (or `Version`, `gitVersion`,
+    /// `buildVersion`, `tag`) in linker flags, `v`-prefixed.
+    pub fn version_from_ldflags(ldflags: &str) -> Option<String> {
+        const KEYS: [&str; 5] = ["version", "gitversion", "buildversion", "gitbuildversion", "tag"];
+        // Flags are separated by spaces; quotes around the whole or a value are dropped.
+        let words = ldflags.split(|c: char| c.is_whitespace() || c == '\'' || c == '"').filter(|w| !w.is_empty());
+        for word in words {
+            let Some((key, value)) = word.split_once('=') else { continue };
+            let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+            if !key.contains('.') || !KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let bare = value.strip_prefix('v').unwrap_or(value);
+            let mut parts = bare.splitn(3, '.');
+            let numeric = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            let (major, minor, rest) = (parts.next(), parts.next(), parts.next());
+            let patch_ok = rest.is_some_and(|r| r.bytes().next().is_some_and(|b| b.is_ascii_digit()));
+            if numeric(major) && numeric(minor) && patch_ok {
+                return Some(format!("v{bare}"));
+            }
+        }
+        None
     }
 
     /// Parses the `.go.buildinfo` section. `read` reads memory of the binary at a virtual
@@ -280,6 +329,10 @@ pub mod go {
                     info.deps.push((p.to_string(), v.to_string()));
                     last = Last::Dep;
                 }
+                ["build", setting] if info.settings.len() < crate::catalog::MAX_MODULES => {
+                    let (k, v) = setting.split_once('=').unwrap_or((setting, ""));
+                    info.settings.push((k.to_string(), v.to_string()));
+                }
                 ["=>", p, v, ..] if !v.is_empty() && *v != "(devel)" => {
                     // Replaced by another module at a version: that is what was built.
                     let replaced = match last {
@@ -325,11 +378,8 @@ pub mod go {
         if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
             out.push(package("stdlib", v));
         }
-        if let Some((p, v)) = &info.main
-            && v != "(devel)"
-            && !v.is_empty()
-        {
-            out.push(package(p, v));
+        if let (Some((p, _)), Some(v)) = (&info.main, info.main_version()) {
+            out.push(package(p, &v));
         }
         out.extend(info.deps.iter().map(|(p, v)| package(p, v)));
         out
@@ -432,6 +482,27 @@ mod tests {
         let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
         assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");
         assert_eq!(names.len(), 4, "stdlib and three deps; the (devel) main module is not a version");
+    }
+
+    #[test]
+    fn a_devel_main_module_takes_its_version_from_ldflags_or_the_vcs_stamp() {
+        let with = |settings: &str| {
+            let text = format!("path\texample.com/app\nmod\texample.com/app\t(devel)\t\n{settings}");
+            go::parse(&inline("go1.19.8", &text), |_, _| None).unwrap().main_version()
+        };
+        assert_eq!(with("build\t-ldflags=\"-s -X main.version=1.2.3\""), Some("v1.2.3".into()));
+        assert_eq!(
+            with("build\t-ldflags=\"-X example.com/app/internal.Version=v2.0.0-rc.1\""),
+            Some("v2.0.0-rc.1".into())
+        );
+        assert_eq!(with("build\t-ldflags=\"-X 'main.gitVersion=0.4.5+meta'\""), Some("v0.4.5+meta".into()));
+        // Not a version, or not a version variable: the VCS stamp, else nothing.
+        assert_eq!(with("build\t-ldflags=\"-X main.version=dev -X main.commit=1.2.3\""), None);
+        let vcs = "build\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\n\
+                   build\tvcs.time=2024-03-05T10:20:30Z\nbuild\tvcs.modified=false";
+        assert_eq!(with(vcs), Some("v0.0.0-20240305102030-0123456789ab".into()));
+        assert_eq!(with(&format!("build\t-ldflags=\"-X main.version=1.0.0\"\n{vcs}")), Some("v1.0.0".into()));
+        assert_eq!(with("build\tvcs.revision=zz\nbuild\tvcs.time=2024"), None);
     }
 
     #[test]
