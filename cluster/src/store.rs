@@ -185,6 +185,9 @@ pub fn objects_of(
     out
 }
 
+/// Longest a container start waits for the API server to say whether an instance has SBOM'.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The state file, plus the cluster.
 pub struct ClusterStorage {
     local: Arc<dyn Storage>,
@@ -288,7 +291,9 @@ impl Storage for ClusterStorage {
         }
     }
 
-    /// Here, or stored by another node as a RuntimeSbom object.
+    /// Here, or stored by another node as a RuntimeSbom object. An API server that does not
+    /// answer (within [`LOOKUP_TIMEOUT`]) counts as "not stored": the instance is learned
+    /// here rather than not at all.
     fn has_runtime_sbom(&self, instance: &InstanceId) -> Result<bool, StoreError> {
         if self.local.get_raw(Table::RuntimeSbom, instance.as_str())?.is_some() {
             return Ok(true);
@@ -296,10 +301,19 @@ impl Storage for ClusterStorage {
         let Some((namespace, kind, name, container)) = names::parse_instance(instance) else { return Ok(false) };
         let object = names::instance_object_name(kind, name, container, instance);
         let api: Api<RuntimeSbom> = Api::namespaced(self.client.clone(), namespace);
-        self.runtime
-            .block_on(api.get_opt(&object))
-            .map(|found| found.is_some())
-            .map_err(|e| cluster_error(format!("reading RuntimeSbom {namespace}/{object}"), e))
+        let found = self.runtime.block_on(async { tokio::time::timeout(LOOKUP_TIMEOUT, api.get_opt(&object)).await });
+        match found {
+            Ok(Ok(found)) => Ok(found.is_some()),
+            Ok(Err(e)) => {
+                let e = cluster_error(format!("reading RuntimeSbom {namespace}/{object}"), e);
+                tracing::warn!(%instance, error = %coordinator::chain(&e), "learning the instance here");
+                Ok(false)
+            }
+            Err(_) => {
+                tracing::warn!(%instance, "the API server did not answer in time: learning the instance here");
+                Ok(false)
+            }
+        }
     }
 }
 

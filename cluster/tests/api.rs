@@ -362,6 +362,14 @@ async fn has_sbom_prime_asks_the_cluster_when_this_node_has_none() {
         assert_eq!(got.path, format!("/apis/sniffer.dev/v1alpha1/namespaces/shop/runtimesboms/{name}"));
         assert_eq!(asked.await.unwrap(), found);
     }
+    // The API server fails: learned here rather than not at all.
+    let (s, i) = (storage.clone(), instance.clone());
+    let asked =
+        tokio::spawn(
+            async move { tokio::task::spawn_blocking(move || s.has_runtime_sbom(&i).unwrap()).await.unwrap() },
+        );
+    answer(&mut handle, 503, status(503, "ServiceUnavailable")).await;
+    assert!(!asked.await.unwrap());
     // A container outside Kubernetes: no request.
     let s = storage.clone();
     let outside = tokio::task::spawn_blocking(move || s.has_runtime_sbom(&InstanceId::from("0123abcd")).unwrap());
