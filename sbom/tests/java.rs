@@ -42,8 +42,73 @@ for d, _, files in os.walk(sys.argv[1]):
         .collect()
 }
 
+/// Our (group:artifact, version) of the jars that carry a pom.properties.
 fn java_set(sbom: &sbom::Sbom) -> BTreeSet<(String, String)> {
-    sbom.packages.iter().filter(|p| p.kind == Ecosystem::Java).map(|p| (p.name.clone(), p.version.clone())).collect()
+    sbom.packages
+        .iter()
+        .filter(|p| p.kind == Ecosystem::Java && !WITHOUT_POM.iter().any(|j| p.found_at.ends_with(j)))
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect()
+}
+
+/// The fixture's jars without Maven metadata (libxz-java, libhamcrest-java,
+/// libxml-commons-external-java).
+const WITHOUT_POM: [&str; 5] = [
+    "xz-1.9.jar",
+    "hamcrest-2.2.jar",
+    "hamcrest-integration-1.3.1-SNAPSHOT.jar",
+    "xml-apis-1.4.01.jar",
+    "xml-apis-ext-1.4.01.jar",
+];
+
+/// (groupId, artifactId, version) of a POM, read by Python's XML parser (the parent's
+/// groupId when the project names none).
+fn pom_coordinates(pom: &Path) -> (String, String, String) {
+    let script = r#"
+import sys, xml.etree.ElementTree as ET
+ns = {'m': 'http://maven.apache.org/POM/4.0.0'}
+p = ET.parse(sys.argv[1]).getroot()
+get = lambda e, k: (e.find('m:' + k, ns).text if e is not None and e.find('m:' + k, ns) is not None else None)
+group = get(p, 'groupId') or get(p.find('m:parent', ns), 'groupId')
+print(group, get(p, 'artifactId'), get(p, 'version') or get(p.find('m:parent', ns), 'version'))
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(pom).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = text.split_whitespace().collect();
+    (f[0].to_string(), f[1].to_string(), f[2].to_string())
+}
+
+/// Jars built without Maven (no pom.properties inside): named from the file and the
+/// manifest, equal to the coordinates Debian records for them in the package's own POMs;
+/// where nothing in the jar says the group, none is made up.
+#[test]
+fn debian_jars_without_maven_metadata_match_their_packages_poms() {
+    let root = java_root();
+    let sbom = sbom::scan(&root).unwrap();
+    let of = |jar: &str| {
+        let p = sbom
+            .packages
+            .iter()
+            .find(|p| p.found_at == Path::new("/usr/share/java").join(jar))
+            .unwrap_or_else(|| panic!("no package for {jar}"));
+        (p.purl.clone(), p.name.clone(), p.version.clone())
+    };
+    for (jar, pom) in [
+        ("xz-1.9.jar", "usr/share/maven-repo/org/tukaani/xz/1.9/xz-1.9.pom"),
+        ("hamcrest-2.2.jar", "usr/share/maven-repo/org/hamcrest/hamcrest/2.2/hamcrest-2.2.pom"),
+    ] {
+        let (group, artifact, version) = pom_coordinates(&root.join(pom));
+        let (purl, name, v) = of(jar);
+        assert_eq!((name, v), (format!("{group}:{artifact}"), version.clone()), "{jar}");
+        assert_eq!(purl, format!("pkg:maven/{group}/{artifact}@{version}"));
+    }
+    // xml-apis: nothing in the jar names a group (its POM's own directory is
+    // xml-apis/xml-apis-1.4, a Debian name): no namespace in the package URL.
+    assert_eq!(of("xml-apis-1.4.01.jar"), ("pkg:maven/xml-apis@1.4.01".into(), "xml-apis".into(), "1.4.01".into()));
+    for p in sbom.packages.iter().filter(|p| p.kind == Ecosystem::Java) {
+        assert!(!p.name.contains(' '), "a title is no artifact id: {}", p.name);
+    }
 }
 
 #[test]

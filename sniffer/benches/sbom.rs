@@ -90,6 +90,10 @@ fn normalise(purl: &str) -> Option<(String, String)> {
     {
         name = format!("{name}/{sub}");
     }
+    // The Go standard library: OSV's version has no `v`, Trivy's has.
+    if ty == "golang" && name == "stdlib" {
+        version = version.trim_start_matches('v').to_string();
+    }
     if ty == "pypi" {
         let mut n = String::new();
         for c in name.to_ascii_lowercase().chars() {

@@ -442,8 +442,11 @@ fn cargo_tool(name: &str, version: &str) -> anyhow::Result<()> {
 
 /// Where the Java fixture lives: real jars from Debian packages, unpacked (no JRE needed).
 const JAVA_ROOT: &str = "/var/cache/sniffer-fixtures/java";
-/// Debian packages whose jars carry Maven metadata; bump the stamp when this changes.
-const JAVA_DEBS: &[&str] = &["libcommons-lang3-java", "libslf4j-java"];
+/// Debian packages of jars: two that carry Maven metadata, three whose jars do not (their
+/// coordinates are in the package's own POMs under /usr/share/maven-repo). The stamp is
+/// this list: changing it unpacks the fixture again.
+const JAVA_DEBS: &[&str] =
+    &["libcommons-lang3-java", "libslf4j-java", "libxz-java", "libhamcrest-java", "libxml-commons-external-java"];
 
 /// Unpacks, once, the jars of [`JAVA_DEBS`] into [`JAVA_ROOT`] (`apt-get download`, then
 /// `dpkg-deb -x`: the files without installing them).

@@ -257,15 +257,15 @@ fn read_level<R: Read + Seek>(
     }
     if poms == 0 {
         let manifest = names.iter().find(|n| n.eq_ignore_ascii_case("META-INF/MANIFEST.MF")).cloned();
-        let from_manifest = match manifest.map(|m| entry_text(&mut zip, &m)) {
-            Some(Ok(text)) => parse_manifest(&text, &inner),
+        let text = match manifest.map(|m| entry_text(&mut zip, &m)) {
+            Some(Ok(text)) => Some(text),
             Some(Err(e)) => {
                 problems.push(format!("META-INF/MANIFEST.MF{where_}: {e}"));
                 None
             }
             None => None,
         };
-        if let Some(c) = from_manifest.or_else(|| from_file_name(&file_name, &inner)) {
+        if let Some(c) = without_pom(text.as_deref(), &file_name, &inner) {
             found.push(c);
         }
     }
@@ -337,10 +337,11 @@ pub fn parse_pom_properties(text: &str, inner: &str) -> Option<Coordinates> {
     })
 }
 
-/// Title and version from a manifest's main section (continuation lines start with a space).
-pub fn parse_manifest(text: &str, inner: &str) -> Option<Coordinates> {
+/// The main section's fields of a manifest (continuation lines start with a space).
+fn manifest_fields(text: &str) -> Vec<(String, String)> {
     let mut fields: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
+        let line = line.trim_end_matches('\r');
         if line.is_empty() {
             break; // the main section ends at the first blank line
         }
@@ -352,35 +353,66 @@ pub fn parse_manifest(text: &str, inner: &str) -> Option<Coordinates> {
             fields.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
+    fields
+}
+
+/// Coordinates from a manifest alone (the archive's name unknown).
+pub fn parse_manifest(text: &str, inner: &str) -> Option<Coordinates> {
+    without_pom(Some(text), "", inner)
+}
+
+/// A Maven artifactId or groupId can only be this: a human title (`XZ data compression`)
+/// is not one, and no advisory would name it.
+fn maven_word(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The groupId a reverse-domain name (an OSGi symbolic name, an automatic module name)
+/// gives `artifact` when its last segment is the artifact: the rest of it
+/// (`org.tukaani.xz` → `org.tukaani`), or all of it when the rest would be a bare top-level
+/// domain (`org.hamcrest` → `org.hamcrest`). Anything else says nothing about the group.
+fn group_from(name: &str, artifact: &str) -> Option<String> {
+    let (prefix, last) = name.rsplit_once('.')?;
+    if last != artifact || !maven_word(name) {
+        return None;
+    }
+    Some(if prefix.contains('.') { prefix.to_string() } else { name.to_string() })
+}
+
+/// Coordinates of an archive without Maven metadata (no `pom.properties`), the way Syft
+/// finds them, without inventing what cannot be known:
+/// - artifactId and version from the file name (`xz-1.9.jar`) when it has that shape;
+///   else the OSGi symbolic name, else an `Implementation-Title` that is a Maven word;
+///   the version then from `Bundle-Version` or `Implementation-Version`;
+/// - groupId from `Implementation-Vendor-Id`, else from the symbolic or automatic module
+///   name when it ends with the artifactId; else none: the package URL then has no
+///   namespace, which says the group is unknown (Syft repeats the artifactId there).
+pub fn without_pom(manifest: Option<&str>, file_name: &str, inner: &str) -> Option<Coordinates> {
+    let fields = manifest.map(manifest_fields).unwrap_or_default();
     let get = |k: &str| {
         fields.iter().find(|(f, _)| f.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone()).filter(|v| !v.is_empty())
     };
-    // OSGi bundles name themselves precisely; Implementation-* is the JAR spec's.
-    let artifact = get("Bundle-SymbolicName")
-        .map(|s| s.split(';').next().unwrap_or(&s).trim().to_string())
-        .or_else(|| get("Implementation-Title"))?;
-    let version = get("Bundle-Version").or_else(|| get("Implementation-Version"))?;
-    Some(Coordinates {
-        group: get("Implementation-Vendor-Id"),
-        artifact,
-        version,
-        license: get("Bundle-License"),
-        inner: inner.to_string(),
-    })
+    let symbolic = get("Bundle-SymbolicName").map(|s| s.split(';').next().unwrap_or(&s).trim().to_string());
+    let module = get("Automatic-Module-Name");
+    let (artifact, version) = match split_file_name(file_name) {
+        Some((a, v)) => (a, v),
+        None => {
+            let artifact = symbolic.clone().or_else(|| get("Implementation-Title")).filter(|a| maven_word(a))?;
+            (artifact, get("Bundle-Version").or_else(|| get("Implementation-Version"))?)
+        }
+    };
+    let group = get("Implementation-Vendor-Id")
+        .filter(|g| maven_word(g))
+        .or_else(|| symbolic.iter().chain(module.iter()).find_map(|n| group_from(n, &artifact)));
+    Some(Coordinates { group, artifact, version, license: get("Bundle-License"), inner: inner.to_string() })
 }
 
 /// `commons-io-2.11.0.jar` -> (`commons-io`, `2.11.0`): the name up to the first `-digit`.
-fn from_file_name(file_name: &str, inner: &str) -> Option<Coordinates> {
+fn split_file_name(file_name: &str) -> Option<(String, String)> {
     let stem = file_name.rsplit_once('.').map(|(s, _)| s).unwrap_or(file_name);
     let split =
         stem.char_indices().find(|&(i, c)| c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit()))?.0;
-    Some(Coordinates {
-        group: None,
-        artifact: stem[..split].to_string(),
-        version: stem[split + 1..].to_string(),
-        license: None,
-        inner: inner.to_string(),
-    })
+    Some((stem[..split].to_string(), stem[split + 1..].to_string()))
 }
 
 #[cfg(test)]
@@ -402,9 +434,40 @@ mod tests {
         assert_eq!((c.artifact.as_str(), c.version.as_str()), ("org.apache.commons.lang3", "3.12.0"));
         assert_eq!(c.license.as_deref(), Some("https://www.apache.org/licenses/LICENSE-2.0.txt"));
         assert!(parse_manifest("Manifest-Version: 1.0\n", "").is_none());
-        let f = from_file_name("commons-io-2.11.0.jar", "").unwrap();
+        let f = without_pom(None, "commons-io-2.11.0.jar", "").unwrap();
         assert_eq!((f.artifact.as_str(), f.version.as_str()), ("commons-io", "2.11.0"));
-        assert!(from_file_name("app.jar", "").is_none());
+        assert!(without_pom(None, "app.jar", "").is_none());
+    }
+
+    #[test]
+    fn without_maven_metadata_names_come_from_the_file_and_groups_are_not_invented() {
+        let coords = |c: Coordinates| (c.group, c.artifact, c.version);
+        // libxz-java's jar: a title with spaces, a symbolic name that ends with the artifact.
+        let xz = "Implementation-Title: XZ data compression\nImplementation-Version: 1.9\n\
+                  Bundle-SymbolicName: org.tukaani.xz\nBundle-Version: 1.9\n";
+        assert_eq!(
+            coords(without_pom(Some(xz), "xz-1.9.jar", "").unwrap()),
+            (Some("org.tukaani".into()), "xz".into(), "1.9".into())
+        );
+        // The title alone is no artifact id.
+        assert!(
+            without_pom(Some("Implementation-Title: XZ data compression\nImplementation-Version: 1.9\n"), "xz.jar", "")
+                .is_none()
+        );
+        // libhamcrest-java's: the symbolic name is group and artifact's last segment.
+        let hamcrest = "Bundle-SymbolicName: org.hamcrest\nAutomatic-Module-Name: org.hamcrest\nBundle-Version: 2.2\n";
+        assert_eq!(
+            coords(without_pom(Some(hamcrest), "hamcrest-2.2.jar", "").unwrap()),
+            (Some("org.hamcrest".into()), "hamcrest".into(), "2.2".into())
+        );
+        // Nothing says the group: none.
+        assert_eq!(
+            coords(without_pom(Some("Manifest-Version: 1.0\n"), "xml-apis-1.4.01.jar", "").unwrap()),
+            (None, "xml-apis".into(), "1.4.01".into())
+        );
+        // A vendor id is taken only if it could be a group id.
+        let vendor = "Implementation-Vendor-Id: Sun Microsystems Inc.\n";
+        assert_eq!(without_pom(Some(vendor), "activation-1.1.1.jar", "").unwrap().group, None);
     }
 
     #[test]
