@@ -239,8 +239,16 @@ fn cluster_error(what: impl Into<String>, e: impl std::error::Error + Send + Syn
 
 impl Storage for ClusterStorage {
     fn put_many(&self, items: &[(Table, &str, serde_json::Value)]) -> Result<(), StoreError> {
+        // Most writes are learning state (every few seconds, thousands of paths each):
+        // nothing for the cluster, so nothing copied.
+        if !items.iter().any(|(t, _, _)| matches!(t, Table::Sbom | Table::RuntimeSbom | Table::Report)) {
+            return self.local.put_many(items);
+        }
         let claimed = self.claimed().clone();
         let objects = objects_of(items, &claimed, &self.node);
+        if objects.is_empty() {
+            return self.local.put_many(items);
+        }
         let mut pending: Vec<(String, serde_json::Value)> = Vec::with_capacity(objects.len());
         for object in objects {
             let key = object.key();
@@ -251,9 +259,7 @@ impl Storage for ClusterStorage {
         let mut all: Vec<(Table, &str, serde_json::Value)> = items.to_vec();
         all.extend(pending.iter().map(|(k, v)| (Table::Publish, k.as_str(), v.clone())));
         self.local.put_many(&all)?;
-        if !pending.is_empty() {
-            self.queued.notify_one();
-        }
+        self.queued.notify_one();
         Ok(())
     }
 

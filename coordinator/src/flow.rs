@@ -254,18 +254,19 @@ impl Coordinator {
             digest: w.digest.clone(),
             instance: instance.clone(),
         });
-        let key = instance.clone();
-        let digest = w.digest.clone();
-        let (has_runtime_sbom, has_sbom) = self
-            .stored(move |s| Ok((s.has_runtime_sbom(&key)?, s.get_raw(Table::Sbom, digest.as_str())?.is_some())))
-            .await?;
-        // Another replica of the workload is being learned on this node: it learns for both.
+        // Another replica of the workload is being learned on this node: it learns for both
+        // (asked first: no store or cluster lookup for it).
         let twin = lock(&self.active).values().any(|a| a.instance == instance);
         if twin {
             self.sniffer.unwatch(w.cgroup_id);
             self.bus.publish(FlowEvent::ReplicaNotSniffed { id: w.id.clone(), instance });
             return Ok(());
         }
+        let key = instance.clone();
+        let digest = w.digest.clone();
+        let (has_runtime_sbom, has_sbom) = self
+            .stored(move |s| Ok((s.has_runtime_sbom(&key)?, s.get_raw(Table::Sbom, digest.as_str())?.is_some())))
+            .await?;
         if has_runtime_sbom {
             // "Has SBOM'" -> stop sniffing (discovery watched its cgroup at once). The image
             // needs its SBOM, not a file index.
