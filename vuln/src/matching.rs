@@ -216,11 +216,35 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
             let mut fixed: Vec<String> = group.iter().flat_map(|r| hits[&r.id].iter().cloned()).collect();
             fixed.sort_by(|a, b| scheme.compare(a, b).unwrap_or(Ordering::Equal));
             fixed.dedup();
-            findings.push(finding(s, eco, &group, fixed, relevance));
+            let severity = severity_of(db, &group)?;
+            findings.push(finding(s, eco, &group, fixed, severity, relevance));
         }
     }
     findings.sort_by(order);
     Ok(ScanReport { packages: seen.len(), findings, runtime_complete: relevance.map(|r| r.complete), warnings })
+}
+
+/// Most aliases of one vulnerability looked up for a rating (real records name two or three).
+const MAX_ALIAS_LOOKUPS: usize = 8;
+
+/// The group's own rating; where it has none, the rating of the records it names as aliases
+/// that the database holds without their matching (a PyPA record's GitHub advisory, say).
+fn severity_of(db: &Db, group: &[&Record]) -> Result<SeverityInfo, DbError> {
+    let own = severity::of_records(group.iter().copied());
+    if own.rating != severity::Rating::Unknown {
+        return Ok(own);
+    }
+    let known: BTreeSet<&str> = group.iter().map(|r| r.id.as_str()).collect();
+    let wanted: BTreeSet<&str> =
+        group.iter().flat_map(|r| r.aliases.iter().map(String::as_str)).filter(|a| !known.contains(a)).collect();
+    let mut aliases = Vec::new();
+    for id in wanted.into_iter().take(MAX_ALIAS_LOOKUPS) {
+        // A withdrawn advisory no longer stands behind its rating.
+        if let Some(r) = db.summary(id)?.filter(|r| r.withdrawn.is_none()) {
+            aliases.push(r);
+        }
+    }
+    Ok(severity::of_records_and_aliases(group.iter().copied(), aliases.iter()))
 }
 
 /// Records naming the same vulnerability (sharing an id or alias) grouped together.
@@ -244,7 +268,14 @@ fn group_by_alias(records: &[Record]) -> Vec<Vec<&Record>> {
     groups.into_iter().map(|(_, rs)| rs).collect()
 }
 
-fn finding(s: &Subject, eco: &str, group: &[&Record], fixed: Vec<String>, relevance: Option<&Relevance>) -> Finding {
+fn finding(
+    s: &Subject,
+    eco: &str,
+    group: &[&Record],
+    fixed: Vec<String>,
+    severity: SeverityInfo,
+    relevance: Option<&Relevance>,
+) -> Finding {
     let id = group.iter().map(|r| r.id.as_str()).min().unwrap_or_default().to_string();
     let aliases: BTreeSet<String> =
         group.iter().flat_map(|r| r.ids()).filter(|i| *i != id).map(str::to_string).collect();
@@ -263,7 +294,7 @@ fn finding(s: &Subject, eco: &str, group: &[&Record], fixed: Vec<String>, releva
         id,
         aliases: aliases.into_iter().collect(),
         summary,
-        severity: severity::of_records(group.iter().copied()),
+        severity,
         package: FindingPackage {
             name: s.name.clone(),
             version: s.version.clone(),

@@ -86,6 +86,23 @@ pub struct SeverityInfo {
     /// The CVSS vector it was computed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<String>,
+    /// The record and field the rating was taken from; none when no record rates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SeveritySource>,
+}
+
+/// Where a rating was read: which record, which field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeveritySource {
+    /// The record's id (`GHSA-…`, `PYSEC-…`, `DSA-…`).
+    pub record: String,
+    /// The field: `severity` with the vector's type (`CVSS_V3`), or the database's own field
+    /// (`database_specific.severity`, `affected.ecosystem_specific.urgency`, …).
+    pub field: String,
+    /// Whether the record is an alias of the matched ones, looked up for its rating only
+    /// (PyPA records carry no vector; the GitHub advisory they name often does).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alias: bool,
 }
 
 fn cvss_rank(kind: &str) -> Option<u8> {
@@ -100,35 +117,74 @@ fn cvss_rank(kind: &str) -> Option<u8> {
 /// The severity the records of one vulnerability give: the newest CVSS version present,
 /// highest score among them; else the databases' highest rating word.
 pub fn of_records<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> SeverityInfo {
-    let mut best: Option<(u8, f64, String)> = None;
+    of_records_and_aliases(records, std::iter::empty())
+}
+
+/// [`of_records`] over the matched records, and over `aliases` (records the matched ones
+/// name as aliases, found in the database but not matched) only where the matched records
+/// rate nothing: a matched record's own rating always wins.
+pub fn of_records_and_aliases<'a>(
+    records: impl IntoIterator<Item = &'a Record> + Clone,
+    aliases: impl IntoIterator<Item = &'a Record> + Clone,
+) -> SeverityInfo {
+    let own = rate(records, false);
+    if own.rating != Rating::Unknown {
+        return own;
+    }
+    let aliased = rate(aliases, true);
+    if aliased.rating != Rating::Unknown { aliased } else { own }
+}
+
+fn rate<'a>(records: impl IntoIterator<Item = &'a Record> + Clone, alias: bool) -> SeverityInfo {
+    let source = |record: &str, field: String| Some(SeveritySource { record: record.to_string(), field, alias });
+    let mut best: Option<(u8, f64, &str, &str, &str)> = None;
     for r in records.clone() {
         for s in &r.severity {
             let (Some(rank), Ok(cvss)) = (cvss_rank(&s.kind), cvss::Cvss::from_str(&s.score)) else { continue };
             let score = cvss.score();
-            if best.as_ref().is_none_or(|(br, bs, _)| (rank, score) > (*br, *bs)) {
-                best = Some((rank, score, s.score.clone()));
+            if best.as_ref().is_none_or(|(br, bs, ..)| (rank, score) > (*br, *bs)) {
+                best = Some((rank, score, &s.score, &r.id, &s.kind));
             }
         }
     }
-    if let Some((_, score, vector)) = best {
-        return SeverityInfo { rating: Rating::of_score(score), score: Some(score), vector: Some(vector) };
+    if let Some((_, score, vector, id, kind)) = best {
+        return SeverityInfo {
+            rating: Rating::of_score(score),
+            score: Some(score),
+            vector: Some(vector.to_string()),
+            source: source(id, format!("severity {kind}")),
+        };
     }
-    let mut rating = Rating::Unknown;
+    let mut found = SeverityInfo::default();
     for r in records {
-        let words = r
-            .database_specific
-            .iter()
-            .chain(r.affected.iter().flat_map(|a| a.ecosystem_specific.iter().chain(a.database_specific.iter())))
-            .filter_map(|v| v.get("severity").or_else(|| v.get("urgency")))
-            .filter_map(|v| v.as_str());
-        for w in words {
-            rating = rating.max(Rating::of_word(w.trim_end_matches('*')).unwrap_or(Rating::Unknown));
+        let fields = [("database_specific", r.database_specific.as_ref())]
+            .into_iter()
+            .chain(r.affected.iter().flat_map(|a| {
+                [
+                    ("affected.ecosystem_specific", a.ecosystem_specific.as_ref()),
+                    ("affected.database_specific", a.database_specific.as_ref()),
+                ]
+            }))
+            .filter_map(|(place, v)| Some((place, v?)));
+        let mut words: Vec<(String, &str)> = Vec::new();
+        for (place, v) in fields {
+            for key in ["severity", "urgency"] {
+                if let Some(w) = v.get(key).and_then(|w| w.as_str()) {
+                    words.push((format!("{place}.{key}"), w.trim_end_matches('*')));
+                }
+            }
         }
         for s in r.severity.iter().filter(|s| cvss_rank(&s.kind).is_none()) {
-            rating = rating.max(Rating::of_word(&s.score).unwrap_or(Rating::Unknown));
+            words.push((format!("severity {}", s.kind), &s.score));
+        }
+        for (field, w) in words {
+            let rating = Rating::of_word(w).unwrap_or(Rating::Unknown);
+            if rating > found.rating {
+                found = SeverityInfo { rating, score: None, vector: None, source: source(&r.id, field) };
+            }
         }
     }
-    SeverityInfo { rating, score: None, vector: None }
+    found
 }
 
 #[cfg(test)]
@@ -145,6 +201,37 @@ mod tests {
         assert_eq!(s.score, Some(7.2));
         assert_eq!(s.rating, Rating::High);
         let r: Record = serde_json::from_str(r#"{"id":"Y","database_specific":{"severity":"MODERATE"}}"#).unwrap();
-        assert_eq!(of_records([&r]).rating, Rating::Medium);
+        let s = of_records([&r]);
+        assert_eq!(s.rating, Rating::Medium);
+        let source = s.source.unwrap();
+        assert_eq!(
+            (source.record.as_str(), source.field.as_str(), source.alias),
+            ("Y", "database_specific.severity", false)
+        );
+    }
+
+    fn real(path: &std::path::Path) -> Record {
+        Record::parse(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// Real records: the PyPA record for requests rates nothing; the GitHub advisory it names
+    /// as an alias does, and is said to be where the rating came from. A record's own vector
+    /// wins over an alias's.
+    #[test]
+    fn an_alias_rates_what_the_matched_records_do_not() {
+        let pysec = real(&testkit::fixtures::osv().join("PyPI/PYSEC-2023-74.json"));
+        let ghsa =
+            real(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github/GHSA-j8r2-6x86-q33q.json"));
+        assert_eq!(of_records([&pysec]), SeverityInfo::default());
+        let s = of_records_and_aliases([&pysec], [&ghsa]);
+        assert_eq!((s.rating, s.score), (Rating::Medium, Some(6.1)));
+        assert_eq!(
+            s.source,
+            Some(SeveritySource { record: ghsa.id.clone(), field: "severity CVSS_V3".into(), alias: true })
+        );
+        // urllib3's PyPA record has its own vector (8.1): the alias is not consulted.
+        let rated = real(&testkit::fixtures::osv().join("PyPI/PYSEC-2023-192.json"));
+        let s = of_records_and_aliases([&rated], [&ghsa]);
+        assert_eq!((s.score, s.source.map(|s| s.record)), (Some(8.1), Some("PYSEC-2023-192".to_string())));
     }
 }

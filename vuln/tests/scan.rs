@@ -175,3 +175,59 @@ fn debian_packages_match_through_source_package_and_release() {
     assert_eq!((f.package.source.as_deref(), f.fixed.as_slice()), (Some("glibc"), [above.clone()].as_slice()));
     assert_eq!(f.severity.rating, vuln::severity::Rating::Medium);
 }
+
+/// PyPA records carry no CVSS vector: alone, the Jinja2 and requests findings are
+/// `unknown`. With the GitHub advisories they name as aliases in the database (real
+/// records, `tests/data/github`), each is rated from the advisory's vector, and says so in
+/// the JSON and in the CycloneDX rating's source.
+#[test]
+fn pypi_findings_take_their_rating_from_the_github_advisory_they_name() {
+    let packages = [("jinja2", "2.11.2"), ("requests", "2.25.0")];
+    let rated = |paths: &[&std::path::Path]| {
+        let (_dir, db, _) = db_of(paths);
+        let db = vuln::Db::open(&db).unwrap();
+        let report = vuln::scan(&db, &subjects("pypi", &packages), None).unwrap();
+        let of = |name: &str, alias: &str| {
+            report
+                .findings
+                .iter()
+                .find(|f| f.package.name == name && (f.id == alias || f.aliases.iter().any(|a| a == alias)))
+                .unwrap_or_else(|| panic!("no finding {alias} for {name}: {:#?}", report.findings))
+                .clone()
+        };
+        (of("jinja2", "GHSA-g3rq-g295-4j3m"), of("requests", "GHSA-j8r2-6x86-q33q"), report)
+    };
+
+    let (jinja, requests, _) = rated(&[&fixtures().join("PyPI")]);
+    for f in [&jinja, &requests] {
+        assert_eq!(f.severity, vuln::severity::SeverityInfo::default(), "{}", f.id);
+    }
+
+    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
+    let (jinja, requests, report) = rated(&[&fixtures().join("PyPI"), &github]);
+    for (f, ghsa, pysec, score, vector) in [
+        (&jinja, "GHSA-g3rq-g295-4j3m", "PYSEC-2021-66", 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"),
+        (&requests, "GHSA-j8r2-6x86-q33q", "PYSEC-2023-74", 6.1, "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N"),
+    ] {
+        // One finding for the two records, as before.
+        assert!(f.id == ghsa && f.aliases.iter().any(|a| a == pysec), "{f:#?}");
+        assert_eq!(f.severity.rating, vuln::severity::Rating::Medium);
+        assert_eq!((f.severity.score, f.severity.vector.as_deref()), (Some(score), Some(vector)));
+        let source = f.severity.source.as_ref().unwrap();
+        assert_eq!((source.record.as_str(), source.field.as_str()), (ghsa, "severity CVSS_V3"));
+        let json = serde_json::to_value(f).unwrap();
+        assert_eq!(json["severity"]["source"]["record"], ghsa);
+    }
+    let ctx = vuln::report::Context { sbom: "x".into(), runtime: None, db: "db".into(), db_updated_at: None };
+    let vex: serde_json::Value =
+        serde_json::from_str(&vuln::report::render(&report, &ctx, vuln::report::Format::CyclonedxVex)).unwrap();
+    let rating = vex["vulnerabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == "GHSA-j8r2-6x86-q33q")
+        .map(|v| v["ratings"][0].clone())
+        .unwrap();
+    assert_eq!(rating["source"]["name"], "GitHub (GHSA-j8r2-6x86-q33q)");
+    assert_eq!(rating["source"]["url"], "https://osv.dev/vulnerability/GHSA-j8r2-6x86-q33q");
+}

@@ -56,6 +56,10 @@ pub fn cyclonedx(report: &ScanReport, ctx: &Context) -> Value {
             rating["method"] = json!(cvss_method(vector));
             rating["vector"] = json!(vector);
         }
+        if let Some(from) = &f.severity.source {
+            rating["source"] = json!({"name": format!("{} ({})", source_of(&from.record), from.record),
+                                      "url": format!("https://osv.dev/vulnerability/{}", from.record)});
+        }
         v["ratings"] = json!([rating]);
         if !f.fixed.is_empty() {
             v["recommendation"] = json!(format!("upgrade {} to {}", f.package.name, f.fixed.join(" or ")));
