@@ -96,6 +96,10 @@ impl FileIndex {
                     index.dirs.insert(path, i);
                 } else if !canon.is_dir(&path) {
                     index.own(path, i);
+                } else if package.kind == Ecosystem::Python {
+                    // An unzipped egg or a vendored module: Python lists no directories
+                    // otherwise (dpkg lists every parent, which says nothing).
+                    index.dirs.insert(path, i);
                 }
             }
         }
@@ -114,7 +118,7 @@ impl FileIndex {
         for (i, package) in sbom.packages.iter().enumerate() {
             for file in &package.files {
                 let file = crate::rootfs::normalize(file);
-                if package.kind == Ecosystem::Npm {
+                if package.kind == Ecosystem::Npm || package.kind == Ecosystem::Python && is_python_dir(&file) {
                     index.dirs.insert(file, i);
                     continue;
                 }
@@ -139,13 +143,17 @@ impl FileIndex {
         }
     }
 
-    /// The packages owning a canonical path (a file listed by several packages has several).
+    /// The packages owning a canonical path: those listing it (a file listed by several
+    /// packages has several), and the package of the deepest directory above it (nested
+    /// node_modules win; pip's vendored urllib3 owns files pip's RECORD lists too).
     pub fn owners(&self, path: &Path) -> Vec<usize> {
-        if let Some(owners) = self.files.get(path) {
-            return owners.clone();
+        let mut owners = self.files.get(path).cloned().unwrap_or_default();
+        if let Some(&i) = path.ancestors().find_map(|dir| self.dirs.get(dir))
+            && !owners.contains(&i)
+        {
+            owners.push(i);
         }
-        // The deepest package directory above the path (nested node_modules win).
-        path.ancestors().find_map(|dir| self.dirs.get(dir)).map(|&i| vec![i]).unwrap_or_default()
+        owners
     }
 
     /// Canonical paths indexed (files, not counting package directories).
@@ -157,6 +165,12 @@ impl FileIndex {
     pub fn is_empty(&self) -> bool {
         self.files.is_empty() && self.dirs.is_empty()
     }
+}
+
+/// Without the root: whether a path a Python package lists is a directory it owns whole
+/// (an unzipped egg, a vendored module), which RECORD files never are.
+fn is_python_dir(path: &Path) -> bool {
+    path.extension().is_none_or(|e| e == "egg") && path.file_name().is_some_and(|n| n != "__init__")
 }
 
 /// `/lib/x` -> `/usr/lib/x`, for the directories merged-/usr links.

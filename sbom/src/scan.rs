@@ -121,6 +121,20 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
                 EntryKind::Dir if name.ends_with(".dist-info") || name.ends_with(".egg-info") => {
                     catalog::python::catalog_dir(root, entry.path, catalog);
                 }
+                EntryKind::Dir if name == "EGG-INFO" && parent_is(entry.path, |p| p.ends_with(".egg")) => {
+                    catalog::python::catalog_egg_dir(root, entry.path, catalog);
+                }
+                EntryKind::File if name.ends_with(".egg-info") => {
+                    catalog::python::catalog_egg_info_file(root, entry.path, catalog);
+                }
+                EntryKind::File if name.ends_with(".egg") => {
+                    catalog::python::catalog_zipped_egg(root, entry.path, catalog)
+                }
+                EntryKind::File
+                    if name == "vendor.txt" && parent_is(entry.path, |p| p == "_vendor" || p == "vendored") =>
+                {
+                    catalog::python::catalog_vendor_txt(root, entry.path, catalog);
+                }
                 EntryKind::File if name == "package.json" => {
                     if catalog::npm::is_package_manifest(entry.path) {
                         catalog::npm::catalog_manifest(root, entry.path, catalog);
@@ -141,6 +155,11 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
     for (path, e) in errors {
         catalog.warn("walk", &path, e);
     }
+}
+
+/// Whether the name of the directory holding `path` passes `test`.
+fn parent_is(path: &Path, test: impl Fn(&str) -> bool) -> bool {
+    path.parent().and_then(Path::file_name).is_some_and(|n| test(&n.to_string_lossy()))
 }
 
 /// Extensions of files that are data or source, never a compiled executable. Their mode is

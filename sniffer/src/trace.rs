@@ -116,7 +116,8 @@ fn print_new(
                 truncated: event.truncated,
                 loader_of: event.loader_of.as_deref().map(display_path),
             };
-            serde_json::to_writer(&mut *out, &line)?;
+            // Exact too, with C1 and bidirectional controls as JSON escapes.
+            out.write_all(&sbom::text::to_json_line(&line)?)?;
             writeln!(out)?;
         } else {
             // A name's control characters would drive the terminal (and split the line):

@@ -318,3 +318,48 @@ fn chains_of_links_in_file_lists_finish_within_the_index_budget() {
     assert!(scan.sbom["warnings"].to_string().contains("steps"), "{}", scan.sbom["warnings"]);
     println!("chains resolved in {:?}", scan.took);
 }
+
+/// The Python readers added for eggs and vendored distributions: a zipped egg that is a
+/// bomb or a sparse file, an `EGG-INFO` and a `vendor.txt` that are FIFOs or links out of
+/// the root, pins naming paths outside `_vendor`, and control characters in names.
+#[test]
+fn eggs_and_vendor_lists_stay_inside_the_root_and_their_budgets() {
+    let c = Case::new();
+    let site = "usr/lib/python3/site-packages";
+    testkit::archive::shared_entry_zip(
+        &c.dir(site).join("bomb-1.0.egg"),
+        4000,
+        |i| format!("EGG-INFO/e{i}"),
+        "EGG-INFO/PKG-INFO",
+        0,
+        16 << 20,
+    );
+    let sparse = c.file(&format!("{site}/sparse-1.0.egg"), "");
+    assert!(Command::new("truncate").args(["-s", "3G"]).arg(&sparse).status().unwrap().success());
+    // An unzipped egg whose metadata is a link to the canary, another's a FIFO.
+    c.dir(&format!("{site}/linked-1.0.egg/EGG-INFO"));
+    symlink(c.outside.join("secret"), c.root.join(format!("{site}/linked-1.0.egg/EGG-INFO/PKG-INFO"))).unwrap();
+    c.node(&format!("{site}/fifo-1.0.egg/EGG-INFO/PKG-INFO"), "p", 0, 0);
+    // vendor.txt as a link out of the root, as a FIFO, and pins naming paths outside it.
+    c.dir(&format!("{site}/a/_vendor"));
+    symlink(c.outside.join("secret"), c.root.join(format!("{site}/a/_vendor/vendor.txt"))).unwrap();
+    c.node(&format!("{site}/b/_vendor/vendor.txt"), "p", 0, 0);
+    c.file(
+        &format!("{site}/c/_vendor/vendor.txt"),
+        "../../../../outside==1\n/etc==2\nok==1.0\n..==3\nbell\u{7}\u{1b}[31m==4\nesc==\u{1b}[2J\n",
+    );
+    c.dir(&format!("{site}/c/_vendor/ok"));
+    c.dir(&format!("{site}/c/_vendor/__"));
+    // The pins' names as directories next to the root, where a join would lead.
+    std::fs::create_dir_all(c.outside.join("etc")).unwrap();
+    // A distutils egg-info file full of control characters.
+    c.file(&format!("{site}/x.egg-info"), "Name: x\u{1b}]0;owned\u{7}\nVersion: 1\u{9b}2\n");
+    let scan = c.scan();
+    scan.warned(&format!("{site}/bomb-1.0.egg"), "share or overlap");
+    scan.warned(&format!("{site}/sparse-1.0.egg"), "no end-of-central-directory record");
+    let mut names = scan.names();
+    names.sort();
+    // Only the pin whose module is inside `_vendor` and whose name is a name; the
+    // egg-info's name and version, control characters and all, stay data in the JSON.
+    assert_eq!(names, ["ok", "x\u{1b}]0;owned\u{7}"], "{}", scan.sbom);
+}

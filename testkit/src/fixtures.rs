@@ -38,6 +38,12 @@ pub fn java_root() -> PathBuf {
     cached("java")
 }
 
+/// A root whose `usr/local/lib/python3/site-packages` holds pip, setuptools and wheel as
+/// pip installs them (their vendored distributions, pkg_resources' test eggs).
+pub fn python_root() -> PathBuf {
+    cached("python")
+}
+
 fn cached(name: &str) -> PathBuf {
     let path = Path::new(CACHE).join(name);
     assert!(path.exists(), "{} is missing: run `cargo xtask setup`", path.display());

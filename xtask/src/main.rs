@@ -238,6 +238,7 @@ fn setup(with_test_packages: bool) -> anyhow::Result<()> {
         kubernetes_tools()?;
         bookworm_root()?;
         java_root()?;
+        python_root()?;
         cargo_auditable()?;
     }
     if !linker_ok {
@@ -441,6 +442,37 @@ fn cargo_tool(name: &str, version: &str) -> anyhow::Result<()> {
 }
 
 /// Where the Java fixture lives: real jars from Debian packages, unpacked (no JRE needed).
+/// Where the Python packaging fixture lives (see [`python_root`]).
+const PYTHON_ROOT: &str = "/var/cache/sniffer-fixtures/python";
+/// pip, setuptools and wheel as released: pip vendors its dependencies without metadata
+/// (pinned in `pip/_vendor/vendor.txt`), setuptools vendors them with (`setuptools/_vendor/
+/// *.dist-info`) and ships pkg_resources' test eggs (one unzipped, one zipped), wheel pins
+/// its vendored packaging in `wheel/vendored/vendor.txt`.
+const PYTHON_PIP: &[&str] = &["pip==24.3.1", "setuptools==79.0.1", "wheel==0.45.1"];
+
+/// Installs, once, [`PYTHON_PIP`] into [`PYTHON_ROOT`]'s site-packages with pip.
+fn python_root() -> anyhow::Result<()> {
+    let root = PathBuf::from(PYTHON_ROOT);
+    let stamp = root.with_extension("stamp");
+    let recipe = PYTHON_PIP.join(" ");
+    if is_current(&root, &recipe) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the Python fixture {} ({recipe})", root.display());
+    let tmp = root.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let site = tmp.join("usr/local/lib/python3/site-packages");
+    std::fs::create_dir_all(&site)?;
+    run(Command::new(workspace_root().join("target/validators/bin/pip"))
+        .args(["install", "-q", "--no-deps", "--disable-pip-version-check", "--no-compile", "--target"])
+        .arg(&site)
+        .args(PYTHON_PIP))?;
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::rename(&tmp, &root)?;
+    std::fs::write(&stamp, recipe)?;
+    Ok(())
+}
+
 const JAVA_ROOT: &str = "/var/cache/sniffer-fixtures/java";
 /// Debian packages of jars: two that carry Maven metadata, three whose jars do not (their
 /// coordinates are in the package's own POMs under /usr/share/maven-repo). The stamp is

@@ -298,6 +298,30 @@ fn read_level<R: Read + Seek>(
     }
 }
 
+/// One text entry of a zip archive that is not a Java one (a zipped Python egg's
+/// `EGG-INFO/PKG-INFO`), read through the same checks and within the same kind of work
+/// budget as a Java archive; `Ok(None)` when the archive has no such entry.
+pub(crate) fn zip_entry_text<R: Read + Seek>(
+    mut reader: R,
+    entry: &str,
+    work: u64,
+) -> Result<Option<String>, Malformed> {
+    check_end_record(&mut reader)?;
+    let budget = Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(0), work, nested: 0 };
+    let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget: &budget }) {
+        Ok(z) => z,
+        Err(_) if budget.bytes.get() == 0 => {
+            return Err(format!("budget: reading it spent the {work}-byte work budget: not read").into());
+        }
+        Err(e) => return Err(format!("not a readable zip archive: {e}").into()),
+    };
+    check_entries(&mut zip)?;
+    if zip.index_for_name(entry).is_none() {
+        return Ok(None);
+    }
+    entry_text(&mut zip, entry).map(Some)
+}
+
 fn is_pom_properties(name: &str) -> bool {
     let parts: Vec<&str> = name.split('/').collect();
     matches!(parts.as_slice(), ["META-INF", "maven", _, _, "pom.properties"])

@@ -1,5 +1,6 @@
-//! Python distributions: `*.dist-info` (METADATA, RECORD) and `*.egg-info` (PKG-INFO,
-//! installed-files.txt).
+//! Python distributions: `*.dist-info` (METADATA, RECORD), `*.egg-info` directories
+//! (PKG-INFO, installed-files.txt) and files (distutils), eggs unzipped (`EGG-INFO`) and
+//! zipped, and distributions vendored without metadata but pinned in a `vendor.txt` (pip).
 
 use crate::catalog::Malformed;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::catalog::{Catalog, read_limited};
 use crate::model::{Ecosystem, Package};
 use crate::purl;
-use crate::rootfs::{Root, normalize};
+use crate::rootfs::{EntryKind, Root, normalize};
 
 const CATALOGER: &str = "python";
 const MAX_METADATA: u64 = 16 << 20;
@@ -81,14 +82,7 @@ pub fn parse_record(text: &str, base: &Path) -> Vec<PathBuf> {
 pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
     let dist_info = dir.extension().is_some_and(|e| e == "dist-info");
     let meta_path = dir.join(if dist_info { "METADATA" } else { "PKG-INFO" });
-    let metadata = match read_limited(root, &meta_path, MAX_METADATA) {
-        Ok(Some(text)) => match parse_metadata(&text) {
-            Ok(m) => m,
-            Err(e) => return catalog.warn(CATALOGER, &meta_path, e),
-        },
-        Ok(None) => return,
-        Err(e) => return catalog.warn(CATALOGER, &meta_path, e),
-    };
+    let Some(metadata) = metadata_at(root, &meta_path, catalog) else { return };
     let site = dir.parent().unwrap_or(Path::new("/"));
     let files = if dist_info {
         let record = dir.join("RECORD");
@@ -107,7 +101,123 @@ pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
             _ => Vec::new(),
         }
     };
-    let at = meta_path.clone();
+    add(catalog, meta_path, metadata, files);
+}
+
+/// Catalogs an unzipped egg from its `EGG-INFO` directory (path inside the root, below a
+/// `*.egg` directory): the egg directory is what it owns, whole.
+pub fn catalog_egg_dir(root: &Root, egg_info: &Path, catalog: &mut Catalog) {
+    let meta_path = egg_info.join("PKG-INFO");
+    let Some(metadata) = metadata_at(root, &meta_path, catalog) else { return };
+    let egg = egg_info.parent().unwrap_or(Path::new("/")).to_path_buf();
+    add(catalog, meta_path, metadata, vec![egg]);
+}
+
+/// Catalogs a `*.egg-info` file: distutils writes the PKG-INFO headers alone, with no list
+/// of the files installed, so the package owns none.
+pub fn catalog_egg_info_file(root: &Root, path: &Path, catalog: &mut Catalog) {
+    if let Some(metadata) = metadata_at(root, path, catalog) {
+        add(catalog, path.to_path_buf(), metadata, Vec::new());
+    }
+}
+
+/// Catalogs a zipped egg (`*.egg`, imported by Python from the zip itself): its
+/// `EGG-INFO/PKG-INFO`, read with the Java archives' checks and work budget. The egg file
+/// is what it owns.
+pub fn catalog_zipped_egg(root: &Root, path: &Path, catalog: &mut Catalog) {
+    let file = match root.open_file(path) {
+        Ok(f) => f,
+        Err(e) => return catalog.warn(CATALOGER, path, e),
+    };
+    let text = match crate::catalog::java::zip_entry_text(file, "EGG-INFO/PKG-INFO", catalog.budgets.archive_work) {
+        Ok(Some(text)) => text,
+        // A zip without egg metadata is some other file named .egg.
+        Ok(None) => return,
+        Err(e) if e.is_over_budget() => return catalog.over_budget(CATALOGER, path, e),
+        Err(e) => return catalog.warn(CATALOGER, path, e),
+    };
+    let meta_path = path.join("EGG-INFO/PKG-INFO");
+    match parse_metadata(&text) {
+        Ok(metadata) => {
+            add(catalog, meta_path, metadata, vec![path.to_path_buf()]);
+        }
+        Err(e) => catalog.warn(CATALOGER, &meta_path, e),
+    }
+}
+
+/// Largest `vendor.txt` read (pip's is under 1 KiB).
+const MAX_VENDOR_LIST: u64 = 64 << 10;
+
+/// Catalogs the distributions a package vendors without their metadata, as pip does: its
+/// `_vendor/vendor.txt` pins each (`name==version`), and the code sits beside it as
+/// `_vendor/<module>` or `_vendor/<module>.py`. Only pins whose module is there are listed
+/// (pip pins setuptools but ships only its `pkg_resources`); each owns its module.
+pub fn catalog_vendor_txt(root: &Root, path: &Path, catalog: &mut Catalog) {
+    let text = match read_limited(root, path, MAX_VENDOR_LIST) {
+        Ok(Some(text)) => text,
+        Ok(None) => return,
+        Err(e) => return catalog.warn(CATALOGER, path, e),
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    for (name, version) in parse_vendor_list(&text) {
+        let module = vendored_module(&name);
+        let owned = [dir.join(&module), dir.join(format!("{module}.py"))]
+            .into_iter()
+            .find(|p| matches!(root.kind(p), Some(EntryKind::Dir | EntryKind::File)));
+        let Some(owned) = owned else { continue };
+        let metadata = Metadata { name, version, licenses: Vec::new() };
+        if !add(catalog, path.to_path_buf(), metadata, vec![owned]) {
+            return;
+        }
+    }
+}
+
+/// `name==version` pins of a vendor list; comments, blank lines and anything else skipped.
+pub fn parse_vendor_list(text: &str) -> Vec<(String, String)> {
+    // PEP 508 names (alphanumeric at both ends), versions of the same characters.
+    let word = |w: &str| {
+        w.len() <= 200
+            && w.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && w.ends_with(|c: char| c.is_ascii_alphanumeric())
+            && w.chars().all(|c| c.is_ascii_alphanumeric() || "._-+!".contains(c))
+    };
+    text.lines()
+        .filter_map(|line| {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            let (name, version) = line.split_once("==")?;
+            let (name, version) = (name.trim(), version.split(';').next().unwrap_or_default().trim());
+            (word(name) && word(version)).then(|| (name.to_string(), version.to_string()))
+        })
+        .collect()
+}
+
+/// The import name of a vendored distribution: lower case, `-` as `_` (`CacheControl` is
+/// `cachecontrol`, `pyproject-hooks` is `pyproject_hooks`).
+fn vendored_module(name: &str) -> String {
+    name.to_ascii_lowercase().replace(['-', '.'], "_")
+}
+
+/// Reads and parses a METADATA / PKG-INFO file; a problem is a warning and `None`.
+fn metadata_at(root: &Root, meta_path: &Path, catalog: &mut Catalog) -> Option<Metadata> {
+    match read_limited(root, meta_path, MAX_METADATA) {
+        Ok(Some(text)) => match parse_metadata(&text) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                catalog.warn(CATALOGER, meta_path, e);
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            catalog.warn(CATALOGER, meta_path, e);
+            None
+        }
+    }
+}
+
+/// Adds one distribution found at `found_at`; false past the package budget.
+fn add(catalog: &mut Catalog, found_at: PathBuf, metadata: Metadata, files: Vec<PathBuf>) -> bool {
+    let at = found_at.clone();
     catalog.add(
         CATALOGER,
         &at,
@@ -118,10 +228,10 @@ pub fn catalog_dir(root: &Root, dir: &Path, catalog: &mut Catalog) {
             kind: Ecosystem::Python,
             source: None,
             licenses: metadata.licenses,
-            found_at: meta_path,
+            found_at,
             files,
         },
-    );
+    )
 }
 
 #[cfg(test)]
@@ -139,6 +249,22 @@ mod tests {
         let m = parse_metadata("Name: x\nVersion: 1\nClassifier: License :: OSI Approved :: MIT License\n").unwrap();
         assert_eq!(m.licenses, vec!["MIT License".to_string()]);
         assert!(parse_metadata("Version: 1\n").is_err());
+    }
+
+    #[test]
+    fn vendor_lists_are_pins_of_names() {
+        let pins = parse_vendor_list(
+            "CacheControl==0.14.0  # Make sure to update the license in pyproject.toml for this.\n\
+             requests==2.32.3\n    certifi==2024.8.30\nsetuptools==70.3.0 ; python_version < '3.12'\n\
+             -e git+https://x/y.git#egg=z\nnot a pin\n..==1\n../x==1\nname==\n",
+        );
+        let names: Vec<(&str, &str)> = pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            names,
+            [("CacheControl", "0.14.0"), ("requests", "2.32.3"), ("certifi", "2024.8.30"), ("setuptools", "70.3.0")]
+        );
+        assert_eq!(vendored_module("CacheControl"), "cachecontrol");
+        assert_eq!(vendored_module("pyproject-hooks"), "pyproject_hooks");
     }
 
     #[test]

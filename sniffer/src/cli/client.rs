@@ -71,7 +71,7 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
             Response::Ok { message } => serde_json::json!({ "ok": message }),
             Response::Error { .. } => unreachable!("handled above"),
         };
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", sbom::text::to_json_pretty_string(&value)?);
         return Ok(0);
     }
     match response {
@@ -119,7 +119,7 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
         Response::Container(c) => containers_table(&[c]),
         Response::Ok { message } => println!("{message}"),
         Response::Events { .. } | Response::Report(_) | Response::Sbom { .. } => {
-            println!("{}", serde_json::to_string_pretty(&response_value(&response))?)
+            println!("{}", sbom::text::to_json_pretty_string(&response_value(&response))?)
         }
         Response::Error { .. } => unreachable!("handled above"),
     }
@@ -206,7 +206,7 @@ pub(super) async fn vulns(client: &ClientArgs, key: String, relevant: bool) -> a
         scan.findings.retain(|f| f.relevant != Some(false));
     }
     if client.json {
-        println!("{}", serde_json::to_string_pretty(&scan)?);
+        println!("{}", sbom::text::to_json_pretty_string(&scan)?);
     } else {
         println!(
             "{} {} ({}), {} packages",

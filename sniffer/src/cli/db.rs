@@ -66,7 +66,7 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
         DbCommand::Status { db, json } => {
             let status = vuln::Db::open(&db.path)?.status()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&status)?);
+                println!("{}", sbom::text::to_json_pretty_string(&status)?);
                 return Ok(0);
             }
             let mut rows: Vec<Vec<String>> = status

@@ -136,12 +136,12 @@ pub(super) async fn command(
         (None, None) => bail!("give a container id or --dir ROOT"),
     };
     let json = match (format, &runtime) {
-        (SbomFormat::Json, None) => serde_json::to_vec_pretty(&sbom)?,
-        (SbomFormat::Json, Some(f)) => serde_json::to_vec_pretty(f)?,
-        (SbomFormat::Cyclonedx, None) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx(&sbom))?,
-        (SbomFormat::Cyclonedx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::cyclonedx_runtime(&sbom, f))?,
-        (SbomFormat::Spdx, None) => serde_json::to_vec_pretty(&sbom::formats::spdx(&sbom))?,
-        (SbomFormat::Spdx, Some(f)) => serde_json::to_vec_pretty(&sbom::formats::spdx_runtime(&sbom, f))?,
+        (SbomFormat::Json, None) => sbom::text::to_json_pretty(&sbom)?,
+        (SbomFormat::Json, Some(f)) => sbom::text::to_json_pretty(f)?,
+        (SbomFormat::Cyclonedx, None) => sbom::text::to_json_pretty(&sbom::formats::cyclonedx(&sbom))?,
+        (SbomFormat::Cyclonedx, Some(f)) => sbom::text::to_json_pretty(&sbom::formats::cyclonedx_runtime(&sbom, f))?,
+        (SbomFormat::Spdx, None) => sbom::text::to_json_pretty(&sbom::formats::spdx(&sbom))?,
+        (SbomFormat::Spdx, Some(f)) => sbom::text::to_json_pretty(&sbom::formats::spdx_runtime(&sbom, f))?,
     };
     if let Some(f) = &runtime {
         eprintln!(

@@ -70,13 +70,13 @@ pub fn render(report: &ScanReport, ctx: &Context, format: Format) -> String {
                 #[serde(flatten)]
                 report: &'a ScanReport,
             }
-            serde_json::to_string_pretty(&Doc { context: ctx, report }).expect("serialisable") + "\n"
+            sbom::text::to_json_pretty_string(&Doc { context: ctx, report }).expect("serialisable") + "\n"
         }
         Format::CyclonedxVex => {
-            serde_json::to_string_pretty(&vex::cyclonedx(report, ctx)).expect("serialisable") + "\n"
+            sbom::text::to_json_pretty_string(&vex::cyclonedx(report, ctx)).expect("serialisable") + "\n"
         }
-        Format::Openvex => serde_json::to_string_pretty(&vex::openvex(report, ctx)).expect("serialisable") + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&sarif::sarif(report, ctx)).expect("serialisable") + "\n",
+        Format::Openvex => sbom::text::to_json_pretty_string(&vex::openvex(report, ctx)).expect("serialisable") + "\n",
+        Format::Sarif => sbom::text::to_json_pretty_string(&sarif::sarif(report, ctx)).expect("serialisable") + "\n",
     }
 }
 
