@@ -105,12 +105,26 @@ pub fn apk(distro: Option<&Distro>, name: &str, version: &str, arch: Option<&str
     os("apk", "alpine", distro, name, version, arch, None)
 }
 
-/// `pkg:golang/github.com/pkg/errors@v0.9.1`: the module path's last element is the name.
+/// `pkg:golang/github.com/ProtonMail/go-crypto@v1.2.0`: the module path as it is, case
+/// and all. The purl spec's text says to lower-case a golang namespace (and the packageurl
+/// crate does), but Go module paths are case-sensitive, OSV's Go records name them
+/// exactly, and Syft keeps the case too: lower-cased, `ProtonMail` would match nothing.
 pub fn golang(module: &str, version: &str) -> String {
-    match module.rsplit_once('/') {
-        Some((ns, name)) => render("golang", Some(ns), name, version, &[]),
-        None => render("golang", None, module, version, &[]),
+    let path: Vec<String> = module.split('/').map(percent_encode).collect();
+    format!("pkg:golang/{}@{}", path.join("/"), percent_encode(version))
+}
+
+/// Percent-encodes all but the purl spec's unencoded characters (`A-Za-z0-9.-_~`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
     }
+    out
 }
 
 /// `pkg:maven/org.apache.commons/commons-lang3@3.12.0`.
@@ -162,6 +176,10 @@ mod tests {
         );
         assert_eq!(golang("github.com/pkg/errors", "v0.9.1"), "pkg:golang/github.com/pkg/errors@v0.9.1");
         assert_eq!(golang("stdlib", "1.19.8"), "pkg:golang/stdlib@1.19.8");
+        assert_eq!(
+            golang("github.com/ProtonMail/go-crypto", "v0.0.0+incompatible"),
+            "pkg:golang/github.com/ProtonMail/go-crypto@v0.0.0%2Bincompatible"
+        );
         assert_eq!(
             maven(Some("org.apache.commons"), "commons-lang3", "3.12.0"),
             "pkg:maven/org.apache.commons/commons-lang3@3.12.0"

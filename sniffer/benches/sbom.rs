@@ -90,6 +90,11 @@ fn normalise(purl: &str) -> Option<(String, String)> {
     {
         name = format!("{name}/{sub}");
     }
+    // Go module paths compared without case (Trivy lower-cases them, as the purl spec's
+    // text says; Syft and we keep them; matching ignores case).
+    if ty == "golang" {
+        name = name.to_lowercase();
+    }
     // The Go standard library: OSV's version has no `v`, Trivy's has.
     if ty == "golang" && name == "stdlib" {
         version = version.trim_start_matches('v').to_string();

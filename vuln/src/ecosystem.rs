@@ -25,7 +25,14 @@ pub fn normalize_ecosystem(ecosystem: &str) -> &str {
 
 /// A package name as the index keys it: PEP 503 for PyPI, as written elsewhere.
 pub fn normalize_name(ecosystem: &str, name: &str) -> String {
-    if ecosystem == "PyPI" { sbom::purl::normalize_python(name) } else { name.to_string() }
+    match ecosystem {
+        "PyPI" => sbom::purl::normalize_python(name),
+        // Go module paths are case-sensitive, but SBOMs made by tools that follow the purl
+        // spec's text lower-case them: matched without case, both find the record (Go
+        // itself refuses two modules differing only in case in one build).
+        "Go" => name.to_lowercase(),
+        _ => name.to_string(),
+    }
 }
 
 /// The index key of a package: `ecosystem NUL name`, both normalised.

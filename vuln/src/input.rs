@@ -252,13 +252,8 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
                 None => name.clone(),
             },
         ),
-        "golang" => (
-            Some("Go".to_string()),
-            match p.namespace() {
-                Some(ns) => format!("{ns}/{name}"),
-                None => name.clone(),
-            },
-        ),
+        // The module path as written: the packageurl crate lower-cases a golang namespace.
+        "golang" => (Some("Go".to_string()), go_module_of(purl).unwrap_or_else(|| name.clone())),
         "maven" => (
             Some("Maven".to_string()),
             match p.namespace() {
@@ -289,6 +284,29 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
     Ok(Subject { name: full_name, version, purl: purl.to_string(), ecosystem, match_name, match_version })
 }
 
+/// The module path of a golang purl, case kept and percent-decoded: `pkg:golang/` up to
+/// the version, qualifiers or subpath.
+fn go_module_of(purl: &str) -> Option<String> {
+    let rest = purl.strip_prefix("pkg:golang/")?;
+    let end = rest.find(['@', '?', '#']).unwrap_or(rest.len());
+    let mut bytes = Vec::with_capacity(end);
+    let raw = rest[..end].as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        match (raw[i], raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
+            (b'%', Some(b)) => {
+                bytes.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                bytes.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(bytes).ok().filter(|m| !m.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +329,8 @@ mod tests {
         assert_eq!((s.match_name.as_str(), s.match_version.as_str()), ("zlib1g", "1:1.2.13.dfsg-1"));
         let s = subject_of_purl("pkg:rpm/redhat/openssl@3.0.7-27.el9?arch=x86_64&epoch=1&distro=rhel-9").unwrap();
         assert_eq!(s.match_version, "1:3.0.7-27.el9");
+        let s = subject_of_purl("pkg:golang/github.com/ProtonMail/go-crypto@v1.2.0").unwrap();
+        assert_eq!(s.name, "github.com/ProtonMail/go-crypto");
         let s = subject_of_purl("pkg:golang/stdlib@1.19.8").unwrap();
         assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Go"), "stdlib"));
         let s = subject_of_purl("pkg:maven/org.apache.commons/commons-lang3@3.12.0").unwrap();

@@ -231,3 +231,27 @@ fn pypi_findings_take_their_rating_from_the_github_advisory_they_name() {
     assert_eq!(rating["source"]["name"], "GitHub (GHSA-j8r2-6x86-q33q)");
     assert_eq!(rating["source"]["url"], "https://osv.dev/vulnerability/GHSA-j8r2-6x86-q33q");
 }
+
+/// Go module paths keep their case in our purls (`github.com/Azure/...`), and OSV's Go
+/// records name them exactly: the real advisory for azidentity matches our purl, and the
+/// lower-cased one tools following the purl spec's text write, but not the fixed version.
+#[test]
+fn go_modules_with_capitals_match_their_advisory() {
+    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
+    let (_dir, db, _) = db_of(&[&github]);
+    let db = vuln::Db::open(&db).unwrap();
+    let module = "github.com/Azure/azure-sdk-for-go/sdk/azidentity";
+    let ours = sbom::purl::golang(module, "v1.5.2");
+    assert_eq!(ours, format!("pkg:golang/{module}@v1.5.2"));
+    for purl in [ours, format!("pkg:golang/{}@v1.5.2", module.to_lowercase())] {
+        let s = vec![vuln::input::subject_of_purl(&purl).unwrap()];
+        let report = vuln::scan(&db, &s, None).unwrap();
+        assert_eq!(report.findings.len(), 1, "{purl}: {report:#?}");
+        assert_eq!(
+            (report.findings[0].id.as_str(), report.findings[0].fixed.as_slice()),
+            ("GHSA-m5vv-6r4h-3vj9", ["1.6.0".to_string()].as_slice())
+        );
+    }
+    let fixed = vec![vuln::input::subject_of_purl(&sbom::purl::golang(module, "v1.6.0")).unwrap()];
+    assert!(vuln::scan(&db, &fixed, None).unwrap().findings.is_empty());
+}
