@@ -71,12 +71,15 @@ pub fn normalize_python(name: &str) -> String {
     out
 }
 
-/// `pkg:npm/%40babel/core@7.0.0` for scoped names, `pkg:npm/lodash@4.17.15` otherwise.
+/// `pkg:npm/%40babel/core@7.0.0` for scoped names, `pkg:npm/lodash@4.17.15` otherwise,
+/// case kept: the registry still serves packages named before names had to be lower case
+/// (`JSONStream`), and advisories name them as they are.
 pub fn npm(name: &str, version: &str) -> String {
-    match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
-        Some((scope, bare)) => render("npm", Some(&format!("@{scope}")), bare, version, &[]),
-        None => render("npm", None, name, version, &[]),
-    }
+    let path = match name.strip_prefix('@').and_then(|n| n.split_once('/')) {
+        Some((scope, bare)) => format!("{}/{}", percent_encode(&format!("@{scope}")), percent_encode(bare)),
+        None => percent_encode(name),
+    };
+    format!("pkg:npm/{path}@{}", percent_encode(version))
 }
 
 /// The `distro` qualifier: `debian-12`, `alpine-3.20.1`, `fedora-40`.
@@ -163,6 +166,7 @@ mod tests {
         assert_eq!(normalize_python("zope.interface__x"), "zope-interface-x");
         assert_eq!(npm("lodash", "4.17.15"), "pkg:npm/lodash@4.17.15");
         assert_eq!(npm("@babel/core", "7.0.0"), "pkg:npm/%40babel/core@7.0.0");
+        assert_eq!(npm("JSONStream", "1.3.5"), "pkg:npm/JSONStream@1.3.5");
         let f = Distro { id: "fedora".into(), version_id: Some("40".into()), pretty_name: None };
         assert_eq!(
             rpm(Some(&f), "curl", "8.6.0-8.fc40", None, Some("x86_64")),

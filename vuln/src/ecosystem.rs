@@ -31,6 +31,8 @@ pub fn normalize_name(ecosystem: &str, name: &str) -> String {
         // spec's text lower-case them: matched without case, both find the record (Go
         // itself refuses two modules differing only in case in one build).
         "Go" => name.to_lowercase(),
+        // npm: the same for the few packages named before names had to be lower case.
+        "npm" => name.to_lowercase(),
         _ => name.to_string(),
     }
 }

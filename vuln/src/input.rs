@@ -245,15 +245,10 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
             (eco, name.clone())
         }
         "pypi" => (Some("PyPI".to_string()), name.clone()),
-        "npm" => (
-            Some("npm".to_string()),
-            match p.namespace() {
-                Some(ns) => format!("{ns}/{name}"),
-                None => name.clone(),
-            },
-        ),
+        // The name as written (`@scope/name`): the packageurl crate lower-cases npm names.
+        "npm" => (Some("npm".to_string()), path_of(purl, "npm").unwrap_or_else(|| name.clone())),
         // The module path as written: the packageurl crate lower-cases a golang namespace.
-        "golang" => (Some("Go".to_string()), go_module_of(purl).unwrap_or_else(|| name.clone())),
+        "golang" => (Some("Go".to_string()), path_of(purl, "golang").unwrap_or_else(|| name.clone())),
         "maven" => (
             Some("Maven".to_string()),
             match p.namespace() {
@@ -284,10 +279,10 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
     Ok(Subject { name: full_name, version, purl: purl.to_string(), ecosystem, match_name, match_version })
 }
 
-/// The module path of a golang purl, case kept and percent-decoded: `pkg:golang/` up to
-/// the version, qualifiers or subpath.
-fn go_module_of(purl: &str) -> Option<String> {
-    let rest = purl.strip_prefix("pkg:golang/")?;
+/// The namespace and name of a purl of type `ty` as written, case kept and percent-decoded:
+/// `pkg:<ty>/` up to the version, qualifiers or subpath.
+fn path_of(purl: &str, ty: &str) -> Option<String> {
+    let rest = purl.strip_prefix("pkg:")?.strip_prefix(ty)?.strip_prefix('/')?;
     let end = rest.find(['@', '?', '#']).unwrap_or(rest.len());
     let mut bytes = Vec::with_capacity(end);
     let raw = rest[..end].as_bytes();
@@ -331,6 +326,8 @@ mod tests {
         assert_eq!(s.match_version, "1:3.0.7-27.el9");
         let s = subject_of_purl("pkg:golang/github.com/ProtonMail/go-crypto@v1.2.0").unwrap();
         assert_eq!(s.name, "github.com/ProtonMail/go-crypto");
+        assert_eq!(subject_of_purl("pkg:npm/JSONStream@1.3.5").unwrap().name, "JSONStream");
+        assert_eq!(subject_of_purl("pkg:npm/%40Azure/identity@4.2.0").unwrap().name, "@Azure/identity");
         let s = subject_of_purl("pkg:golang/stdlib@1.19.8").unwrap();
         assert_eq!((s.ecosystem.as_deref(), s.match_name.as_str()), (Some("Go"), "stdlib"));
         let s = subject_of_purl("pkg:maven/org.apache.commons/commons-lang3@3.12.0").unwrap();

@@ -28,7 +28,7 @@ const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 
 /// Bump when the layout of index entries changes: an older file is refused with a message
 /// to rebuild it rather than read wrongly.
-/// 4: Go names indexed without case.
+/// 4: Go and npm names indexed without case.
 const SCHEMA: &str = "4";
 
 /// What can go wrong with the database file.
