@@ -82,6 +82,7 @@ fn scan_until(
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
     walk(&root, &mut catalog, deadline, progress);
+    catalog::java::apply_repo_links(&root, &mut catalog);
     let Catalog { mut packages, mut warnings, warnings_dropped, incomplete, .. } = catalog;
     if warnings_dropped > 0 {
         warnings.push(crate::model::Warning {
@@ -141,6 +142,11 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
                     } else if catalog::npm::is_project_manifest(entry.path, |sibling| entry.sibling(sibling)) {
                         catalog::npm::catalog_project(root, entry.path, catalog);
                     }
+                }
+                EntryKind::Symlink
+                    if name.ends_with(".jar") && entry.path.starts_with(catalog::java::DEBIAN_MAVEN_REPO) =>
+                {
+                    catalog::java::note_repo_link(root, entry.path, catalog);
                 }
                 EntryKind::File if catalog::java::is_archive(&name) => {
                     catalog::java::catalog_archive(root, entry.path, catalog)

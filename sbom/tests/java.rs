@@ -52,8 +52,10 @@ fn java_set(sbom: &sbom::Sbom) -> BTreeSet<(String, String)> {
 }
 
 /// The fixture's jars without Maven metadata (libxz-java, libhamcrest-java,
-/// libxml-commons-external-java).
-const WITHOUT_POM: [&str; 5] = [
+/// libxml-commons-external-java, libatinject-jsr330-api-java, libaopalliance-java).
+const WITHOUT_POM: [&str; 7] = [
+    "atinject-jsr330-api-1.0.jar",
+    "aopalliance-1.0.jar",
     "xz-1.9.jar",
     "hamcrest-2.2.jar",
     "hamcrest-integration-1.3.1-SNAPSHOT.jar",
@@ -79,36 +81,92 @@ print(group, get(p, 'artifactId'), get(p, 'version') or get(p.find('m:parent', n
     (f[0].to_string(), f[1].to_string(), f[2].to_string())
 }
 
+/// Jars built without Maven (no pom.properties inside), and the POM Debian's Maven
+/// repository (`/usr/share/maven-repo`) has for each, read by Python: (jar path inside the
+/// root, group, artifact, version).
+fn debian_repo_poms(root: &Path) -> BTreeSet<(PathBuf, String, String, String)> {
+    let script = r#"
+import os, sys, zipfile, xml.etree.ElementTree as ET
+root = sys.argv[1]
+repo = os.path.join(root, "usr/share/maven-repo")
+ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+for d, _, files in os.walk(repo):
+    for f in files:
+        link = os.path.join(d, f)
+        version = os.path.basename(d)
+        if not f.endswith(".jar") or not os.path.islink(link) or version == "debian":
+            continue
+        jar = os.path.realpath(link)
+        with zipfile.ZipFile(jar) as z:
+            if any(n.startswith("META-INF/maven/") and n.endswith("/pom.properties") for n in z.namelist()):
+                continue
+        p = ET.parse(link[:-4] + ".pom").getroot()
+        get = lambda e, k: e.find("m:" + k, ns).text if e is not None and e.find("m:" + k, ns) is not None else None
+        group = get(p, "groupId") or get(p.find("m:parent", ns), "groupId")
+        print("/" + os.path.relpath(jar, root), group, get(p, "artifactId"), get(p, "version"), sep="\t")
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (PathBuf::from(f[0]), f[1].to_string(), f[2].to_string(), f[3].to_string())
+        })
+        .collect()
+}
+
 /// Jars built without Maven (no pom.properties inside): named from the file and the
-/// manifest, equal to the coordinates Debian records for them in the package's own POMs;
-/// where nothing in the jar says the group, none is made up.
+/// manifest, then given the coordinates Debian records for them in its Maven repository
+/// (`javax.inject:javax.inject:1` for `atinject-jsr330-api-1.0.jar`, whose manifest says
+/// no group); each equal to that POM as Python's XML parser reads it. A title is never an
+/// artifact id.
 #[test]
 fn debian_jars_without_maven_metadata_match_their_packages_poms() {
     let root = java_root();
     let sbom = sbom::scan(&root).unwrap();
-    let of = |jar: &str| {
+    let poms = debian_repo_poms(&root);
+    assert!(poms.len() >= 5, "{poms:#?}");
+    assert!(
+        poms.iter().any(|(_, g, a, v)| (g.as_str(), a.as_str(), v.as_str()) == ("javax.inject", "javax.inject", "1"))
+    );
+    for (jar, group, artifact, version) in &poms {
         let p = sbom
             .packages
             .iter()
-            .find(|p| p.found_at == Path::new("/usr/share/java").join(jar))
-            .unwrap_or_else(|| panic!("no package for {jar}"));
-        (p.purl.clone(), p.name.clone(), p.version.clone())
-    };
-    for (jar, pom) in [
-        ("xz-1.9.jar", "usr/share/maven-repo/org/tukaani/xz/1.9/xz-1.9.pom"),
-        ("hamcrest-2.2.jar", "usr/share/maven-repo/org/hamcrest/hamcrest/2.2/hamcrest-2.2.pom"),
-    ] {
-        let (group, artifact, version) = pom_coordinates(&root.join(pom));
-        let (purl, name, v) = of(jar);
-        assert_eq!((name, v), (format!("{group}:{artifact}"), version.clone()), "{jar}");
-        assert_eq!(purl, format!("pkg:maven/{group}/{artifact}@{version}"));
+            .find(|p| &p.found_at == jar)
+            .unwrap_or_else(|| panic!("no package for {}", jar.display()));
+        assert_eq!((&p.name, &p.version), (&format!("{group}:{artifact}"), version), "{}", jar.display());
+        assert_eq!(p.purl, format!("pkg:maven/{group}/{artifact}@{version}"));
     }
-    // xml-apis: nothing in the jar names a group (its POM's own directory is
-    // xml-apis/xml-apis-1.4, a Debian name): no namespace in the package URL.
-    assert_eq!(of("xml-apis-1.4.01.jar"), ("pkg:maven/xml-apis@1.4.01".into(), "xml-apis".into(), "1.4.01".into()));
     for p in sbom.packages.iter().filter(|p| p.kind == Ecosystem::Java) {
         assert!(!p.name.contains(' '), "a title is no artifact id: {}", p.name);
     }
+}
+
+/// Without Debian's Maven repository, what the jar itself says: the file name, and a group
+/// only where the manifest names one; none is made up (the purl then has no namespace).
+#[test]
+fn jars_without_maven_metadata_or_repository_invent_no_group() {
+    let root = tempfile::tempdir().unwrap();
+    let java = root.path().join("usr/share/java");
+    std::fs::create_dir_all(&java).unwrap();
+    for jar in ["xz-1.9.jar", "xml-apis-1.4.01.jar", "atinject-jsr330-api-1.0.jar", "aopalliance-1.0.jar"] {
+        std::fs::copy(java_root().join("usr/share/java").join(jar), java.join(jar)).unwrap();
+    }
+    let sbom = sbom::scan(root.path()).unwrap();
+    let purls: BTreeSet<&str> = sbom.packages.iter().map(|p| p.purl.as_str()).collect();
+    assert_eq!(
+        purls,
+        BTreeSet::from([
+            // Bundle-SymbolicName org.tukaani.xz: the group is what precedes the artifact.
+            "pkg:maven/org.tukaani/xz@1.9",
+            "pkg:maven/xml-apis@1.4.01",
+            "pkg:maven/atinject-jsr330-api@1.0",
+            "pkg:maven/aopalliance@1.0",
+        ])
+    );
 }
 
 #[test]

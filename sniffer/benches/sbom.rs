@@ -192,8 +192,10 @@ fn native_installed(file: &Path) -> (BTreeMap<String, BTreeSet<String>>, usize) 
 }
 
 /// Prints, per purl type, the installed packages each tool lists, and those only a peer or
-/// only we find (the first few of each).
-fn compare(ours: &Path, syft: &Path, trivy: &Path) -> bool {
+/// only we find (the first few of each; all of them in `full`).
+fn compare(ours: &Path, syft: &Path, trivy: &Path, full: &Path) -> bool {
+    use std::fmt::Write as _;
+    let mut all = String::new();
     let (ours, files) = native_installed(ours);
     let (syft, trivy) = (cyclonedx_installed(syft), cyclonedx_installed(trivy));
     println!("installed packages per purl type (sniffer also lists {files} owned files):");
@@ -217,18 +219,31 @@ fn compare(ours: &Path, syft: &Path, trivy: &Path) -> bool {
             only_peers.len(),
             only_ours.len()
         );
-        for k in only_peers.iter().take(8) {
+        for (i, k) in only_peers.iter().enumerate() {
             let by = match (s.contains(**k), t.contains(**k)) {
                 (true, true) => "syft, trivy",
                 (true, false) => "syft",
                 _ => "trivy",
             };
-            println!("    only {by}: {k}");
+            if i < 8 {
+                println!("    only {by}: {k}");
+            }
+            let _ = writeln!(all, "{ty}\tonly {by}\t{k}");
         }
-        for k in only_ours.iter().take(4) {
-            println!("    only sniffer: {k}");
+        for (i, k) in only_ours.iter().enumerate() {
+            if i < 4 {
+                println!("    only sniffer: {k}");
+            }
+            let _ = writeln!(all, "{ty}\tonly sniffer\t{k}");
         }
         complete &= only_peers.is_empty();
+    }
+    if let Some(dir) = full.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(full, all) {
+        Ok(()) => println!("every difference: {}", full.display()),
+        Err(e) => println!("could not write {}: {e}", full.display()),
     }
     complete
 }
@@ -298,7 +313,9 @@ fn tree(root: &Path, venv: &Path, runs: usize) -> bool {
         memory(syft),
         memory(trivy)
     );
-    let complete = compare(&o_ours, &o_syft, &o_trivy);
+    let name: String = root.to_string_lossy().trim_matches('/').replace('/', "_");
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/bench-sbom/{name}.tsv"));
+    let complete = compare(&o_ours, &o_syft, &o_trivy, &full);
     println!(
         "{}\n",
         if complete {
@@ -322,9 +339,10 @@ fn main() {
         tree(&root, &venv, RUNS);
         return;
     }
+    // Large trees: fewer runs (SBOM_RUNS sets how many, 1 to look at the differences only).
+    let runs = std::env::var("SBOM_RUNS").ok().and_then(|r| r.parse().ok()).filter(|&r| r > 0).unwrap_or(3);
     for dir in dirs {
         assert!(dir.is_dir(), "{} is not a directory", dir.display());
-        // Large trees: fewer runs.
-        tree(&dir, &venv, 3);
+        tree(&dir, &venv, runs);
     }
 }

@@ -363,3 +363,27 @@ fn eggs_and_vendor_lists_stay_inside_the_root_and_their_budgets() {
     // egg-info's name and version, control characters and all, stay data in the JSON.
     assert_eq!(names, ["ok", "x\u{1b}]0;owned\u{7}"], "{}", scan.sbom);
 }
+
+/// Debian's Maven repository read for jar coordinates: links out of the root, in a loop,
+/// and named with control characters give no coordinates and read nothing outside.
+#[test]
+fn maven_repository_links_stay_inside_the_root() {
+    let c = Case::new();
+    let repo = "usr/share/maven-repo";
+    c.dir(&format!("{repo}/org/x/a/1"));
+    c.dir(&format!("{repo}/org/x/b/1"));
+    c.dir(&format!("{repo}/org/x/c\u{1b}[2J/1"));
+    // A jar outside the root, and the link to it.
+    std::fs::copy(testkit::fixtures::java_root().join("usr/share/java/aopalliance-1.0.jar"), c.outside.join("a-1.jar"))
+        .unwrap();
+    symlink(c.outside.join("a-1.jar"), c.root.join(format!("{repo}/org/x/a/1/a-1.jar"))).unwrap();
+    // Two links pointing at each other.
+    symlink("b-1.jar.loop", c.root.join(format!("{repo}/org/x/b/1/b-1.jar"))).unwrap();
+    symlink("b-1.jar", c.root.join(format!("{repo}/org/x/b/1/b-1.jar.loop"))).unwrap();
+    symlink("/usr/share/java/c.jar", c.root.join(format!("{repo}/org/x/c\u{1b}[2J/1/c\u{1b}[2J-1.jar"))).unwrap();
+    c.file("usr/share/java/c.jar", "not a zip");
+    let scan = c.scan();
+    // Nothing listed: the jar outside was not read, the loop and the bad name went nowhere.
+    assert_eq!(scan.names(), Vec::<String>::new(), "{}", scan.sbom);
+    scan.warned("/usr/share/java/c.jar", "not a readable Java archive");
+}

@@ -477,8 +477,15 @@ const JAVA_ROOT: &str = "/var/cache/sniffer-fixtures/java";
 /// Debian packages of jars: two that carry Maven metadata, three whose jars do not (their
 /// coordinates are in the package's own POMs under /usr/share/maven-repo). The stamp is
 /// this list: changing it unpacks the fixture again.
-const JAVA_DEBS: &[&str] =
-    &["libcommons-lang3-java", "libslf4j-java", "libxz-java", "libhamcrest-java", "libxml-commons-external-java"];
+const JAVA_DEBS: &[&str] = &[
+    "libcommons-lang3-java",
+    "libslf4j-java",
+    "libxz-java",
+    "libhamcrest-java",
+    "libxml-commons-external-java",
+    "libatinject-jsr330-api-java",
+    "libaopalliance-java",
+];
 
 /// Unpacks, once, the jars of [`JAVA_DEBS`] into [`JAVA_ROOT`] (`apt-get download`, then
 /// `dpkg-deb -x`: the files without installing them).

@@ -421,7 +421,11 @@ pub fn without_pom(manifest: Option<&str>, file_name: &str, inner: &str) -> Opti
     let (artifact, version) = match split_file_name(file_name) {
         Some((a, v)) => (a, v),
         None => {
-            let artifact = symbolic.clone().or_else(|| get("Implementation-Title")).filter(|a| maven_word(a))?;
+            // A file name without a version (`jrt-fs.jar`, Debian's `commons-io.jar`) is
+            // still the artifact's name; else the symbolic name or a title.
+            let stem = file_name.rsplit_once('.').map(|(s, _)| s.to_string()).filter(|s| maven_word(s));
+            let artifact =
+                stem.or_else(|| symbolic.clone()).or_else(|| get("Implementation-Title")).filter(|a| maven_word(a))?;
             (artifact, get("Bundle-Version").or_else(|| get("Implementation-Version"))?)
         }
     };
@@ -429,6 +433,55 @@ pub fn without_pom(manifest: Option<&str>, file_name: &str, inner: &str) -> Opti
         .filter(|g| maven_word(g))
         .or_else(|| symbolic.iter().chain(module.iter()).find_map(|n| group_from(n, &artifact)));
     Some(Coordinates { group, artifact, version, license: get("Bundle-License"), inner: inner.to_string() })
+}
+
+/// Where Debian's Java packages lay out their jars as a Maven repository: links named
+/// `<group path>/<artifact>/<version>/<artifact>-<version>.jar` to the jar in
+/// `/usr/share/java`.
+pub const DEBIAN_MAVEN_REPO: &str = "/usr/share/maven-repo";
+/// Most links of the Maven repository remembered (a large image has a few thousand).
+const MAX_REPO_LINKS: usize = 100_000;
+
+/// Notes a link of Debian's Maven repository (`path` inside the root): the coordinates its
+/// path gives, for the jar it points to. Debian's jars mostly have no `pom.properties`;
+/// this is where their group is known. Versions named `debian` are Debian's aliases.
+pub fn note_repo_link(root: &Root, path: &Path, catalog: &mut Catalog) {
+    let Ok(rest) = path.strip_prefix(DEBIAN_MAVEN_REPO) else { return };
+    let parts: Vec<&str> = rest.iter().filter_map(|p| p.to_str()).collect();
+    let [group @ .., artifact, version, file] = parts.as_slice() else { return };
+    if group.is_empty()
+        || *version == "debian"
+        || *file != format!("{artifact}-{version}.jar")
+        || !group.iter().chain([artifact, version]).all(|w| maven_word(w))
+        || catalog.repo_links.len() >= MAX_REPO_LINKS
+    {
+        return;
+    }
+    // The link's target inside the root; a link out of it resolves inside it.
+    let Ok(target) = root.canonicalize(path) else { return };
+    catalog.repo_links.insert(target, (group.join("."), artifact.to_string(), version.to_string()));
+}
+
+/// After the walk: jars read without a group (no `pom.properties`) that Debian's Maven
+/// repository links to take its coordinates.
+pub fn apply_repo_links(root: &Root, catalog: &mut Catalog) {
+    if catalog.repo_links.is_empty() {
+        return;
+    }
+    let links = std::mem::take(&mut catalog.repo_links);
+    for p in catalog.packages.iter_mut().filter(|p| p.kind == Ecosystem::Java && !p.name.contains(':')) {
+        // The archive's own coordinates only, not those of one nested inside it.
+        let [jar] = p.files.as_slice() else { continue };
+        if p.found_at != *jar {
+            continue;
+        }
+        let Some((group, artifact, version)) = root.canonicalize(jar).ok().and_then(|c| links.get(&c)) else {
+            continue;
+        };
+        p.name = format!("{group}:{artifact}");
+        p.purl = purl::maven(Some(group), artifact, version);
+        p.version = version.clone();
+    }
 }
 
 /// `commons-io-2.11.0.jar` -> (`commons-io`, `2.11.0`): the name up to the first `-digit`.

@@ -100,6 +100,9 @@ pub struct Catalog {
     /// Binaries read, by (device, inode): a hard link is not read again; its packages
     /// own it too.
     pub(crate) binaries: std::collections::HashMap<(u64, u64), std::ops::Range<usize>>,
+    /// Jars Debian's Maven repository links to, by canonical path: (group, artifact,
+    /// version) (see [`java::note_repo_link`]).
+    pub(crate) repo_links: std::collections::HashMap<std::path::PathBuf, (String, String, String)>,
 }
 
 impl Catalog {
