@@ -285,7 +285,7 @@ fn path_of(purl: &str, ty: &str) -> Option<String> {
     let rest = purl.strip_prefix("pkg:")?.strip_prefix(ty)?.strip_prefix('/')?;
     let end = rest.find(['@', '?', '#']).unwrap_or(rest.len());
     let mut bytes = Vec::with_capacity(end);
-    let raw = rest[..end].as_bytes();
+    let raw = &rest.as_bytes()[..end];
     let mut i = 0;
     while i < raw.len() {
         match (raw[i], raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
