@@ -63,24 +63,6 @@ const WITHOUT_POM: [&str; 7] = [
     "xml-apis-ext-1.4.01.jar",
 ];
 
-/// (groupId, artifactId, version) of a POM, read by Python's XML parser (the parent's
-/// groupId when the project names none).
-fn pom_coordinates(pom: &Path) -> (String, String, String) {
-    let script = r#"
-import sys, xml.etree.ElementTree as ET
-ns = {'m': 'http://maven.apache.org/POM/4.0.0'}
-p = ET.parse(sys.argv[1]).getroot()
-get = lambda e, k: (e.find('m:' + k, ns).text if e is not None and e.find('m:' + k, ns) is not None else None)
-group = get(p, 'groupId') or get(p.find('m:parent', ns), 'groupId')
-print(group, get(p, 'artifactId'), get(p, 'version') or get(p.find('m:parent', ns), 'version'))
-"#;
-    let out = Command::new("python3").arg("-c").arg(script).arg(pom).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
-    let f: Vec<&str> = text.split_whitespace().collect();
-    (f[0].to_string(), f[1].to_string(), f[2].to_string())
-}
-
 /// Jars built without Maven (no pom.properties inside), and the POM Debian's Maven
 /// repository (`/usr/share/maven-repo`) has for each, read by Python: (jar path inside the
 /// root, group, artifact, version).
