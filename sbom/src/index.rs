@@ -96,9 +96,9 @@ impl FileIndex {
                     index.dirs.insert(path, i);
                 } else if !canon.is_dir(&path) {
                     index.own(path, i);
-                } else if package.kind == Ecosystem::Python {
-                    // An unzipped egg or a vendored module: Python lists no directories
-                    // otherwise (dpkg lists every parent, which says nothing).
+                } else if matches!(package.kind, Ecosystem::Python | Ecosystem::Runtime) {
+                    // An unzipped egg, a vendored module, a JDK's home: these list no
+                    // directories otherwise (dpkg lists every parent, which says nothing).
                     index.dirs.insert(path, i);
                 }
             }
@@ -118,7 +118,10 @@ impl FileIndex {
         for (i, package) in sbom.packages.iter().enumerate() {
             for file in &package.files {
                 let file = crate::rootfs::normalize(file);
-                if package.kind == Ecosystem::Npm || package.kind == Ecosystem::Python && is_python_dir(&file) {
+                if package.kind == Ecosystem::Npm
+                    || package.kind == Ecosystem::Runtime
+                    || package.kind == Ecosystem::Python && is_python_dir(&file)
+                {
                     index.dirs.insert(file, i);
                     continue;
                 }

@@ -24,6 +24,9 @@ pub enum Ecosystem {
     Java,
     /// A Rust crate compiled into a binary (cargo-auditable).
     Rust,
+    /// A language runtime installed without a package manager (a JDK from a tarball):
+    /// listed, not matched (no OSV ecosystem covers it).
+    Runtime,
 }
 
 impl Ecosystem {
@@ -38,6 +41,7 @@ impl Ecosystem {
             Ecosystem::Go => "go",
             Ecosystem::Java => "java",
             Ecosystem::Rust => "rust",
+            Ecosystem::Runtime => "runtime",
         }
     }
 }

@@ -130,6 +130,11 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
+/// `pkg:generic/oracle/openjdk@17.0.15%2B6`: software no package type covers.
+pub fn generic(namespace: Option<&str>, name: &str, version: &str) -> String {
+    render("generic", namespace, name, version, &[])
+}
+
 /// `pkg:maven/org.apache.commons/commons-lang3@3.12.0`.
 pub fn maven(group: Option<&str>, artifact: &str, version: &str) -> String {
     render("maven", group, artifact, version, &[])

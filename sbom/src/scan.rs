@@ -148,6 +148,13 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
                 {
                     catalog::java::note_repo_link(root, entry.path, catalog);
                 }
+                EntryKind::File
+                    if name == "release"
+                        && entry.sibling("bin") == Some(EntryKind::Dir)
+                        && entry.sibling("lib") == Some(EntryKind::Dir) =>
+                {
+                    catalog::runtime::catalog_java_release(root, entry.path, catalog);
+                }
                 EntryKind::File if catalog::java::is_archive(&name) => {
                     catalog::java::catalog_archive(root, entry.path, catalog)
                 }

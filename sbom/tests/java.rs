@@ -52,8 +52,10 @@ fn java_set(sbom: &sbom::Sbom) -> BTreeSet<(String, String)> {
 }
 
 /// The fixture's jars without Maven metadata (libxz-java, libhamcrest-java,
-/// libxml-commons-external-java, libatinject-jsr330-api-java, libaopalliance-java).
-const WITHOUT_POM: [&str; 7] = [
+/// libxml-commons-external-java, libatinject-jsr330-api-java, libaopalliance-java,
+/// openjdk-17-jre-headless).
+const WITHOUT_POM: [&str; 8] = [
+    "jrt-fs.jar",
     "atinject-jsr330-api-1.0.jar",
     "aopalliance-1.0.jar",
     "xz-1.9.jar",
@@ -224,4 +226,36 @@ fn nested_archives_are_read_and_owned_by_the_outer_one() {
     let opened = [PathBuf::from("/opt/app/shop.war")];
     let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
     assert_eq!(runtime.packages.len(), 3);
+}
+
+/// A JDK is known by its `release` file (a tarball's JDK has nothing else): listed with the
+/// runtime version the JVM itself reports (`java -XshowSettings:properties`, run from the
+/// fixture's real Debian JRE), owning its home, whose libraries the JVM opens; its
+/// jrt-fs.jar (no pom, no version in its name) named from the file and its manifest.
+#[test]
+fn a_jdk_is_listed_with_the_version_the_jvm_reports() {
+    let root = java_root();
+    let home = Path::new("/usr/lib/jvm/java-17-openjdk-amd64");
+    let java = root.join(home.strip_prefix("/").unwrap()).join("bin/java");
+    let out = Command::new(&java).args(["-XshowSettings:properties", "-version"]).output().unwrap();
+    let settings = String::from_utf8_lossy(&out.stderr);
+    let property = |key: &str| {
+        settings
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key)?.trim().strip_prefix('=').map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("{} printed no {key}: {settings}", java.display()))
+    };
+    let sbom = sbom::scan(&root).unwrap();
+    let jdk = sbom.packages.iter().find(|p| p.kind == Ecosystem::Runtime).expect("the JDK is listed");
+    assert_eq!(jdk.version, property("java.runtime.version"));
+    assert_eq!(jdk.purl, format!("pkg:generic/oracle/openjdk@{}", jdk.version.replace('+', "%2B")));
+    assert_eq!(jdk.files, [home.to_path_buf()]);
+    // The java-1.17.0 link to the same home is not a second JDK.
+    assert_eq!(sbom.packages.iter().filter(|p| p.kind == Ecosystem::Runtime).count(), 1);
+    let jrt = sbom.packages.iter().find(|p| p.found_at == home.join("lib/jrt-fs.jar")).unwrap();
+    assert_eq!((jrt.name.as_str(), jrt.version.clone()), ("jrt-fs", property("java.version")));
+    // SBOM': the JVM's own library is the JDK's.
+    let index = sbom::index::FileIndex::build(&sbom::rootfs::Root::open(&root).unwrap(), &sbom);
+    let owners = index.owners(&home.join("lib/server/libjvm.so"));
+    assert!(owners.iter().any(|&i| sbom.packages[i].kind == Ecosystem::Runtime), "{owners:?}");
 }

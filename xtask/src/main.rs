@@ -485,6 +485,8 @@ const JAVA_DEBS: &[&str] = &[
     "libxml-commons-external-java",
     "libatinject-jsr330-api-java",
     "libaopalliance-java",
+    // A JDK's `release` file and its jrt-fs.jar (the JRE runs from here for the test).
+    "openjdk-17-jre-headless",
 ];
 
 /// Unpacks, once, the jars of [`JAVA_DEBS`] into [`JAVA_ROOT`] (`apt-get download`, then

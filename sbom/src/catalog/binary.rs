@@ -234,9 +234,19 @@ pub mod go {
     }
 
     /// A semantic version set with `-X path.version=…` (or `Version`, `gitVersion`,
-    /// `buildVersion`, `tag`) in linker flags, `v`-prefixed.
+    /// `buildVersion`, `tag`, `gitTag`, `releaseVersion`, `appVersion`) in linker flags,
+    /// `v`-prefixed; the first that holds one (`anthoscliVersion=beta` does not).
     pub fn version_from_ldflags(ldflags: &str) -> Option<String> {
-        const KEYS: [&str; 5] = ["version", "gitversion", "buildversion", "gitbuildversion", "tag"];
+        const KEYS: [&str; 8] = [
+            "version",
+            "gitversion",
+            "buildversion",
+            "gitbuildversion",
+            "tag",
+            "gittag",
+            "releaseversion",
+            "appversion",
+        ];
         // Flags are separated by spaces; quotes around the whole or a value are dropped.
         let words = ldflags.split(|c: char| c.is_whitespace() || c == '\'' || c == '"').filter(|w| !w.is_empty());
         for word in words {
@@ -498,6 +508,13 @@ mod tests {
         assert_eq!(with("build\t-ldflags=\"-X 'main.gitVersion=0.4.5+meta'\""), Some("v0.4.5+meta".into()));
         // Not a version, or not a version variable: the VCS stamp, else nothing.
         assert_eq!(with("build\t-ldflags=\"-X main.version=dev -X main.commit=1.2.3\""), None);
+        // gcloud's anthoscli: a version word that is not a version, then the tag.
+        assert_eq!(
+            with(
+                "build\t-ldflags=\"-X anthoscli/pkg/commands/version.anthoscliVersion=beta \\t\\t\\t-X anthoscli/pkg/commands/version.gitTag=0.2.56\""
+            ),
+            Some("v0.2.56".into())
+        );
         let vcs = "build\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\n\
                    build\tvcs.time=2024-03-05T10:20:30Z\nbuild\tvcs.modified=false";
         assert_eq!(with(vcs), Some("v0.0.0-20240305102030-0123456789ab".into()));

@@ -7,6 +7,7 @@ pub mod java;
 pub mod npm;
 pub mod python;
 pub mod rpm;
+pub mod runtime;
 
 use std::io::Read;
 use std::path::Path;
