@@ -155,6 +155,9 @@ fn walk(root: &Root, catalog: &mut Catalog, deadline: Option<std::time::Instant>
                 {
                     catalog::runtime::catalog_java_release(root, entry.path, catalog);
                 }
+                EntryKind::File if catalog::runtime::python_in_name(&name).is_some() => {
+                    catalog::runtime::catalog_python(root, entry.path, catalog);
+                }
                 EntryKind::File if catalog::java::is_archive(&name) => {
                     catalog::java::catalog_archive(root, entry.path, catalog)
                 }

@@ -280,3 +280,30 @@ fn progress_is_reported_as_the_walk_goes() {
     assert!(seen.windows(2).all(|w| w[0].entries < w[1].entries && w[0].packages <= w[1].packages));
     assert!(seen.last().unwrap().packages <= sbom.packages.len());
 }
+
+/// A CPython that no package owns (built from source, bundled by a vendor) is known by the
+/// version compiled into it: the real interpreter of the Debian root, copied where dpkg
+/// does not list it, is listed at the version it reports itself (run in the root with
+/// chroot); in the root, dpkg owns it and it is that package only.
+#[test]
+fn an_interpreter_no_package_owns_is_listed_at_the_version_it_reports() {
+    let bookworm = testkit::fixtures::bookworm_root();
+    let reported = stdout(Command::new("chroot").arg(&bookworm).args([
+        "/usr/bin/python3.11",
+        "-c",
+        "import platform; print(platform.python_version())",
+    ]));
+    let sbom = sbom::scan(&bookworm).unwrap();
+    assert!(!sbom.packages.iter().any(|p| p.kind == Ecosystem::Runtime), "dpkg owns /usr/bin/python3.11");
+
+    let root = tempfile::tempdir().unwrap();
+    let bin = root.path().join("opt/python/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(bookworm.join("usr/bin/python3.11"), bin.join("python3.11")).unwrap();
+    let sbom = sbom::scan(root.path()).unwrap();
+    let python: Vec<&sbom::Package> = sbom.packages.iter().filter(|p| p.kind == Ecosystem::Runtime).collect();
+    assert_eq!(python.len(), 1, "{:#?}", sbom.packages);
+    assert_eq!(python[0].version, reported.trim());
+    assert_eq!(python[0].purl, format!("pkg:generic/python@{}", reported.trim()));
+    assert_eq!(python[0].files, [PathBuf::from("/opt/python/bin/python3.11")]);
+}

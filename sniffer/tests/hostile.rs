@@ -387,3 +387,56 @@ fn maven_repository_links_stay_inside_the_root() {
     assert_eq!(scan.names(), Vec::<String>::new(), "{}", scan.sbom);
     scan.warned("/usr/share/java/c.jar", "not a readable Java archive");
 }
+
+/// Files named like interpreters are read for the version compiled into them: thousands of
+/// them (each an ELF whose `.rodata` is 16 MiB, the most read, or claims 64 MiB, refused)
+/// are read a few at a time, within the budget, and the rest skipped with a warning.
+#[test]
+fn files_named_like_interpreters_are_read_within_a_budget() {
+    let c = Case::new();
+    // A minimal 64-bit ELF: a header and a section table whose `.rodata` is a sparse
+    // 64 MiB at the end of the file, holding one version string.
+    let mut elf = vec![0u8; 64];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2; // 64-bit
+    elf[5] = 1; // little-endian
+    elf[6] = 1;
+    let names = b"\0.rodata\0.shstrtab\0";
+    let names_at = 64u64;
+    let rodata_at = 4096u64;
+    let rodata_len = 16u64 << 20;
+    let shoff = 256u64;
+    elf.extend_from_slice(names);
+    elf.resize(shoff as usize, 0);
+    let section = |name: u32, offset: u64, size: u64| {
+        let mut s = vec![0u8; 64];
+        s[..4].copy_from_slice(&name.to_le_bytes());
+        s[4..8].copy_from_slice(&1u32.to_le_bytes());
+        s[24..32].copy_from_slice(&offset.to_le_bytes());
+        s[32..40].copy_from_slice(&size.to_le_bytes());
+        s
+    };
+    elf.extend(vec![0u8; 64]);
+    elf.extend(section(1, rodata_at, rodata_len));
+    elf.extend(section(9, names_at, names.len() as u64));
+    elf[40..48].copy_from_slice(&shoff.to_le_bytes()); // e_shoff
+    elf[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+    elf[60..62].copy_from_slice(&3u16.to_le_bytes()); // e_shnum
+    elf[62..64].copy_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+    elf.resize(rodata_at as usize, 0);
+    elf.extend_from_slice(b"\x003.12.7\x00");
+    for i in 0..2000 {
+        let p = c.file(&format!("opt/p{i}/python3.12"), &elf);
+        let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+        f.set_len(rodata_at + rodata_len).unwrap();
+    }
+    let mut claims = elf.clone();
+    claims[shoff as usize + 64 + 32..shoff as usize + 64 + 40].copy_from_slice(&(64u64 << 20).to_le_bytes());
+    c.file("opt/big/libpython3.12.so", &claims);
+    let scan = c.scan();
+    assert!(scan.names().iter().all(|n| n == "python"), "{:?}", scan.names());
+    assert_eq!(scan.names().len(), 1, "one interpreter, owning the copies read");
+    scan.warned("3.12", "more than 16 files named like interpreters");
+    assert_eq!(scan.sbom["incomplete"], true);
+    println!("interpreters scanned in {:?}", scan.took);
+}

@@ -164,6 +164,44 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
     Some(Found { go, rust, segments })
 }
 
+/// One named section of an ELF file (`.rodata`, say), when it has one of at most `max`
+/// bytes: the header and section table read as for the build info, nothing else.
+pub(crate) fn elf_section<D: ReadAt + ?Sized>(data: &D, wanted: &[u8], max: u64) -> Option<Vec<u8>> {
+    let head = data.read_at(0, 64).or_else(|| data.read_at(0, 52))?;
+    if !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    match head[4] {
+        1 => section::<object::elf::FileHeader32<Endianness>, D>(&head, data, wanted, max),
+        2 => section::<object::elf::FileHeader64<Endianness>, D>(&head, data, wanted, max),
+        _ => None,
+    }
+}
+
+fn section<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(
+    head: &[u8],
+    data: &D,
+    wanted: &[u8],
+    max: u64,
+) -> Option<Vec<u8>> {
+    let header = H::parse(head).ok()?;
+    let endian = header.endian().ok()?;
+    let shentsize = u64::from(header.e_shentsize(endian));
+    if shentsize != std::mem::size_of::<H::SectionHeader>() as u64 {
+        return None;
+    }
+    let shdrs = table(data, header.e_shoff(endian).into(), header.e_shnum(endian).into(), shentsize)?;
+    let shdrs: &[H::SectionHeader] = object::pod::slice_from_all_bytes(&shdrs).ok()?;
+    let strtab = shdrs.get(usize::from(header.e_shstrndx(endian)))?;
+    let names = table(data, strtab.sh_offset(endian).into(), 1, strtab.sh_size(endian).into())?;
+    let found = shdrs.iter().find(|s| {
+        let start = s.sh_name(endian) as usize;
+        names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(wanted)
+    })?;
+    let size: u64 = found.sh_size(endian).into();
+    (size <= max).then(|| data.read_at(found.sh_offset(endian).into(), size)).flatten()
+}
+
 /// `len` bytes at virtual address `addr`, from the segment that maps it (pre-1.18 Go build
 /// info holds pointers).
 fn read_virtual<D: ReadAt + ?Sized>(segments: &[(u64, u64, u64)], data: &D, addr: u64, len: u64) -> Option<Vec<u8>> {

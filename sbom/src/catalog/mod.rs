@@ -104,6 +104,8 @@ pub struct Catalog {
     /// Jars Debian's Maven repository links to, by canonical path: (group, artifact,
     /// version) (see [`java::note_repo_link`]).
     pub(crate) repo_links: std::collections::HashMap<std::path::PathBuf, (String, String, String)>,
+    /// Files named like interpreters looked at so far (see [`runtime::catalog_python`]).
+    pub(crate) interpreters: usize,
 }
 
 impl Catalog {

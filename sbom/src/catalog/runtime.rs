@@ -1,7 +1,10 @@
 //! Language runtimes installed without a package manager: a JDK unpacked from a tarball
 //! (`/opt/java/openjdk` in the eclipse-temurin images) is known only by its `release`
-//! file. Listed as `pkg:generic/oracle/openjdk@<runtime version>`, the way Syft names
-//! them; no OSV ecosystem covers them, so they are listed, not matched.
+//! file, a CPython built from source (the python images' `/usr/local/bin/python3.12`, a
+//! vendor's bundled interpreter) only by the version compiled into its binary or
+//! `libpython`. Listed as `pkg:generic/oracle/openjdk@…` and `pkg:generic/python@…`, the
+//! way Syft names them; no OSV ecosystem covers them, so they are listed, not matched. An
+//! interpreter a distribution package owns is that package, not listed again.
 
 use std::path::Path;
 
@@ -73,6 +76,102 @@ pub fn catalog_java_release(root: &crate::rootfs::Root, path: &Path, catalog: &m
     );
 }
 
+/// Largest `.rodata` searched for an interpreter's version (CPython's are 2 to 5 MiB).
+const MAX_RODATA: u64 = 16 << 20;
+/// Most files named like interpreters read per image (a real one has one to four).
+const MAX_INTERPRETERS: usize = 16;
+
+/// The `(major, minor)` a CPython interpreter or library file name carries: `python3.12`,
+/// `python3.12d`, `libpython3.12.so.1.0`, `libpython3.12d.so`; not `python3` (a link) or
+/// `libpython3.so` (the stable-ABI stub).
+pub fn python_in_name(name: &str) -> Option<(u32, u32)> {
+    let (lib, rest) = match name.strip_prefix("libpython") {
+        Some(rest) => (true, rest),
+        None => (false, name.strip_prefix("python")?),
+    };
+    let (major, rest) = rest.split_once('.')?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (minor, rest) = rest.split_at(digits);
+    let rest = rest.strip_prefix(['d', 'm', 'u']).unwrap_or(rest);
+    let ok = if lib { rest == ".so" || rest.starts_with(".so.") } else { rest.is_empty() };
+    if !ok || major.is_empty() || !major.bytes().all(|b| b.is_ascii_digit()) || minor.is_empty() {
+        return None;
+    }
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The one version `major.minor.patch[suffix]` written as a C string in `rodata`
+/// (CPython's `PY_VERSION`, `3.12.10`); `None` when there is none or more than one.
+pub fn python_version_in(rodata: &[u8], (major, minor): (u32, u32)) -> Option<String> {
+    let prefix = format!("\0{major}.{minor}.");
+    let mut found: Option<&[u8]> = None;
+    for at in memchr::memmem::find_iter(rodata, prefix.as_bytes()) {
+        let start = at + 1;
+        let rest = &rodata[start + prefix.len() - 1..];
+        let patch = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        let tail = rest[patch..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'+').count();
+        if patch == 0 || rest.get(patch + tail) != Some(&0) || tail > 16 {
+            continue;
+        }
+        let version = &rodata[start..start + prefix.len() - 1 + patch + tail];
+        match found {
+            Some(v) if v != version => return None,
+            _ => found = Some(version),
+        }
+    }
+    found.map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Catalogs a CPython interpreter or `libpython` at `path` (inside the root) by the version
+/// in its `.rodata`, unless a distribution package owns the file.
+pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Catalog) {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else { return };
+    let Some(minor) = python_in_name(&name) else { return };
+    // Each costs a read of up to 16 MiB and a look through the distribution's file lists:
+    // an image naming thousands of files like interpreters gets the first few read.
+    catalog.interpreters += 1;
+    if catalog.interpreters > MAX_INTERPRETERS {
+        if catalog.interpreters == MAX_INTERPRETERS + 1 {
+            catalog.over_budget(
+                CATALOGER,
+                path,
+                format!("budget: more than {MAX_INTERPRETERS} files named like interpreters: the rest are not read"),
+            );
+        }
+        return;
+    }
+    let Ok(file) = root.open_file(path) else { return };
+    let Some(rodata) = crate::catalog::binary::elf_section(&file, b".rodata", MAX_RODATA) else { return };
+    let Some(version) = python_version_in(&rodata, minor) else { return };
+    let owned = catalog
+        .packages
+        .iter()
+        .filter(|p| matches!(p.kind, Ecosystem::Deb | Ecosystem::Rpm | Ecosystem::Apk))
+        .any(|p| p.files.iter().any(|f| f == path));
+    if owned {
+        return;
+    }
+    let purl = crate::purl::generic(None, "python", &version);
+    // `libpython3.12.so` and its `.so.1.0` twin: one interpreter, owning both.
+    if let Some(i) = catalog.packages.iter().position(|p| p.kind == Ecosystem::Runtime && p.purl == purl) {
+        return catalog.own_too(i..i + 1, path);
+    }
+    catalog.add(
+        CATALOGER,
+        path,
+        Package {
+            purl,
+            name: "python".to_string(),
+            version,
+            kind: Ecosystem::Runtime,
+            source: None,
+            licenses: Vec::new(),
+            found_at: path.to_path_buf(),
+            files: vec![path.to_path_buf()],
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +187,22 @@ mod tests {
         assert_eq!(r.implementor.as_deref(), Some("Eclipse Adoptium"));
         assert_eq!(parse_java_release("VERSION=1\n"), None);
         assert_eq!(parse_java_release("JAVA_VERSION=\"not a version\"\n"), None);
+    }
+
+    #[test]
+    fn python_names_and_versions() {
+        assert_eq!(python_in_name("python3.12"), Some((3, 12)));
+        assert_eq!(python_in_name("libpython3.12.so.1.0"), Some((3, 12)));
+        assert_eq!(python_in_name("libpython3.9d.so"), Some((3, 9)));
+        for not in ["python3", "libpython3.so", "python3.12-config", "libpython3.12.a", "python", "pythonx.y"] {
+            assert_eq!(python_in_name(not), None, "{not}");
+        }
+        let rodata = b"xx\0python3.12\0%.80s (%.80s)\03.12.10\0Py_Version\03.12.10\03.12\0";
+        assert_eq!(python_version_in(rodata, (3, 12)).as_deref(), Some("3.12.10"));
+        assert_eq!(python_version_in(b"\03.12.0rc1\0", (3, 12)).as_deref(), Some("3.12.0rc1"));
+        // Two different versions: which is it? Neither is said.
+        assert_eq!(python_version_in(b"\03.12.1\0\03.12.2\0", (3, 12)), None);
+        assert_eq!(python_version_in(b"\03.11.1\0", (3, 12)), None);
+        assert_eq!(python_version_in(b"3.12.1", (3, 12)), None);
     }
 }
