@@ -526,11 +526,10 @@ mod tests {
             coords(without_pom(Some(xz), "xz-1.9.jar", "").unwrap()),
             (Some("org.tukaani".into()), "xz".into(), "1.9".into())
         );
-        // The title alone is no artifact id.
-        assert!(
-            without_pom(Some("Implementation-Title: XZ data compression\nImplementation-Version: 1.9\n"), "xz.jar", "")
-                .is_none()
-        );
+        // The title alone is no artifact id; a file name without a version is.
+        let titled = "Implementation-Title: XZ data compression\nImplementation-Version: 1.9\n";
+        assert!(without_pom(Some(titled), "", "").is_none());
+        assert_eq!(coords(without_pom(Some(titled), "xz.jar", "").unwrap()), (None, "xz".into(), "1.9".into()));
         // libhamcrest-java's: the symbolic name is group and artifact's last segment.
         let hamcrest = "Bundle-SymbolicName: org.hamcrest\nAutomatic-Module-Name: org.hamcrest\nBundle-Version: 2.2\n";
         assert_eq!(

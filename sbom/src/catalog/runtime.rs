@@ -197,12 +197,12 @@ mod tests {
         for not in ["python3", "libpython3.so", "python3.12-config", "libpython3.12.a", "python", "pythonx.y"] {
             assert_eq!(python_in_name(not), None, "{not}");
         }
-        let rodata = b"xx\0python3.12\0%.80s (%.80s)\03.12.10\0Py_Version\03.12.10\03.12\0";
+        let rodata = b"xx\0python3.12\0%.80s (%.80s)\x003.12.10\0Py_Version\x003.12.10\x003.12\0";
         assert_eq!(python_version_in(rodata, (3, 12)).as_deref(), Some("3.12.10"));
-        assert_eq!(python_version_in(b"\03.12.0rc1\0", (3, 12)).as_deref(), Some("3.12.0rc1"));
+        assert_eq!(python_version_in(b"\x003.12.0rc1\0", (3, 12)).as_deref(), Some("3.12.0rc1"));
         // Two different versions: which is it? Neither is said.
-        assert_eq!(python_version_in(b"\03.12.1\0\03.12.2\0", (3, 12)), None);
-        assert_eq!(python_version_in(b"\03.11.1\0", (3, 12)), None);
+        assert_eq!(python_version_in(b"\x003.12.1\0\x003.12.2\0", (3, 12)), None);
+        assert_eq!(python_version_in(b"\x003.11.1\0", (3, 12)), None);
         assert_eq!(python_version_in(b"3.12.1", (3, 12)), None);
     }
 }
