@@ -109,6 +109,8 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     let mut problems = Vec::new();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (work, archives) = (catalog.budgets.archive_work, catalog.budgets.nested_archives);
+    // Buffered: zip reads the central directory a few bytes at a time, a syscall each.
+    let file = std::io::BufReader::with_capacity(4 << 10, file);
     read_archive_within(file, name, work, archives, &mut found, &mut problems);
     for p in problems {
         if p.starts_with("budget") {
