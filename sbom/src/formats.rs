@@ -107,8 +107,16 @@ fn properties(p: &Package) -> Vec<Value> {
         props.push(json!({ "name": "sniffer:source-name", "value": s.name }));
         props.push(json!({ "name": "sniffer:source-version", "value": s.version }));
     }
+    // A jar whose group nothing names: said here, rather than a group made up.
+    if p.kind == crate::model::Ecosystem::Java && !p.name.contains(':') {
+        props.push(json!({ "name": "sniffer:maven-group", "value": MAVEN_GROUP_UNKNOWN }));
+    }
     props
 }
+
+/// The `sniffer:maven-group` property of a Java component whose archive names no group.
+pub const MAVEN_GROUP_UNKNOWN: &str =
+    "unknown: no pom.properties, manifest field or Debian Maven repository entry names it";
 
 /// SPDX 2.3 JSON.
 pub fn spdx(sbom: &Sbom) -> Value {

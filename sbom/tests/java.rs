@@ -151,6 +151,19 @@ fn jars_without_maven_metadata_or_repository_invent_no_group() {
             "pkg:maven/aopalliance@1.0",
         ])
     );
+    // The CycloneDX component says the group is unknown.
+    let doc = sbom::formats::cyclonedx(&sbom);
+    let group_of = |purl: &str| {
+        let c = doc["components"].as_array().unwrap().iter().find(|c| c["purl"] == purl).unwrap();
+        c["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "sniffer:maven-group")
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(group_of("pkg:maven/aopalliance@1.0"), Some(sbom::formats::MAVEN_GROUP_UNKNOWN.into()));
+    assert_eq!(group_of("pkg:maven/org.tukaani/xz@1.9"), None);
 }
 
 #[test]

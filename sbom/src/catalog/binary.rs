@@ -393,7 +393,19 @@ pub mod go {
                     }
                 }
                 // A replacement by a local directory has no version (`(devel)`): the original
-                // module and version are the best name for what was built.
+                // module and version are the best name for what was built, unless that
+                // version is the placeholder `v0.0.0` (Kubernetes' staging modules), which
+                // would match every advisory: then the version is unknown, `(devel)`.
+                ["=>", _, ..] => {
+                    let replaced = match last {
+                        Last::Main => info.main.as_mut(),
+                        Last::Dep => info.deps.last_mut(),
+                        Last::None => None,
+                    };
+                    if let Some(m) = replaced.filter(|m| m.1 == "v0.0.0") {
+                        m.1 = "(devel)".to_string();
+                    }
+                }
                 _ => {}
             }
         }
@@ -515,7 +527,8 @@ mod tests {
         let text = "path\texample.com/app\nmod\texample.com/app\t(devel)\t\n\
                     dep\tgithub.com/pkg/errors\tv0.9.1\th1:x=\n\
                     dep\tgolang.org/x/text\tv0.3.0\th1:y=\n=>\tgolang.org/x/text\tv0.3.8\th1:z=\n\
-                    dep\texample.com/lib\tv1.2.3\t\n=>\t../lib\t\t\nbuild\tGOOS=linux";
+                    dep\texample.com/lib\tv1.2.3\t\n=>\t../lib\t\t\n\
+                    dep\tk8s.io/api\tv0.0.0\t\n=>\t./staging/src/k8s.io/api\t(devel)\t\nbuild\tGOOS=linux";
         let info = go::parse(&inline("go1.19.8", text), |_, _| None).unwrap();
         assert_eq!(info.go_version, "go1.19.8");
         assert_eq!(info.main, Some(("example.com/app".into(), "(devel)".into())));
@@ -524,12 +537,14 @@ mod tests {
             [
                 ("github.com/pkg/errors".into(), "v0.9.1".into()),
                 ("golang.org/x/text".into(), "v0.3.8".into()),
-                ("example.com/lib".into(), "v1.2.3".into())
+                ("example.com/lib".into(), "v1.2.3".into()),
+                // A local replacement of the placeholder v0.0.0: no version is known.
+                ("k8s.io/api".into(), "(devel)".into())
             ]
         );
         let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
         assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");
-        assert_eq!(names.len(), 4, "stdlib and three deps; the (devel) main module is not a version");
+        assert_eq!(names.len(), 5, "stdlib and four deps; the (devel) main module is not a version");
     }
 
     #[test]

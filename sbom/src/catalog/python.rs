@@ -129,7 +129,11 @@ pub fn catalog_zipped_egg(root: &Root, path: &Path, catalog: &mut Catalog) {
         Ok(f) => f,
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
-    let text = match crate::catalog::java::zip_entry_text(std::io::BufReader::new(file), "EGG-INFO/PKG-INFO", catalog.budgets.archive_work) {
+    let text = match crate::catalog::java::zip_entry_text(
+        std::io::BufReader::new(file),
+        "EGG-INFO/PKG-INFO",
+        catalog.budgets.archive_work,
+    ) {
         Ok(Some(text)) => text,
         // A zip without egg metadata is some other file named .egg.
         Ok(None) => return,
