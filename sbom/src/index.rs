@@ -173,7 +173,9 @@ impl FileIndex {
 /// Without the root: whether a path a Python package lists is a directory it owns whole
 /// (an unzipped egg, a vendored module), which RECORD files never are.
 fn is_python_dir(path: &Path) -> bool {
-    path.extension().is_none_or(|e| e == "egg") && path.file_name().is_some_and(|n| n != "__init__")
+    // A listed file without an extension (`bin/pip`) lands here too: owning it as a
+    // directory still owns it, since a path's own entry is looked up first.
+    path.extension().is_none_or(|e| e == "egg")
 }
 
 /// `/lib/x` -> `/usr/lib/x`, for the directories merged-/usr links.

@@ -382,10 +382,21 @@ fn maven_repository_links_stay_inside_the_root() {
     symlink("b-1.jar", c.root.join(format!("{repo}/org/x/b/1/b-1.jar.loop"))).unwrap();
     symlink("/usr/share/java/c.jar", c.root.join(format!("{repo}/org/x/c\u{1b}[2J/1/c\u{1b}[2J-1.jar"))).unwrap();
     c.file("usr/share/java/c.jar", "not a zip");
+    // 25,000 links, each a chain of 30 links: resolved within one budget for them all.
+    let chain = c.dir("usr/share/chain");
+    for i in 0..30 {
+        symlink(format!("../chain/l{}", i + 1), chain.join(format!("l{i}"))).unwrap();
+    }
+    for i in 0..25_000 {
+        let dir = c.dir(&format!("{repo}/org/y/m{i}/1"));
+        symlink("/usr/share/chain/l0", dir.join(format!("m{i}-1.jar"))).unwrap();
+    }
     let scan = c.scan();
     // Nothing listed: the jar outside was not read, the loop and the bad name went nowhere.
     assert_eq!(scan.names(), Vec::<String>::new(), "{}", scan.sbom);
     scan.warned("/usr/share/java/c.jar", "not a readable Java archive");
+    scan.warned("-1.jar", "links or");
+    println!("repository links scanned in {:?}", scan.took);
 }
 
 /// Files named like interpreters are read for the version compiled into them: thousands of

@@ -232,6 +232,9 @@ pub mod go {
     use super::*;
 
     const MAGIC: &[u8] = b"\xff Go buildinf:";
+    /// The pseudo-version `go mod` writes for a requirement that only a replacement
+    /// satisfies: no commit, no time.
+    const ZERO_PSEUDO_VERSION: &str = "v0.0.0-00010101000000-000000000000";
 
     /// What a Go binary says about its build.
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -394,15 +397,16 @@ pub mod go {
                 }
                 // A replacement by a local directory has no version (`(devel)`): the original
                 // module and version are the best name for what was built, unless that
-                // version is the placeholder `v0.0.0` (Kubernetes' staging modules), which
-                // would match every advisory: then the version is unknown, `(devel)`.
+                // version is a placeholder (`v0.0.0` in Kubernetes' staging modules, the zero
+                // pseudo-version in Terraform's), which would match every advisory: then the
+                // version is unknown, `(devel)`.
                 ["=>", _, ..] => {
                     let replaced = match last {
                         Last::Main => info.main.as_mut(),
                         Last::Dep => info.deps.last_mut(),
                         Last::None => None,
                     };
-                    if let Some(m) = replaced.filter(|m| m.1 == "v0.0.0") {
+                    if let Some(m) = replaced.filter(|m| m.1 == "v0.0.0" || m.1 == ZERO_PSEUDO_VERSION) {
                         m.1 = "(devel)".to_string();
                     }
                 }
@@ -528,7 +532,8 @@ mod tests {
                     dep\tgithub.com/pkg/errors\tv0.9.1\th1:x=\n\
                     dep\tgolang.org/x/text\tv0.3.0\th1:y=\n=>\tgolang.org/x/text\tv0.3.8\th1:z=\n\
                     dep\texample.com/lib\tv1.2.3\t\n=>\t../lib\t\t\n\
-                    dep\tk8s.io/api\tv0.0.0\t\n=>\t./staging/src/k8s.io/api\t(devel)\t\nbuild\tGOOS=linux";
+                    dep\tk8s.io/api\tv0.0.0\t\n=>\t./staging/src/k8s.io/api\t(devel)\t\n\
+                    dep\tx.io/y\tv0.0.0-00010101000000-000000000000\t\n=>\t./y\t(devel)\t\nbuild\tGOOS=linux";
         let info = go::parse(&inline("go1.19.8", text), |_, _| None).unwrap();
         assert_eq!(info.go_version, "go1.19.8");
         assert_eq!(info.main, Some(("example.com/app".into(), "(devel)".into())));
@@ -539,12 +544,13 @@ mod tests {
                 ("golang.org/x/text".into(), "v0.3.8".into()),
                 ("example.com/lib".into(), "v1.2.3".into()),
                 // A local replacement of the placeholder v0.0.0: no version is known.
-                ("k8s.io/api".into(), "(devel)".into())
+                ("k8s.io/api".into(), "(devel)".into()),
+                ("x.io/y".into(), "(devel)".into())
             ]
         );
         let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
         assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");
-        assert_eq!(names.len(), 5, "stdlib and four deps; the (devel) main module is not a version");
+        assert_eq!(names.len(), 6, "stdlib and five deps; the (devel) main module is not a version");
     }
 
     #[test]

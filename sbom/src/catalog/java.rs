@@ -442,7 +442,10 @@ pub fn without_pom(manifest: Option<&str>, file_name: &str, inner: &str) -> Opti
 /// `/usr/share/java`.
 pub const DEBIAN_MAVEN_REPO: &str = "/usr/share/maven-repo";
 /// Most links of the Maven repository remembered (a large image has a few thousand).
-const MAX_REPO_LINKS: usize = 100_000;
+const MAX_REPO_LINKS: usize = 20_000;
+/// Most path components looked at resolving all of them together (a real one takes a dozen
+/// each; chains of long links would otherwise cost millions of calls).
+const MAX_REPO_STEPS: usize = 1 << 20;
 
 /// Notes a link of Debian's Maven repository (`path` inside the root): the coordinates its
 /// path gives, for the jar it points to. Debian's jars mostly have no `pom.properties`;
@@ -455,12 +458,26 @@ pub fn note_repo_link(root: &Root, path: &Path, catalog: &mut Catalog) {
         || *version == "debian"
         || *file != format!("{artifact}-{version}.jar")
         || !group.iter().chain([artifact, version]).all(|w| maven_word(w))
-        || catalog.repo_links.len() >= MAX_REPO_LINKS
     {
         return;
     }
+    if catalog.repo_links.len() >= MAX_REPO_LINKS || catalog.repo_steps >= MAX_REPO_STEPS {
+        if !catalog.repo_capped {
+            catalog.repo_capped = true;
+            catalog.warn(
+                CATALOGER,
+                path,
+                format!("budget: more than {MAX_REPO_LINKS} links or {MAX_REPO_STEPS} steps resolving them: the rest are not read"),
+            );
+        }
+        return;
+    }
     // The link's target inside the root; a link out of it resolves inside it.
-    let Ok(target) = root.canonicalize(path) else { return };
+    let mut steps = crate::rootfs::MAX_STEPS.min(MAX_REPO_STEPS - catalog.repo_steps);
+    let budget = steps;
+    let resolved = root.canonicalize_within(path, &mut steps);
+    catalog.repo_steps += budget - steps;
+    let Ok(target) = resolved else { return };
     catalog.repo_links.insert(target, (group.join("."), artifact.to_string(), version.to_string()));
 }
 

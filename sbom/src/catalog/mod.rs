@@ -104,6 +104,10 @@ pub struct Catalog {
     /// Jars Debian's Maven repository links to, by canonical path: (group, artifact,
     /// version) (see [`java::note_repo_link`]).
     pub(crate) repo_links: std::collections::HashMap<std::path::PathBuf, (String, String, String)>,
+    /// Path components looked at resolving those links, and whether their budget was said
+    /// to be spent.
+    pub(crate) repo_steps: usize,
+    pub(crate) repo_capped: bool,
     /// Files named like interpreters looked at so far (see [`runtime::catalog_python`]).
     pub(crate) interpreters: usize,
 }
