@@ -278,6 +278,12 @@ pub mod go {
     /// `buildVersion`, `tag`, `gitTag`, `releaseVersion`, `appVersion`) in linker flags,
     /// `v`-prefixed; the first that holds one (`anthoscliVersion=beta` does not).
     pub fn version_from_ldflags(ldflags: &str) -> Option<String> {
+        version_from_ldflags_in(ldflags, None)
+    }
+
+    /// [`version_from_ldflags`] counting only variables of packages inside `module` when
+    /// one is given.
+    fn version_from_ldflags_in(ldflags: &str, module: Option<&str>) -> Option<String> {
         const KEYS: [&str; 8] = [
             "version",
             "gitversion",
@@ -294,6 +300,10 @@ pub mod go {
             let Some((key, value)) = word.split_once('=') else { continue };
             let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
             if !key.contains('.') || !KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let package = key.rsplit_once('.').map_or(key, |(p, _)| p);
+            if module.is_some_and(|m| package != m && !package.starts_with(&format!("{m}/"))) {
                 continue;
             }
             let bare = value.strip_prefix('v').unwrap_or(value);
@@ -361,6 +371,8 @@ pub mod go {
             Dep,
         }
         let mut last = Last::None;
+        // Dependencies built from source (`(devel)`): a linker flag may say their version.
+        let mut devel_deps = Vec::new();
         for line in text.lines() {
             let fields: Vec<&str> = line.split('\t').collect();
             match fields.as_slice() {
@@ -376,6 +388,9 @@ pub mod go {
                             crate::catalog::MAX_MODULES
                         )
                         .into());
+                    }
+                    if *v == "(devel)" {
+                        devel_deps.push(info.deps.len());
                     }
                     info.deps.push((p.to_string(), v.to_string()));
                     last = Last::Dep;
@@ -411,6 +426,18 @@ pub mod go {
                     }
                 }
                 _ => {}
+            }
+        }
+        // `go build main.go` in a module's tree (gcloud's anthoscli): the module is a
+        // `(devel)` dependency of `command-line-arguments`, and `-X anthoscli/….gitTag=…`
+        // sets a variable in one of its packages, which is its version.
+        let ldflags = info.settings.iter().find(|(k, _)| k == "-ldflags").map(|(_, v)| v.clone());
+        if let Some(ldflags) = ldflags {
+            for i in devel_deps {
+                let Some(dep) = info.deps.get_mut(i) else { continue };
+                if let Some(v) = version_from_ldflags_in(&ldflags, Some(&dep.0)) {
+                    dep.1 = v;
+                }
             }
         }
         Ok(info)
@@ -567,6 +594,11 @@ mod tests {
         assert_eq!(with("build\t-ldflags=\"-X 'main.gitVersion=0.4.5+meta'\""), Some("v0.4.5+meta".into()));
         // Not a version, or not a version variable: the VCS stamp, else nothing.
         assert_eq!(with("build\t-ldflags=\"-X main.version=dev -X main.commit=1.2.3\""), None);
+        // A dependency built from source takes a version only from its own packages' flags.
+        let text = "path\tcommand-line-arguments\ndep\tanthoscli\t(devel)\t\ndep\tother\t(devel)\t\n\
+                    build\t-ldflags=\"-X anthoscli/pkg/commands/version.gitTag=0.2.56 -X main.version=9.9.9\"";
+        let info = go::parse(&inline("go1.24.2", text), |_, _| None).unwrap();
+        assert_eq!(info.deps, [("anthoscli".into(), "v0.2.56".into()), ("other".into(), "(devel)".into())]);
         // gcloud's anthoscli: a version word that is not a version, then the tag.
         assert_eq!(
             with(
