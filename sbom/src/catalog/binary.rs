@@ -124,34 +124,23 @@ fn table<D: ReadAt + ?Sized>(data: &D, offset: u64, count: u64, size: u64) -> Op
 
 /// Reads the section table and its names; the symbol tables are never touched.
 fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8], data: &D) -> Option<Found> {
-    let header = H::parse(head).ok()?;
-    let endian = header.endian().ok()?;
-    let shentsize = u64::from(header.e_shentsize(endian));
-    if shentsize != std::mem::size_of::<H::SectionHeader>() as u64 {
-        return None;
-    }
-    let shdrs = table(data, header.e_shoff(endian).into(), header.e_shnum(endian).into(), shentsize)?;
-    let shdrs: &[H::SectionHeader] = object::pod::slice_from_all_bytes(&shdrs).ok()?;
-    let strtab = shdrs.get(usize::from(header.e_shstrndx(endian)))?;
-    let names = table(data, strtab.sh_offset(endian).into(), 1, strtab.sh_size(endian).into())?;
-    let read = |wanted: &[u8]| {
-        let section = shdrs.iter().find(|s| {
-            let start = s.sh_name(endian) as usize;
-            names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(wanted)
-        })?;
-        let size: u64 = section.sh_size(endian).into();
-        let what = String::from_utf8_lossy(wanted);
+    let wanted: [&[u8]; 2] = [b".go.buildinfo", b".dep-v0"];
+    let [go, rust] = locate::<H, D, 2>(head, data, &wanted)?;
+    let read = |at: Option<(u64, u64)>, what: &[u8]| {
+        let (offset, size) = at?;
+        let what = String::from_utf8_lossy(what);
         Some(if size > MAX_SECTION {
             Err(format!("section {what} of {size} bytes; not read").into())
         } else {
-            data.read_at(section.sh_offset(endian).into(), size)
-                .ok_or_else(|| format!("section {what} lies outside the file").into())
+            data.read_at(offset, size).ok_or_else(|| format!("section {what} lies outside the file").into())
         })
     };
-    let (go, rust) = (read(b".go.buildinfo"), read(b".dep-v0"));
+    let (go, rust) = (read(go, wanted[0]), read(rust, wanted[1]));
     if go.is_none() && rust.is_none() {
         return Some(Found { go, rust, segments: Vec::new() });
     }
+    let header = H::parse(head).ok()?;
+    let endian = header.endian().ok()?;
     let phentsize = std::mem::size_of::<H::ProgramHeader>() as u64;
     let phdrs =
         table(data, header.e_phoff(endian).into(), header.e_phnum(endian).into(), phentsize).unwrap_or_default();
@@ -164,26 +153,13 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
     Some(Found { go, rust, segments })
 }
 
-/// One named section of an ELF file (`.rodata`, say), when it has one of at most `max`
-/// bytes: the header and section table read as for the build info, nothing else.
-pub(crate) fn elf_section<D: ReadAt + ?Sized>(data: &D, wanted: &[u8], max: u64) -> Option<Vec<u8>> {
-    let head = data.read_at(0, 64).or_else(|| data.read_at(0, 52))?;
-    if !head.starts_with(b"\x7fELF") {
-        return None;
-    }
-    match head[4] {
-        1 => section::<object::elf::FileHeader32<Endianness>, D>(&head, data, wanted, max),
-        2 => section::<object::elf::FileHeader64<Endianness>, D>(&head, data, wanted, max),
-        _ => None,
-    }
-}
-
-fn section<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(
+/// Where each of the `wanted` sections lies, (offset, size), from the section table and its
+/// names (two reads); `None` when the table cannot be read.
+fn locate<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized, const N: usize>(
     head: &[u8],
     data: &D,
-    wanted: &[u8],
-    max: u64,
-) -> Option<Vec<u8>> {
+    wanted: &[&[u8]; N],
+) -> Option<[Option<(u64, u64)>; N]> {
     let header = H::parse(head).ok()?;
     let endian = header.endian().ok()?;
     let shentsize = u64::from(header.e_shentsize(endian));
@@ -194,12 +170,29 @@ fn section<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(
     let shdrs: &[H::SectionHeader] = object::pod::slice_from_all_bytes(&shdrs).ok()?;
     let strtab = shdrs.get(usize::from(header.e_shstrndx(endian)))?;
     let names = table(data, strtab.sh_offset(endian).into(), 1, strtab.sh_size(endian).into())?;
-    let found = shdrs.iter().find(|s| {
-        let start = s.sh_name(endian) as usize;
-        names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(wanted)
-    })?;
-    let size: u64 = found.sh_size(endian).into();
-    (size <= max).then(|| data.read_at(found.sh_offset(endian).into(), size)).flatten()
+    Some(wanted.map(|name| {
+        let section = shdrs.iter().find(|s| {
+            let start = s.sh_name(endian) as usize;
+            names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(name)
+        })?;
+        Some((section.sh_offset(endian).into(), section.sh_size(endian).into()))
+    }))
+}
+
+/// One named section of an ELF file (`.rodata`, say), when it has one of at most `max`
+/// bytes: the header and section table read as for the build info, nothing else.
+pub(crate) fn elf_section<D: ReadAt + ?Sized>(data: &D, wanted: &[u8], max: u64) -> Option<Vec<u8>> {
+    let head = data.read_at(0, 64).or_else(|| data.read_at(0, 52))?;
+    if !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let [at] = match head[4] {
+        1 => locate::<object::elf::FileHeader32<Endianness>, D, 1>(&head, data, &[wanted])?,
+        2 => locate::<object::elf::FileHeader64<Endianness>, D, 1>(&head, data, &[wanted])?,
+        _ => return None,
+    };
+    let (offset, size) = at?;
+    (size <= max).then(|| data.read_at(offset, size)).flatten()
 }
 
 /// `len` bytes at virtual address `addr`, from the segment that maps it (pre-1.18 Go build
