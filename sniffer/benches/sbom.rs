@@ -249,7 +249,10 @@ fn compare(ours: &Path, syft: &Path, trivy: &Path, full: &Path) -> bool {
 }
 
 /// One tree: timings against the peers, then the installed packages compared.
-fn tree(root: &Path, venv: &Path, runs: usize) -> bool {
+/// The timings of one tree, printed; its three SBOMs stay in the returned directory for
+/// [`differences`]. Every tree is timed before any SBOM is parsed: a child's peak RSS
+/// includes what this process held when it forked, so parsing first would raise the floor.
+fn tree(root: &Path, venv: &Path, runs: usize) -> tempfile::TempDir {
     let ours = Path::new(env!("CARGO_BIN_EXE_sniffer"));
     let out = tempfile::tempdir().unwrap();
     let (o_ours, o_syft, o_trivy) =
@@ -313,9 +316,17 @@ fn tree(root: &Path, venv: &Path, runs: usize) -> bool {
         memory(syft),
         memory(trivy)
     );
+    println!();
+    out
+}
+
+/// The installed packages of one tree's three SBOMs compared, every difference written to
+/// `target/bench-sbom/<tree>.tsv`.
+fn differences(root: &Path, out: &Path) -> bool {
+    println!("SBOM of {}:", root.display());
     let name: String = root.to_string_lossy().trim_matches('/').replace('/', "_");
     let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../target/bench-sbom/{name}.tsv"));
-    let complete = compare(&o_ours, &o_syft, &o_trivy, &full);
+    let complete = compare(&out.join("ours.json"), &out.join("syft.json"), &out.join("trivy.json"), &full);
     println!(
         "{}\n",
         if complete {
@@ -334,15 +345,17 @@ fn main() {
         .ok()
         .map(|d| d.split('\n').filter(|l| !l.is_empty()).map(PathBuf::from).collect())
         .unwrap_or_default();
-    if dirs.is_empty() {
-        let root = testkit::fixtures::bookworm_root();
-        tree(&root, &venv, RUNS);
-        return;
-    }
-    // Large trees: fewer runs (SBOM_RUNS sets how many, 1 to look at the differences only).
-    let runs = std::env::var("SBOM_RUNS").ok().and_then(|r| r.parse().ok()).filter(|&r| r > 0).unwrap_or(3);
-    for dir in dirs {
+    let (dirs, runs) = if dirs.is_empty() {
+        (vec![testkit::fixtures::bookworm_root()], RUNS)
+    } else {
+        // Large trees: fewer runs (SBOM_RUNS sets how many, 1 to look at the differences only).
+        (dirs, std::env::var("SBOM_RUNS").ok().and_then(|r| r.parse().ok()).filter(|&r| r > 0).unwrap_or(3))
+    };
+    for dir in &dirs {
         assert!(dir.is_dir(), "{} is not a directory", dir.display());
-        tree(&dir, &venv, runs);
+    }
+    let outputs: Vec<tempfile::TempDir> = dirs.iter().map(|dir| tree(dir, &venv, runs)).collect();
+    for (dir, out) in dirs.iter().zip(&outputs) {
+        differences(dir, out.path());
     }
 }
