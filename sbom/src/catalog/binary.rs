@@ -253,17 +253,45 @@ pub mod go {
         /// `None` when nothing says.
         pub fn main_version(&self) -> Option<String> {
             let (_, v) = self.main.as_ref()?;
+            let setting = |key: &str| self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            let flagged = || setting("-ldflags").and_then(version_from_ldflags);
             if !v.is_empty() && v != "(devel)" {
+                // Go 1.24 stamps `v0.0.0-<time>-<revision>[+dirty]` when no tag is
+                // reachable; a version the build sets says more (gcloud's cbt: 1.23.2).
+                if v.starts_with("v0.0.0-")
+                    && let Some(flagged) = flagged()
+                {
+                    return Some(flagged);
+                }
                 return Some(v.clone());
             }
-            let setting = |key: &str| self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-            if let Some(v) = setting("-ldflags").and_then(version_from_ldflags) {
+            if let Some(v) = flagged() {
                 return Some(v);
             }
             let (revision, time) = (setting("vcs.revision")?, setting("vcs.time")?);
             let stamp: String = time.chars().filter(char::is_ascii_digit).take(14).collect();
             (stamp.len() == 14 && revision.len() >= 12 && revision.bytes().all(|b| b.is_ascii_hexdigit()))
                 .then(|| format!("v0.0.0-{stamp}-{}", &revision[..12]))
+        }
+    }
+
+    impl BuildInfo {
+        /// A binary built outside module mode (GOPATH: a `path`, no `mod`), whose linker
+        /// flags set a version in a package of the same repository: the module is what the
+        /// two package paths share (`github.com/docker/cli/cmd/docker` and
+        /// `github.com/docker/cli/cli/version` give `github.com/docker/cli`), at least a
+        /// host, an owner and a repository.
+        pub fn gopath_main(&self) -> Option<(String, String)> {
+            if self.main.is_some() {
+                return None;
+            }
+            let path = self.path.as_deref().filter(|p| *p != "command-line-arguments")?;
+            let ldflags = self.settings.iter().find(|(k, _)| k == "-ldflags").map(|(_, v)| v.as_str())?;
+            ldflag_versions(ldflags).find_map(|(package, version)| {
+                let shared: Vec<&str> =
+                    path.split('/').zip(package.split('/')).take_while(|(a, b)| a == b).map(|(a, _)| a).collect();
+                (shared.len() >= 3 && shared[0].contains('.')).then(|| (shared.join("/"), version))
+            })
         }
     }
 
@@ -277,6 +305,14 @@ pub mod go {
     /// [`version_from_ldflags`] counting only variables of packages inside `module` when
     /// one is given.
     fn version_from_ldflags_in(ldflags: &str, module: Option<&str>) -> Option<String> {
+        ldflag_versions(ldflags)
+            .find(|(package, _)| module.is_none_or(|m| package == m || package.starts_with(&format!("{m}/"))))
+            .map(|(_, version)| version)
+    }
+
+    /// Every (package, `v`-prefixed semantic version) the linker flags set in a version
+    /// variable, in order.
+    fn ldflag_versions(ldflags: &str) -> impl Iterator<Item = (String, String)> + '_ {
         const KEYS: [&str; 8] = [
             "version",
             "gitversion",
@@ -287,28 +323,23 @@ pub mod go {
             "releaseversion",
             "appversion",
         ];
-        // Flags are separated by spaces; quotes around the whole or a value are dropped.
-        let words = ldflags.split(|c: char| c.is_whitespace() || c == '\'' || c == '"').filter(|w| !w.is_empty());
-        for word in words {
-            let Some((key, value)) = word.split_once('=') else { continue };
-            let name = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
-            if !key.contains('.') || !KEYS.contains(&name.as_str()) {
-                continue;
-            }
-            let package = key.rsplit_once('.').map_or(key, |(p, _)| p);
-            if module.is_some_and(|m| package != m && !package.starts_with(&format!("{m}/"))) {
-                continue;
+        // Flags are separated by spaces; quotes around the whole or a value are dropped, and
+        // so are the backslashes Go's quoting of the setting puts before inner quotes.
+        let words =
+            ldflags.split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '\\')).filter(|w| !w.is_empty());
+        words.filter_map(|word| {
+            let (key, value) = word.split_once('=')?;
+            let (package, name) = key.rsplit_once('.')?;
+            if !KEYS.contains(&name.to_ascii_lowercase().as_str()) {
+                return None;
             }
             let bare = value.strip_prefix('v').unwrap_or(value);
             let mut parts = bare.splitn(3, '.');
             let numeric = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
             let (major, minor, rest) = (parts.next(), parts.next(), parts.next());
             let patch_ok = rest.is_some_and(|r| r.bytes().next().is_some_and(|b| b.is_ascii_digit()));
-            if numeric(major) && numeric(minor) && patch_ok {
-                return Some(format!("v{bare}"));
-            }
-        }
-        None
+            (numeric(major) && numeric(minor) && patch_ok).then(|| (package.to_string(), format!("v{bare}")))
+        })
     }
 
     /// Parses the `.go.buildinfo` section. `read` reads memory of the binary at a virtual
@@ -464,6 +495,8 @@ pub mod go {
         }
         if let (Some((p, _)), Some(v)) = (&info.main, info.main_version()) {
             out.push(package(p, &v));
+        } else if let Some((module, v)) = info.gopath_main() {
+            out.push(package(&module, &v));
         }
         out.extend(info.deps.iter().map(|(p, v)| package(p, v)));
         out
@@ -587,6 +620,17 @@ mod tests {
         assert_eq!(with("build\t-ldflags=\"-X 'main.gitVersion=0.4.5+meta'\""), Some("v0.4.5+meta".into()));
         // Not a version, or not a version variable: the VCS stamp, else nothing.
         assert_eq!(with("build\t-ldflags=\"-X main.version=dev -X main.commit=1.2.3\""), None);
+        // Built outside module mode (docker's CLI, real flags): the module both package
+        // paths share, at the version the flags set.
+        let text = "path\tgithub.com/docker/cli/cmd/docker\n\
+                    build\t-ldflags=\" -X \\\"github.com/docker/cli/cli/version.GitCommit=e6534b4\\\" -X \\\"github.com/docker/cli/cli/version.Version=28.2.2\\\" -extldflags -static\"";
+        let info = go::parse(&inline("go1.24.3", text), |_, _| None).unwrap();
+        assert_eq!(info.gopath_main(), Some(("github.com/docker/cli".into(), "v28.2.2".into())));
+        // A tagless VCS stamp gives way to the version the build sets (gcloud's cbt).
+        let text = "path\tcloud.google.com/go/cbt\nmod\tcloud.google.com/go/cbt\tv0.0.0-20250422202024-9eeb4a7a08b6+dirty\t\n\
+                    build\t-ldflags=\"-X \\\"main.version=1.23.2\\\" -X \\\"main.revision=9eeb4a7\\\"\"";
+        let info = go::parse(&inline("go1.24.2", text), |_, _| None).unwrap();
+        assert_eq!(info.main_version().as_deref(), Some("v1.23.2"));
         // A dependency built from source takes a version only from its own packages' flags.
         let text = "path\tcommand-line-arguments\ndep\tanthoscli\t(devel)\t\ndep\tother\t(devel)\t\n\
                     build\t-ldflags=\"-X anthoscli/pkg/commands/version.gitTag=0.2.56 -X main.version=9.9.9\"";
