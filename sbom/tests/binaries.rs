@@ -21,7 +21,8 @@ fn go_version_m(binary: &Path) -> (String, Vec<(String, String)>) {
     for line in lines {
         let f: Vec<&str> = line.trim_start().split('\t').collect();
         match f.as_slice() {
-            ["dep", p, v, ..] => deps.push((p.to_string(), v.to_string())),
+            // The main module too, at the version Go prints (`(devel)` built from its tree).
+            ["mod" | "dep", p, v, ..] => deps.push((p.to_string(), v.to_string())),
             ["=>", p, v, ..] if *v != "(devel)" => *deps.last_mut().unwrap() = (p.to_string(), v.to_string()),
             _ => {}
         }
@@ -59,7 +60,10 @@ fn go_modules_of_a_real_binary_equal_go_version_m() {
         .env("GOCACHE", tmp.path().join("cache"))
         .env("GOPATH", tmp.path().join("gopath")));
     let (go, deps) = go_version_m(&binary);
-    assert_eq!(deps, [("example.com/lib".to_string(), "v1.2.3".to_string())]);
+    assert_eq!(
+        deps,
+        [("example.com/app".to_string(), "(devel)".to_string()), ("example.com/lib".to_string(), "v1.2.3".to_string())]
+    );
 
     let sbom = sbom::scan(&root).unwrap();
     assert!(sbom.warnings.is_empty(), "{:?}", sbom.warnings);
@@ -78,7 +82,7 @@ fn go_modules_of_a_real_binary_equal_go_version_m() {
     let index = sbom::index::FileIndex::build(&r, &sbom);
     let opened = [PathBuf::from("/usr/local/bin/app")];
     let runtime = sbom::index::filter(&sbom, &index, opened.iter().map(PathBuf::as_path), true);
-    assert_eq!(runtime.packages.len(), 2);
+    assert_eq!(runtime.packages.len(), 3, "stdlib, the app itself and the library");
 }
 
 #[test]

@@ -95,9 +95,13 @@ fn normalise(purl: &str) -> Option<(String, String)> {
     if ty == "golang" {
         name = name.to_lowercase();
     }
-    // The Go standard library: OSV's version has no `v`, Trivy's has.
-    if ty == "golang" && name == "stdlib" {
+    // Go versions compared without the `v` (Trivy drops it from main modules, and writes the
+    // standard library's with one, OSV's has none); no version and `(devel)` say the same.
+    if ty == "golang" {
         version = version.trim_start_matches('v').to_string();
+        if version.is_empty() {
+            version = "(devel)".to_string();
+        }
     }
     if ty == "pypi" {
         let mut n = String::new();

@@ -483,7 +483,7 @@ pub mod go {
     }
 
     /// The packages of one binary: the standard library at the toolchain's version, the
-    /// main module when it has a version, and every dependency.
+    /// main module (at `(devel)` when nothing says its version), and every dependency.
     pub fn packages(info: &BuildInfo, binary: &Path) -> Vec<Package> {
         let package = |name: &str, version: &str| {
             compiled_into(binary, Ecosystem::Go, name, version, purl::golang(name, version))
@@ -493,8 +493,10 @@ pub mod go {
         if let Some(v) = info.go_version.split_whitespace().next().and_then(|v| v.strip_prefix("go")) {
             out.push(package("stdlib", v));
         }
-        if let (Some((p, _)), Some(v)) = (&info.main, info.main_version()) {
-            out.push(package(p, &v));
+        if let Some((p, _)) = &info.main {
+            // Built from its own tree with nothing saying its version: listed, at `(devel)`
+            // (unknown, never matched), as Go itself writes it.
+            out.push(package(p, &info.main_version().unwrap_or_else(|| "(devel)".to_string())));
         } else if let Some((module, v)) = info.gopath_main() {
             out.push(package(&module, &v));
         }
@@ -603,7 +605,8 @@ mod tests {
         );
         let names: Vec<String> = go::packages(&info, Path::new("/app")).into_iter().map(|p| p.purl).collect();
         assert_eq!(names[0], "pkg:golang/stdlib@1.19.8");
-        assert_eq!(names.len(), 6, "stdlib and five deps; the (devel) main module is not a version");
+        assert_eq!(names.len(), 7, "stdlib, the main module and five deps");
+        assert_eq!(names[1], "pkg:golang/example.com/app@%28devel%29");
     }
 
     #[test]
