@@ -186,6 +186,11 @@ pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Res
             warnings.push(format!("{}: ecosystem {eco} has no version scheme here, not matched", s.purl));
             continue;
         };
+        // Go's word for a module built from its own tree, whose version nothing says.
+        if s.match_version == "(devel)" {
+            warnings.push(format!("{}: no version known (built from source: (devel)), not matched", s.purl));
+            continue;
+        }
         let installed = match scheme.parse(&s.match_version) {
             Ok(v) => v,
             Err(e) => {

@@ -255,3 +255,16 @@ fn go_modules_with_capitals_match_their_advisory() {
     let fixed = vec![vuln::input::subject_of_purl(&sbom::purl::golang(module, "v1.6.0")).unwrap()];
     assert!(vuln::scan(&db, &fixed, None).unwrap().findings.is_empty());
 }
+
+/// A Go module built from its own tree with nothing saying its version (`(devel)`) is not
+/// matched, and the scan says why in plain words.
+#[test]
+fn a_module_without_a_known_version_is_not_matched_and_said_so() {
+    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
+    let (_dir, db, _) = db_of(&[&github]);
+    let db = vuln::Db::open(&db).unwrap();
+    let purl = sbom::purl::golang("github.com/Azure/azure-sdk-for-go/sdk/azidentity", "(devel)");
+    let report = vuln::scan(&db, &[vuln::input::subject_of_purl(&purl).unwrap()], None).unwrap();
+    assert!(report.findings.is_empty());
+    assert_eq!(report.warnings, [format!("{purl}: no version known (built from source: (devel)), not matched")]);
+}
