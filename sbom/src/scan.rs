@@ -82,7 +82,7 @@ fn scan_until(
     catalog::rpm::catalog(&root, distro.as_ref(), &mut catalog);
     catalog::apk::catalog(&root, distro.as_ref(), &mut catalog);
     walk(&root, &mut catalog, deadline, progress);
-    catalog::java::apply_repo_links(&root, &mut catalog);
+    catalog::java::apply_repo_links(&mut catalog);
     let Catalog { mut packages, mut warnings, warnings_dropped, incomplete, .. } = catalog;
     if warnings_dropped > 0 {
         warnings.push(crate::model::Warning {

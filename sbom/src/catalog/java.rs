@@ -482,8 +482,9 @@ pub fn note_repo_link(root: &Root, path: &Path, catalog: &mut Catalog) {
 }
 
 /// After the walk: jars read without a group (no `pom.properties`) that Debian's Maven
-/// repository links to take its coordinates.
-pub fn apply_repo_links(root: &Root, catalog: &mut Catalog) {
+/// repository links to take its coordinates. The walk follows no link, so the path it
+/// found a jar at is already canonical, as the links' targets are.
+pub fn apply_repo_links(catalog: &mut Catalog) {
     if catalog.repo_links.is_empty() {
         return;
     }
@@ -494,9 +495,7 @@ pub fn apply_repo_links(root: &Root, catalog: &mut Catalog) {
         if p.found_at != *jar {
             continue;
         }
-        let Some((group, artifact, version)) = root.canonicalize(jar).ok().and_then(|c| links.get(&c)) else {
-            continue;
-        };
+        let Some((group, artifact, version)) = links.get(jar) else { continue };
         p.name = format!("{group}:{artifact}");
         p.purl = purl::maven(Some(group), artifact, version);
         p.version = version.clone();
