@@ -447,7 +447,7 @@ fn files_named_like_interpreters_are_read_within_a_budget() {
     let scan = c.scan();
     assert!(scan.names().iter().all(|n| n == "python"), "{:?}", scan.names());
     assert_eq!(scan.names().len(), 1, "one interpreter, owning the copies read");
-    scan.warned("3.12", "more than 16 files named like interpreters");
+    scan.warned("3.12", "more than 64 files named like interpreters");
     assert_eq!(scan.sbom["incomplete"], true);
     println!("interpreters scanned in {:?}", scan.took);
 }

@@ -108,8 +108,10 @@ pub struct Catalog {
     /// to be spent.
     pub(crate) repo_steps: usize,
     pub(crate) repo_capped: bool,
-    /// Files named like interpreters looked at so far (see [`runtime::catalog_python`]).
+    /// `.rodata` sections of files named like interpreters read so far, and whether that
+    /// budget was said to be spent (see [`runtime::catalog_python`]).
     pub(crate) interpreters: usize,
+    pub(crate) interpreters_capped: bool,
 }
 
 impl Catalog {

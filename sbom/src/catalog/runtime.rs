@@ -58,6 +58,9 @@ pub fn catalog_java_release(root: &crate::rootfs::Root, path: &Path, catalog: &m
         Err(e) => return catalog.warn(CATALOGER, path, e),
     };
     let Some(release) = parse_java_release(&text) else { return };
+    if owned_by_distribution(catalog, path) {
+        return;
+    }
     let version = release.runtime_version.unwrap_or(release.version);
     let home = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     catalog.add(
@@ -78,8 +81,9 @@ pub fn catalog_java_release(root: &crate::rootfs::Root, path: &Path, catalog: &m
 
 /// Largest `.rodata` searched for an interpreter's version (CPython's are 2 to 5 MiB).
 const MAX_RODATA: u64 = 16 << 20;
-/// Most files named like interpreters read per image (a real one has one to four).
-const MAX_INTERPRETERS: usize = 16;
+/// Most `.rodata` sections of files named like interpreters read per image (a real image
+/// has one to four; a developer's machine with pyenv a few dozen).
+const MAX_INTERPRETERS: usize = 64;
 
 /// The `(major, minor)` a CPython interpreter or library file name carries: `python3.12`,
 /// `python3.12d`, `libpython3.12.so.1.0`, `libpython3.12d.so`; not `python3` (a link) or
@@ -100,20 +104,24 @@ pub fn python_in_name(name: &str) -> Option<(u32, u32)> {
     Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
-/// The one version `major.minor.patch[suffix]` written as a C string in `rodata`
-/// (CPython's `PY_VERSION`, `3.12.10`); `None` when there is none or more than one.
+/// The one version `major.minor.patch[suffix]` ending a C string in `rodata` (CPython's
+/// `PY_VERSION`, `3.12.10`; the linker may have merged it into the tail of a longer string,
+/// `…on-3.11.7`, so only a digit or a dot may not precede it); `None` when there is none or
+/// more than one.
 pub fn python_version_in(rodata: &[u8], (major, minor): (u32, u32)) -> Option<String> {
-    let prefix = format!("\0{major}.{minor}.");
+    let prefix = format!("{major}.{minor}.");
     let mut found: Option<&[u8]> = None;
-    for at in memchr::memmem::find_iter(rodata, prefix.as_bytes()) {
-        let start = at + 1;
-        let rest = &rodata[start + prefix.len() - 1..];
+    for start in memchr::memmem::find_iter(rodata, prefix.as_bytes()) {
+        if start > 0 && (rodata[start - 1].is_ascii_digit() || rodata[start - 1] == b'.') {
+            continue;
+        }
+        let rest = &rodata[start + prefix.len()..];
         let patch = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         let tail = rest[patch..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'+').count();
         if patch == 0 || rest.get(patch + tail) != Some(&0) || tail > 16 {
             continue;
         }
-        let version = &rodata[start..start + prefix.len() - 1 + patch + tail];
+        let version = &rodata[start..start + prefix.len() + patch + tail];
         match found {
             Some(v) if v != version => return None,
             _ => found = Some(version),
@@ -128,10 +136,10 @@ pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Cat
     let Some(name) = path.file_name().map(|n| n.to_string_lossy()) else { return };
     let Some(minor) = python_in_name(&name) else { return };
     // Each costs a read of up to 16 MiB and a look through the distribution's file lists:
-    // an image naming thousands of files like interpreters gets the first few read.
-    catalog.interpreters += 1;
-    if catalog.interpreters > MAX_INTERPRETERS {
-        if catalog.interpreters == MAX_INTERPRETERS + 1 {
+    // an image with thousands of files named like interpreters gets the first few read.
+    if catalog.interpreters >= MAX_INTERPRETERS {
+        if !catalog.interpreters_capped {
+            catalog.interpreters_capped = true;
             catalog.over_budget(
                 CATALOGER,
                 path,
@@ -142,13 +150,9 @@ pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Cat
     }
     let Ok(file) = root.open_file(path) else { return };
     let Some(rodata) = crate::catalog::binary::elf_section(&file, b".rodata", MAX_RODATA) else { return };
+    catalog.interpreters += 1;
     let Some(version) = python_version_in(&rodata, minor) else { return };
-    let owned = catalog
-        .packages
-        .iter()
-        .filter(|p| matches!(p.kind, Ecosystem::Deb | Ecosystem::Rpm | Ecosystem::Apk))
-        .any(|p| p.files.iter().any(|f| f == path));
-    if owned {
+    if owned_by_distribution(catalog, path) {
         return;
     }
     let purl = crate::purl::generic(None, "python", &version);
@@ -170,6 +174,16 @@ pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Cat
             files: vec![path.to_path_buf()],
         },
     );
+}
+
+/// Whether a distribution package (dpkg, rpm, apk: read before the walk) lists `path`:
+/// then the runtime is that package, not listed again.
+fn owned_by_distribution(catalog: &Catalog, path: &Path) -> bool {
+    catalog
+        .packages
+        .iter()
+        .filter(|p| matches!(p.kind, Ecosystem::Deb | Ecosystem::Rpm | Ecosystem::Apk))
+        .any(|p| p.files.iter().any(|f| f == path))
 }
 
 #[cfg(test)]
@@ -204,5 +218,10 @@ mod tests {
         assert_eq!(python_version_in(b"\x003.12.1\0\x003.12.2\0", (3, 12)), None);
         assert_eq!(python_version_in(b"\x003.11.1\0", (3, 12)), None);
         assert_eq!(python_version_in(b"3.12.1", (3, 12)), None);
+        // Merged into the tail of another string (pyenv's builds); never inside a longer
+        // number, never followed by more than a suffix.
+        assert_eq!(python_version_in(b"versions/3.11.7/lib\0python-3.11.7\0", (3, 11)).as_deref(), Some("3.11.7"));
+        assert_eq!(python_version_in(b"\x0013.11.7\0", (3, 11)), None);
+        assert_eq!(python_version_in(b"3.11.7/lib\0", (3, 11)), None);
     }
 }
