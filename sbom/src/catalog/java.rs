@@ -462,14 +462,9 @@ pub fn note_repo_link(root: &Root, path: &Path, catalog: &mut Catalog) {
         return;
     }
     if catalog.repo_links.len() >= MAX_REPO_LINKS || catalog.repo_steps >= MAX_REPO_STEPS {
-        if !catalog.repo_capped {
-            catalog.repo_capped = true;
-            catalog.warn(
-                CATALOGER,
-                path,
-                format!("budget: more than {MAX_REPO_LINKS} links or {MAX_REPO_STEPS} steps resolving them: the rest are not read"),
-            );
-        }
+        catalog.spent_once(crate::catalog::Limit::RepoLinks, CATALOGER, path, || {
+            format!("budget: more than {MAX_REPO_LINKS} links or {MAX_REPO_STEPS} steps resolving them: the rest are not read")
+        });
         return;
     }
     // The link's target inside the root; a link out of it resolves inside it.

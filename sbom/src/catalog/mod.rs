@@ -95,23 +95,33 @@ pub struct Catalog {
     pub incomplete: bool,
     /// Files owned so far, all packages together.
     files: usize,
-    /// The package or file budget was spent (and said so once).
-    capped_packages: bool,
-    capped_files: bool,
+    /// The per-image limits already said to be spent (each is said once).
+    spent: Vec<Limit>,
     /// Binaries read, by (device, inode): a hard link is not read again; its packages
     /// own it too.
     pub(crate) binaries: std::collections::HashMap<(u64, u64), std::ops::Range<usize>>,
     /// Jars Debian's Maven repository links to, by canonical path: (group, artifact,
     /// version) (see [`java::note_repo_link`]).
     pub(crate) repo_links: std::collections::HashMap<std::path::PathBuf, (String, String, String)>,
-    /// Path components looked at resolving those links, and whether their budget was said
-    /// to be spent.
+    /// Path components looked at resolving those links.
     pub(crate) repo_steps: usize,
-    pub(crate) repo_capped: bool,
-    /// `.rodata` sections of files named like interpreters read so far, and whether that
-    /// budget was said to be spent (see [`runtime::catalog_python`]).
+    /// `.rodata` sections of files named like interpreters read so far (see
+    /// [`runtime::catalog_python`]).
     pub(crate) interpreters: usize,
-    pub(crate) interpreters_capped: bool,
+}
+
+/// A per-image limit whose spending is said once, naming the file it was met at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// Packages listed.
+    Packages,
+    /// Files owned, all packages together.
+    Files,
+    /// Links of Debian's Maven repository resolved: past it jars only lack a group, so the
+    /// SBOM is not incomplete.
+    RepoLinks,
+    /// `.rodata` sections of files named like interpreters read.
+    Interpreters,
 }
 
 impl Catalog {
@@ -125,14 +135,9 @@ impl Catalog {
     pub fn add(&mut self, cataloger: &str, path: &Path, mut package: Package) -> bool {
         let Budgets { packages, files, .. } = self.budgets;
         if self.packages.len() >= packages {
-            if !self.capped_packages {
-                self.capped_packages = true;
-                self.over_budget(
-                    cataloger,
-                    path,
-                    format!("budget: more than {packages} packages in the image: the rest are not listed"),
-                );
-            }
+            self.spent_once(Limit::Packages, cataloger, path, || {
+                format!("budget: more than {packages} packages in the image: the rest are not listed")
+            });
             return false;
         }
         if self.files + package.files.len() > files {
@@ -160,14 +165,23 @@ impl Catalog {
 
     /// The file budget is spent: said once, naming `path`.
     fn files_spent(&mut self, cataloger: &str, path: &Path) {
-        if !self.capped_files {
-            self.capped_files = true;
-            let files = self.budgets.files;
-            self.over_budget(
-                cataloger,
-                path,
-                format!("budget: packages own more than {files} files in all: the rest are not listed"),
-            );
+        let files = self.budgets.files;
+        self.spent_once(Limit::Files, cataloger, path, || {
+            format!("budget: packages own more than {files} files in all: the rest are not listed")
+        });
+    }
+
+    /// `limit` was spent at `path`: the first time, a warning with `message` (which starts
+    /// `budget:`), and, for a limit on what is listed, the SBOM says it is incomplete.
+    pub(crate) fn spent_once(&mut self, limit: Limit, cataloger: &str, path: &Path, message: impl FnOnce() -> String) {
+        if self.spent.contains(&limit) {
+            return;
+        }
+        self.spent.push(limit);
+        if limit == Limit::RepoLinks {
+            self.warn(cataloger, path, message());
+        } else {
+            self.over_budget(cataloger, path, message());
         }
     }
 

@@ -138,15 +138,9 @@ pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Cat
     // Each costs a read of up to 16 MiB and a look through the distribution's file lists:
     // an image with thousands of files named like interpreters gets the first few read.
     if catalog.interpreters >= MAX_INTERPRETERS {
-        if !catalog.interpreters_capped {
-            catalog.interpreters_capped = true;
-            catalog.over_budget(
-                CATALOGER,
-                path,
-                format!("budget: more than {MAX_INTERPRETERS} files named like interpreters: the rest are not read"),
-            );
-        }
-        return;
+        return catalog.spent_once(crate::catalog::Limit::Interpreters, CATALOGER, path, || {
+            format!("budget: more than {MAX_INTERPRETERS} files named like interpreters: the rest are not read")
+        });
     }
     let Ok(file) = root.open_file(path) else { return };
     let Some(rodata) = crate::catalog::binary::elf_section(&file, b".rodata", MAX_RODATA) else { return };
