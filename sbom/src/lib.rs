@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod distro;
 pub mod elf;
 pub mod formats;
+pub mod gofunc;
 pub mod index;
 pub mod model;
 pub mod path_text;

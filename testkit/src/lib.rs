@@ -8,6 +8,7 @@ pub mod chart;
 pub mod containerd;
 pub mod daemon;
 pub mod fixtures;
+pub mod golang;
 pub mod http;
 
 use std::time::{Duration, Instant};

@@ -126,8 +126,8 @@ fn table<D: ReadAt + ?Sized>(data: &D, offset: u64, count: u64, size: u64) -> Op
 fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8], data: &D) -> Option<Found> {
     let wanted: [&[u8]; 2] = [b".go.buildinfo", b".dep-v0"];
     let [go, rust] = locate::<H, D, 2>(head, data, &wanted)?;
-    let read = |at: Option<(u64, u64)>, what: &[u8]| {
-        let (offset, size) = at?;
+    let read = |at: Option<(u64, u64, u64)>, what: &[u8]| {
+        let (offset, size, _) = at?;
         let what = String::from_utf8_lossy(what);
         Some(if size > MAX_SECTION {
             Err(format!("section {what} of {size} bytes; not read").into())
@@ -139,27 +139,65 @@ fn sections<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(head: &[u8],
     if go.is_none() && rust.is_none() {
         return Some(Found { go, rust, segments: Vec::new() });
     }
+    Some(Found { go, rust, segments: segments::<H, D>(head, data)? })
+}
+
+/// The loadable segments: (virtual address, size in the file, offset).
+fn segments<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized>(
+    head: &[u8],
+    data: &D,
+) -> Option<Vec<(u64, u64, u64)>> {
     let header = H::parse(head).ok()?;
     let endian = header.endian().ok()?;
     let phentsize = std::mem::size_of::<H::ProgramHeader>() as u64;
     let phdrs =
         table(data, header.e_phoff(endian).into(), header.e_phnum(endian).into(), phentsize).unwrap_or_default();
     let phdrs: &[H::ProgramHeader] = object::pod::slice_from_all_bytes(&phdrs).unwrap_or(&[]);
-    let segments = phdrs
-        .iter()
-        .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
-        .map(|ph| (ph.p_vaddr(endian).into(), ph.p_filesz(endian).into(), ph.p_offset(endian).into()))
-        .collect();
-    Some(Found { go, rust, segments })
+    Some(
+        phdrs
+            .iter()
+            .filter(|ph| ph.p_type(endian) == object::elf::PT_LOAD)
+            .map(|ph| (ph.p_vaddr(endian).into(), ph.p_filesz(endian).into(), ph.p_offset(endian).into()))
+            .collect(),
+    )
 }
 
-/// Where each of the `wanted` sections lies, (offset, size), from the section table and its
-/// names (two reads); `None` when the table cannot be read.
+/// Where an ELF file's `wanted` sections lie, (offset, size, address), and its loadable
+/// segments (address, size in the file, offset): the header, section and program header
+/// tables and the section names, nothing else. `None` when it is not ELF or its tables
+/// cannot be read.
+#[expect(clippy::type_complexity, reason = "a plain tuple per section, named in the doc")]
+pub(crate) fn elf_layout<D: ReadAt + ?Sized, const N: usize>(
+    data: &D,
+    wanted: &[&[u8]; N],
+) -> Option<([Option<(u64, u64, u64)>; N], Vec<(u64, u64, u64)>, bool)> {
+    let head = data.read_at(0, 64).or_else(|| data.read_at(0, 52))?;
+    if !head.starts_with(b"\x7fELF") {
+        return None;
+    }
+    let little = head.get(5) == Some(&1);
+    match head[4] {
+        1 => Some((
+            locate::<object::elf::FileHeader32<Endianness>, D, N>(&head, data, wanted)?,
+            segments::<object::elf::FileHeader32<Endianness>, D>(&head, data)?,
+            little,
+        )),
+        2 => Some((
+            locate::<object::elf::FileHeader64<Endianness>, D, N>(&head, data, wanted)?,
+            segments::<object::elf::FileHeader64<Endianness>, D>(&head, data)?,
+            little,
+        )),
+        _ => None,
+    }
+}
+
+/// Where each of the `wanted` sections lies, (offset, size, address), from the section table
+/// and its names (two reads); `None` when the table cannot be read.
 fn locate<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized, const N: usize>(
     head: &[u8],
     data: &D,
     wanted: &[&[u8]; N],
-) -> Option<[Option<(u64, u64)>; N]> {
+) -> Option<[Option<(u64, u64, u64)>; N]> {
     let header = H::parse(head).ok()?;
     let endian = header.endian().ok()?;
     let shentsize = u64::from(header.e_shentsize(endian));
@@ -175,7 +213,7 @@ fn locate<H: FileHeader<Endian = Endianness>, D: ReadAt + ?Sized, const N: usize
             let start = s.sh_name(endian) as usize;
             names.get(start..).and_then(|n| n.split(|&b| b == 0).next()) == Some(name)
         })?;
-        Some((section.sh_offset(endian).into(), section.sh_size(endian).into()))
+        Some((section.sh_offset(endian).into(), section.sh_size(endian).into(), section.sh_addr(endian).into()))
     }))
 }
 
@@ -191,7 +229,7 @@ pub(crate) fn elf_section<D: ReadAt + ?Sized>(data: &D, wanted: &[u8], max: u64)
         2 => locate::<object::elf::FileHeader64<Endianness>, D, 1>(&head, data, &[wanted])?,
         _ => return None,
     };
-    let (offset, size) = at?;
+    let (offset, size, _) = at?;
     (size <= max).then(|| data.read_at(offset, size)).flatten()
 }
 
