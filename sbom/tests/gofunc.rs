@@ -167,11 +167,11 @@ fn a_table_that_lies_is_an_error_within_bounds() {
     );
     let good = std::fs::read(&bin).unwrap();
     let (at, size) = pclntab_of(&good);
-    let word = |i: usize| at + 8 + i * 8;
-    let set = |data: &mut Vec<u8>, i: usize, v: u64| data[word(i)..word(i) + 8].copy_from_slice(&v.to_le_bytes());
+    let word = move |i: usize| at + 8 + i * 8;
+    let set = move |data: &mut Vec<u8>, i: usize, v: u64| data[word(i)..word(i) + 8].copy_from_slice(&v.to_le_bytes());
     let start = std::time::Instant::now();
-    type Break = Box<dyn Fn(&mut Vec<u8>)>;
-    let cases: Vec<(&str, Break)> = vec![
+    type Break<'a> = Box<dyn Fn(&mut Vec<u8>) + 'a>;
+    let cases: Vec<(&str, Break<'_>)> = vec![
         ("a million functions", Box::new(move |d| set(d, 0, 1_000_000))),
         ("four billion functions", Box::new(move |d| set(d, 0, u64::MAX))),
         ("names past the end", Box::new(move |d| set(d, 3, 1 << 40))),
