@@ -2,6 +2,7 @@
 //! matching of an SBOM against it, and reports. Knows nothing of eBPF or Kubernetes.
 
 pub mod ecosystem;
+pub mod gocode;
 pub mod import;
 pub mod osv;
 pub mod severity;
@@ -11,8 +12,9 @@ pub mod version;
 pub use store::{Db, DbError, ImportReport, Writer};
 pub mod input;
 pub mod matching;
+pub mod reach;
 
-pub use matching::{Finding, ScanReport, scan};
+pub use matching::{Finding, ScanReport, scan, scan_with};
 pub mod report;
 pub mod update;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::ecosystem;
 use crate::input::{Relevance, Subject};
 use crate::osv::{Range, Record};
+use crate::reach::{Facts, Reachability, State};
 use crate::severity::{self, SeverityInfo};
 use crate::store::{Db, DbError, MatchAffected};
 use crate::version::{Scheme, Version, VersionError};
@@ -52,6 +53,16 @@ pub struct Finding {
     /// With an SBOM': the opened files that put the package in it.
     #[serde(skip_serializing_if = "Vec::is_empty", default, with = "sbom::path_text::many")]
     pub evidence: Vec<PathBuf>,
+    /// How far its code is known to have run (it decides `relevant`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reachability: Option<Reachability>,
+}
+
+impl Finding {
+    /// Its reachability state, when one was decided.
+    pub fn state(&self) -> Option<State> {
+        self.reachability.as_ref().map(|r| r.state)
+    }
 }
 
 /// Result of scanning one SBOM.
@@ -170,6 +181,23 @@ fn check(
 
 /// Scans subjects against the database. `relevance` is SBOM' when one is given.
 pub fn scan(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Result<ScanReport, DbError> {
+    scan_with(db, subjects, relevance, &Facts::default())
+}
+
+/// [`scan`], with what is known below the file (function tables, calls) deciding each
+/// finding's reachability.
+pub fn scan_with(
+    db: &Db,
+    subjects: &[Subject],
+    relevance: Option<&Relevance>,
+    facts: &Facts,
+) -> Result<ScanReport, DbError> {
+    let mut report = scan_files(db, subjects, relevance)?;
+    crate::reach::decide(&mut report, facts);
+    Ok(report)
+}
+
+fn scan_files(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> Result<ScanReport, DbError> {
     let mut findings = Vec::new();
     let mut warnings = Vec::new();
     let mut seen = BTreeSet::new();
@@ -310,13 +338,16 @@ fn finding(
         fixed,
         relevant: relevance.map(|_| evidence.is_some()),
         evidence: evidence.unwrap_or_default(),
+        reachability: None,
     }
 }
 
-/// Relevant first, then most severe, then by package and id.
-fn order(a: &Finding, b: &Finding) -> Ordering {
+/// Relevant first (called and loaded before opened), then most severe, then by package and
+/// id.
+pub(crate) fn order(a: &Finding, b: &Finding) -> Ordering {
     b.relevant
         .cmp(&a.relevant)
+        .then_with(|| a.state().map_or(u8::MAX, State::rank).cmp(&b.state().map_or(u8::MAX, State::rank)))
         .then(b.severity.rating.cmp(&a.severity.rating))
         .then_with(|| b.severity.score.partial_cmp(&a.severity.score).unwrap_or(Ordering::Equal))
         .then_with(|| a.package.name.cmp(&b.package.name))

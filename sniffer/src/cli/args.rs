@@ -209,6 +209,11 @@ pub(crate) enum Command {
         /// Write the report here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The root filesystem the SBOM (sniffer's own) was made of: its Go binaries' function
+        /// tables are read (inside it, as hostile) to say which vulnerable functions each
+        /// links; a finding none of whose vulnerable symbols is linked is `not_present`.
+        #[arg(long)]
+        root: Option<PathBuf>,
     },
     /// The offline vulnerability database.
     Db {

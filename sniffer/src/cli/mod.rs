@@ -49,8 +49,8 @@ pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::
         Command::Sbom { id, runtime, dir, socket, format, output, opened, budgets } => {
             sbom::command(id, runtime, dir, &socket, format, output, opened, budgets.budgets()).await
         }
-        Command::Scan { sbom, runtime, db, format, fail_on, output } => {
-            scan::scan(sbom, runtime, db, format, fail_on, output)
+        Command::Scan { sbom, runtime, db, format, fail_on, output, root } => {
+            scan::scan(scan::ScanArgs { sbom_path: sbom, runtime, db, format, fail_on, output, root })
         }
         Command::Db { command } => db::db_command(command),
     }

@@ -1,19 +1,24 @@
 //! `sniffer scan`: an SBOM file against the offline vulnerability database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
 use super::args::DbArg;
 
-pub(super) fn scan(
-    sbom_path: PathBuf,
-    runtime: Option<PathBuf>,
-    db: DbArg,
-    format: vuln::report::Format,
-    fail_on: Option<vuln::severity::Rating>,
-    output: Option<PathBuf>,
-) -> anyhow::Result<u8> {
+/// What `sniffer scan` was asked.
+pub(super) struct ScanArgs {
+    pub sbom_path: PathBuf,
+    pub runtime: Option<PathBuf>,
+    pub db: DbArg,
+    pub format: vuln::report::Format,
+    pub fail_on: Option<vuln::severity::Rating>,
+    pub output: Option<PathBuf>,
+    pub root: Option<PathBuf>,
+}
+
+pub(super) fn scan(args: ScanArgs) -> anyhow::Result<u8> {
+    let ScanArgs { sbom_path, runtime, db, format, fail_on, output, root } = args;
     let input = vuln::input::read(&sbom_path)?;
     let relevance =
         match &runtime {
@@ -26,8 +31,15 @@ pub(super) fn scan(
             None => input.relevance.clone(),
         };
     let database = vuln::Db::open(&db.path)?;
-    let mut report = vuln::scan(&database, &input.subjects, relevance.as_ref())?;
-    report.warnings.splice(0..0, input.warnings);
+    let mut facts = vuln::reach::Facts::default();
+    let mut warnings = input.warnings;
+    if let Some(root) = &root {
+        let outcome = go_facts(&database, &sbom_path, root)?;
+        warnings.extend(outcome.warnings);
+        facts.go = outcome.facts;
+    }
+    let mut report = vuln::scan_with(&database, &input.subjects, relevance.as_ref(), &facts)?;
+    report.warnings.splice(0..0, warnings);
     let ctx = vuln::report::Context {
         sbom: sbom_path.display().to_string(),
         runtime: runtime.as_ref().map(|p| p.display().to_string()),
@@ -49,4 +61,17 @@ pub(super) fn scan(
         }
         _ => Ok(0),
     }
+}
+
+/// What the Go binaries under `root` link of the advisories the SBOM's Go modules have.
+fn go_facts(db: &vuln::Db, sbom_path: &Path, root: &Path) -> anyhow::Result<vuln::gocode::Outcome> {
+    let text = std::fs::read(sbom_path).with_context(|| format!("reading {}", sbom_path.display()))?;
+    let sbom: sbom::Sbom = serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{}: --root needs sniffer's own SBOM (it lists the binaries that hold each Go module)",
+            sbom_path.display()
+        )
+    })?;
+    let root_fs = sbom::rootfs::Root::open(root).with_context(|| format!("opening the root {}", root.display()))?;
+    Ok(vuln::gocode::facts(db, &sbom, &root_fs, vuln::gocode::Limits::default())?)
 }

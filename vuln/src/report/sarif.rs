@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Context, NOT_IN_EXECUTE_PATH};
 use crate::matching::ScanReport;
+use crate::reach::State;
 use crate::severity::Rating;
 
 pub fn sarif(report: &ScanReport, ctx: &Context) -> Value {
@@ -41,7 +42,14 @@ pub fn sarif(report: &ScanReport, ctx: &Context) -> Value {
             "locations": [{"logicalLocations": [{"name": f.package.purl, "kind": "package"}]}],
             "properties": {"relevant": f.relevant, "aliases": f.aliases},
         });
-        if f.relevant == Some(false) {
+        if let Some(r) = &f.reachability {
+            result["properties"]["reachability"] = json!(r);
+            if let Some(State::NotPresent) = f.state() {
+                result["suppressions"] =
+                    json!([{"kind": "external", "justification": format!("vulnerable code not present: {}", r.why)}]);
+            }
+        }
+        if f.relevant == Some(false) && f.state() != Some(State::NotPresent) {
             result["suppressions"] = json!([{"kind": "external", "justification": NOT_IN_EXECUTE_PATH}]);
         }
         if f.relevant == Some(true) {

@@ -6,8 +6,12 @@ use crate::matching::ScanReport;
 
 pub fn render(report: &ScanReport) -> String {
     let runtime = report.runtime_complete.is_some();
+    let reach = report.findings.iter().any(|f| f.reachability.is_some());
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["SEVERITY", "ID", "PACKAGE", "VERSION", "FIXED", "ALIASES", "SUMMARY"];
+    if reach {
+        header.insert(0, "REACHABILITY");
+    }
     if runtime {
         header.insert(0, "RELEVANT");
     }
@@ -24,6 +28,9 @@ pub fn render(report: &ScanReport) -> String {
             if f.aliases.is_empty() { "-".into() } else { f.aliases.join(", ") },
             f.summary.as_deref().map(|s| s.chars().take(60).collect()).unwrap_or_default(),
         ];
+        if reach {
+            row.insert(0, f.state().map_or("-", crate::reach::State::as_str).to_string());
+        }
         if let Some(r) = f.relevant {
             row.insert(0, if r { "yes".into() } else { "no".into() });
         }
@@ -54,14 +61,23 @@ pub fn render(report: &ScanReport) -> String {
         line(&mut out, r);
     }
     let relevant = report.findings.iter().filter(|f| f.relevant == Some(true)).count();
+    let count = |s: crate::reach::State| report.findings.iter().filter(|f| f.state() == Some(s)).count();
     let _ = write!(out, "\n{} findings in {} packages", report.findings.len(), report.packages);
     if runtime {
         let _ = write!(out, "; {relevant} in packages the workload used");
+        let (called, not_called) = (count(crate::reach::State::Called), count(crate::reach::State::NotCalled));
+        if called + not_called > 0 {
+            let _ = write!(out, " ({called} with a vulnerable function called, {not_called} linked and never called)");
+        }
         if report.runtime_complete == Some(false) {
             out.push_str(
                 " (SBOM' incomplete: events were lost or file ownership was approximate; relevance may be understated)",
             );
         }
+    }
+    let absent = count(crate::reach::State::NotPresent);
+    if absent > 0 {
+        let _ = write!(out, "; {absent} whose vulnerable code is not in the binary");
     }
     out.push('\n');
     for w in &report.warnings {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Context, NOT_IN_EXECUTE_PATH};
 use crate::matching::{Finding, ScanReport};
+use crate::reach::{Reachability, State};
 
 fn evidence_text(f: &Finding) -> String {
     let files: Vec<String> = f.evidence.iter().take(20).map(|p| p.display().to_string()).collect();
@@ -64,12 +65,15 @@ pub fn cyclonedx(report: &ScanReport, ctx: &Context) -> Value {
         if !f.fixed.is_empty() {
             v["recommendation"] = json!(format!("upgrade {} to {}", f.package.name, f.fixed.join(" or ")));
         }
-        v["analysis"] = match f.relevant {
-            Some(false) => {
-                json!({"state": "not_affected", "justification": "code_not_reachable", "detail": NOT_IN_EXECUTE_PATH})
-            }
-            Some(true) => json!({"state": "exploitable", "detail": evidence_text(f)}),
-            None => json!({"state": "in_triage", "detail": "no runtime data (no SBOM' given)"}),
+        v["analysis"] = match &f.reachability {
+            Some(r) => cyclonedx_analysis(f, r),
+            None => match f.relevant {
+                Some(false) => {
+                    json!({"state": "not_affected", "justification": "code_not_reachable", "detail": NOT_IN_EXECUTE_PATH})
+                }
+                Some(true) => json!({"state": "exploitable", "detail": evidence_text(f)}),
+                None => json!({"state": "in_triage", "detail": "no runtime data (no SBOM' given)"}),
+            },
         };
         vulns.push(v);
     }
@@ -100,6 +104,10 @@ pub fn openvex(report: &ScanReport, ctx: &Context) -> Value {
                     .filter(|a| a.as_str() != super::display_name(f)).collect::<Vec<_>>()},
                 "products": [{"@id": f.package.purl}],
             });
+            if let Some(r) = &f.reachability {
+                openvex_status(&mut s, f, r);
+                return s;
+            }
             match f.relevant {
                 Some(false) => {
                     s["status"] = json!("not_affected");
@@ -132,6 +140,61 @@ pub fn openvex(report: &ScanReport, ctx: &Context) -> Value {
         "tooling": format!("sniffer {} ({})", env!("CARGO_PKG_VERSION"), ctx.sbom),
         "statements": statements,
     })
+}
+
+/// What a reachability state and its evidence say, in one text.
+fn reach_text(f: &Finding, r: &Reachability) -> String {
+    let mut s = format!("{}: {}", r.state.as_str(), r.why);
+    if !r.evidence.is_empty() {
+        s.push_str(&format!("; {}", r.evidence.join("; ")));
+    } else if r.state == State::Opened && !f.evidence.is_empty() {
+        s.push_str(&format!("; {}", evidence_text(f)));
+    }
+    s
+}
+
+/// CycloneDX's analysis of a finding whose reachability is known: `code_not_present` when
+/// no vulnerable symbol is linked, `code_not_reachable` when it never ran while learned.
+fn cyclonedx_analysis(f: &Finding, r: &Reachability) -> Value {
+    match r.state {
+        State::NotPresent => {
+            json!({"state": "not_affected", "justification": "code_not_present", "detail": reach_text(f, r)})
+        }
+        State::NotCalled | State::NotLoaded | State::NotOpened => {
+            json!({"state": "not_affected", "justification": "code_not_reachable", "detail": reach_text(f, r)})
+        }
+        State::Called | State::Loaded | State::Opened => json!({"state": "exploitable", "detail": reach_text(f, r)}),
+        State::Unknown => json!({"state": "in_triage", "detail": reach_text(f, r)}),
+    }
+}
+
+/// OpenVEX's status of such a finding: `vulnerable_code_not_present` when no vulnerable
+/// symbol is linked, `vulnerable_code_not_in_execute_path` when it never ran while learned.
+fn openvex_status(s: &mut Value, f: &Finding, r: &Reachability) {
+    match r.state {
+        State::NotPresent | State::NotCalled | State::NotLoaded | State::NotOpened => {
+            s["status"] = json!("not_affected");
+            s["justification"] = json!(if r.state == State::NotPresent {
+                "vulnerable_code_not_present"
+            } else {
+                "vulnerable_code_not_in_execute_path"
+            });
+            s["impact_statement"] = json!(reach_text(f, r));
+        }
+        State::Called | State::Loaded | State::Opened => {
+            s["status"] = json!("affected");
+            s["status_notes"] = json!(reach_text(f, r));
+            s["action_statement"] = json!(if f.fixed.is_empty() {
+                "no fixed version known".to_string()
+            } else {
+                format!("upgrade {} to {}", f.package.name, f.fixed.join(" or "))
+            });
+        }
+        State::Unknown => {
+            s["status"] = json!("under_investigation");
+            s["status_notes"] = json!(reach_text(f, r));
+        }
+    }
 }
 
 fn source_of(id: &str) -> &'static str {
