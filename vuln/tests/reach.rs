@@ -52,6 +52,11 @@ fn state(report: &vuln::ScanReport, id: &str) -> (State, Option<bool>) {
 fn linked_not_linked_and_stripped() {
     let (_d, path) = db();
     let db = vuln::Db::open(&path).unwrap();
+    // Without the binaries, nothing below the file is claimed.
+    let bare = vuln::scan(&db, &common::subjects("golang", &[("stdlib", "1.19.8")]), None).unwrap();
+    assert_eq!(bare.findings.len(), 3);
+    assert!(bare.findings.iter().all(|f| f.reachability.is_none() && f.relevant.is_none()));
+
     let bins = tempfile::tempdir().unwrap();
     let p = testkit::golang::programs(bins.path());
 
