@@ -22,6 +22,10 @@ pub const KIND_OPEN: u8 = 1;
 /// The event reports a successful exec: the new executable of the task.
 pub const KIND_EXEC: u8 = 2;
 
+/// The event reports the first call of a probed function by the cgroup: instead of a path,
+/// it carries the probe's id ([`CallEvent`]).
+pub const KIND_CALL: u8 = 3;
+
 /// The path is incomplete: only its leaf-side components are in the event.
 pub const FLAG_TRUNCATED: u8 = 1;
 
@@ -163,6 +167,17 @@ pub struct Event {
     /// Path data; twice [`PATH_BUF`] so a bounded copy at any offset below `PATH_BUF` stays
     /// inside the buffer, which is what the verifier checks.
     pub path: [u8; 2 * PATH_BUF],
+}
+
+/// A call event: the header (kind [`KIND_CALL`], `path_len` 8) and the id user space gave
+/// the probe (its cookie).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct CallEvent {
+    /// The fixed part; `mnt_ns` is 0.
+    pub header: EventHeader,
+    /// The probe's id.
+    pub probe: u64,
 }
 
 /// Per watched cgroup state: a slot of the `WATCHED` array, or a value of `WATCHED_SPILL`.

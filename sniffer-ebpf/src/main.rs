@@ -24,6 +24,8 @@
 #![feature(asm_experimental_arch)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod calls;
+
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 
 use aya_ebpf::{

@@ -5,7 +5,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sniffer_common::{EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN};
+use sniffer_common::{CallEvent, EventHeader, FLAG_TRUNCATED, KIND_CALL, KIND_EXEC, KIND_OPEN};
 
 /// What the task did with the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,6 +83,44 @@ impl FileEvent {
             path: path_from_leaf_first(data, truncated),
             truncated,
             loader_of: None,
+        })
+    }
+}
+
+/// The first call of a probed function by a watched cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSeen {
+    /// cgroup v2 id of the task.
+    pub cgroup_id: u64,
+    /// Thread id (initial pid namespace).
+    pub pid: u32,
+    /// Process id (initial pid namespace).
+    pub tgid: u32,
+    /// The task's command name.
+    pub comm: String,
+    /// The probe's id.
+    pub probe: u64,
+}
+
+impl CallSeen {
+    /// Decodes one ring buffer record of kind `KIND_CALL`; `None` for any other record.
+    pub fn decode(bytes: &[u8]) -> Option<CallSeen> {
+        if bytes.len() < std::mem::size_of::<CallEvent>() {
+            return None;
+        }
+        // SAFETY: CallEvent is repr(C) plain data and `bytes` holds at least its size.
+        let event: CallEvent = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        if event.header.kind != KIND_CALL || event.header.path_len != 8 {
+            return None;
+        }
+        let comm = &event.header.comm;
+        let comm_len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+        Some(CallSeen {
+            cgroup_id: event.header.cgroup_id,
+            pid: event.header.pid,
+            tgid: event.header.tgid,
+            comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
+            probe: event.probe,
         })
     }
 }

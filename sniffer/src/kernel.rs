@@ -1,5 +1,6 @@
 //! Loading and attaching the kernel programs, and the maps user space drives.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use aya::maps::{MapData, PerCpuArray, ProgramArray, RingBuf};
@@ -9,7 +10,7 @@ use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEA
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
-use crate::event::FileEvent;
+use crate::event::{CallSeen, FileEvent};
 
 mod watch;
 use watch::Watchlist;
@@ -123,6 +124,8 @@ pub struct Options {
     /// How the programs read an opened file: `None` for the fastest way this kernel allows.
     /// Tests force the slower ways, which older kernels take.
     pub file_reads: Option<FileReads>,
+    /// Bounds on uprobes at vulnerable functions.
+    pub probes: crate::probes::ProbeLimits,
 }
 
 /// How the programs read an opened file, fastest first. Each needs more of the kernel than
@@ -177,6 +180,7 @@ impl Default for Options {
             max_watched: 16384,
             programs: Programs::Real,
             file_reads: None,
+            probes: crate::probes::ProbeLimits::default(),
         }
     }
 }
@@ -200,7 +204,13 @@ pub struct Kernel {
     attached: Vec<String>,
     file_reads: FileReads,
     watchlist: Watchlist,
+    /// The call program (`func_entry`), loaded and attached to nothing: the probe manager
+    /// attaches it at vulnerable functions. Why it is not there, when it is not.
+    call_program: Result<OwnedFd, String>,
 }
+
+/// The program the probe manager attaches at functions' entries.
+pub const CALL_PROGRAM: &str = "func_entry";
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
     move |source| KernelError::Map { map, source: Box::new(source) }
@@ -277,7 +287,22 @@ impl Kernel {
             }
         }
         let watchlist = Watchlist::new(&mut ebpf, watch_mask)?;
-        Ok(Kernel { ebpf, attached, file_reads, watchlist })
+        let call_program = match options.programs {
+            Programs::Real => load_call_program(&mut ebpf),
+            _ => Err("a benchmark baseline: no call probes".to_string()),
+        };
+        if let Err(why) = &call_program {
+            tracing::warn!(%why, "function probes are off: findings of Go binaries stay at file level");
+        }
+        Ok(Kernel { ebpf, attached, file_reads, watchlist, call_program })
+    }
+
+    /// The loaded call program's descriptor (a copy), or why there is none.
+    pub fn call_program(&self) -> Result<OwnedFd, String> {
+        match &self.call_program {
+            Ok(fd) => fd.try_clone().map_err(|e| format!("copying the call program's descriptor: {e}")),
+            Err(why) => Err(why.clone()),
+        }
     }
 
     /// Programs attached, as `program@category/tracepoint`.
@@ -342,8 +367,19 @@ impl Kernel {
         // and the AsyncFd owns the ring buffer.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
-        Ok(EventReader { ring })
+        Ok(EventReader { ring, calls: Vec::new() })
     }
+}
+
+/// Loads the call program (a uprobe program, attached by the probe manager, not here).
+fn load_call_program(ebpf: &mut Ebpf) -> Result<OwnedFd, String> {
+    let program: &mut aya::programs::UProbe = ebpf
+        .program_mut(CALL_PROGRAM)
+        .and_then(|p| p.try_into().ok())
+        .ok_or_else(|| format!("no program {CALL_PROGRAM} in the object"))?;
+    program.load().map_err(|e| format!("loading {CALL_PROGRAM}: {}", coordinator::chain(&e)))?;
+    let fd = program.fd().map_err(|e| format!("{CALL_PROGRAM}: {e}"))?;
+    fd.as_fd().try_clone_to_owned().map_err(|e| format!("{CALL_PROGRAM}: {e}"))
 }
 
 /// The fastest way of reading an opened file this kernel allows, from its BTF.
@@ -443,9 +479,14 @@ pub const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(
 /// (mirrors `sniffer-ebpf`).
 pub const WAKEUP_BYTES: usize = 64 * 1024;
 
+/// Most call events kept between two [`EventReader::take_calls`]; each is the first call of
+/// a probe by one cgroup, so there are never more than probes times instances.
+const MAX_PENDING_CALLS: usize = 65_536;
+
 /// Reads events from the ring buffer.
 pub struct EventReader {
     ring: AsyncFd<RingBuf<MapData>>,
+    calls: Vec<CallSeen>,
 }
 
 impl EventReader {
@@ -456,22 +497,33 @@ impl EventReader {
         match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
             Ok(guard) => {
                 let mut guard = guard?;
-                drain_into(guard.get_inner_mut(), out);
+                drain_into(guard.get_inner_mut(), out, &mut self.calls);
                 guard.clear_ready();
             }
-            Err(_) => drain_into(self.ring.get_mut(), out),
+            Err(_) => drain_into(self.ring.get_mut(), out, &mut self.calls),
         }
         Ok(())
     }
 
     /// Appends every event ready now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<FileEvent>) {
-        drain_into(self.ring.get_mut(), out);
+        drain_into(self.ring.get_mut(), out, &mut self.calls);
+    }
+
+    /// The calls of probed functions read since the last time.
+    pub fn take_calls(&mut self) -> Vec<CallSeen> {
+        std::mem::take(&mut self.calls)
     }
 }
 
-fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>) {
+fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>, calls: &mut Vec<CallSeen>) {
     while let Some(item) = ring.next() {
+        if let Some(call) = CallSeen::decode(&item) {
+            if calls.len() < MAX_PENDING_CALLS {
+                calls.push(call);
+            }
+            continue;
+        }
         match FileEvent::decode(&item) {
             Some(event) => out.push(event),
             None => tracing::warn!(len = item.len(), "malformed event from the kernel"),

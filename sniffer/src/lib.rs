@@ -18,6 +18,8 @@ pub mod image_view;
 pub mod kernel;
 pub mod loader;
 pub mod paths;
+pub mod probes;
 pub mod secrets;
 pub mod trace;
 pub mod tracker;
+pub mod uprobe;

@@ -150,6 +150,10 @@ pub struct Calls {
     pub calls: Vec<Call>,
     /// How long the instance was learned, seconds.
     pub window_seconds: u64,
+    /// When its probes were in place (its image's scan may have been ready only after the
+    /// container started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<sbom::time::Timestamp>,
     /// Why some functions could not be probed (said in the reachability of their findings).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unprobed: Vec<String>,
@@ -260,8 +264,9 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
     Some(Reachability {
         state: State::NotCalled,
         why: format!(
-            "linked, not called during {} s of learning (weaker than not present: a longer run may call it)",
-            calls.window_seconds
+            "linked, not called during {} s of learning{} (weaker than not present: a longer run may call it)",
+            calls.window_seconds,
+            calls.since.map(|t| format!(", probed from {t}")).unwrap_or_default()
         ),
         evidence: site_lines(sites),
         window_seconds: Some(calls.window_seconds),

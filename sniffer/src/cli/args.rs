@@ -23,11 +23,23 @@ pub(crate) struct KernelArgs {
     /// Entries of the in-kernel LRU of paths already sent.
     #[arg(long, default_value_t = 65536)]
     pub(crate) seen_entries: u32,
+    /// Most uprobes at vulnerable functions per binary (past it, the rest of its findings
+    /// stay at file level, said in SBOM').
+    #[arg(long, default_value_t = sniffer::probes::ProbeLimits::default().per_binary)]
+    pub(crate) max_probes_per_binary: usize,
+    /// Most uprobes at vulnerable functions on the node.
+    #[arg(long, default_value_t = sniffer::probes::ProbeLimits::default().total)]
+    pub(crate) max_probes: usize,
 }
 
 impl KernelArgs {
     pub(crate) fn options(&self) -> kernel::Options {
-        kernel::Options { ring_bytes: self.ring_bytes, seen_entries: self.seen_entries, ..Default::default() }
+        kernel::Options {
+            ring_bytes: self.ring_bytes,
+            seen_entries: self.seen_entries,
+            probes: sniffer::probes::ProbeLimits { per_binary: self.max_probes_per_binary, total: self.max_probes },
+            ..Default::default()
+        }
     }
 }
 
@@ -95,6 +107,10 @@ pub(crate) enum Command {
         /// One JSON object per line (path, kind, pid, comm, truncated).
         #[arg(long)]
         json: bool,
+        /// With a vulnerability database: probe the vulnerable Go functions the command's
+        /// binary links, and list each one it calls (`call FUNCTION BINARY`).
+        #[arg(long)]
+        db: Option<PathBuf>,
         /// Write the list here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,

@@ -16,10 +16,15 @@ use args::{Command, LearnCommand};
 /// Runs one command; its exit status.
 pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> {
     match command {
-        Command::Trace { json, output, kernel, command } => {
-            let result =
-                sniffer::trace::run(sniffer::trace::TraceOptions { command, json, output, kernel: kernel.options() })
-                    .await?;
+        Command::Trace { json, db, output, kernel, command } => {
+            let result = sniffer::trace::run(sniffer::trace::TraceOptions {
+                command,
+                json,
+                output,
+                kernel: kernel.options(),
+                db,
+            })
+            .await?;
             Ok(result.exit_code.clamp(0, 255) as u8)
         }
         Command::Run { socket, kernel, flow, max_paths_per_container } => {

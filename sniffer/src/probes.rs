@@ -1,0 +1,450 @@
+//! The probe manager: uprobes at the entry of vulnerable functions linked into binaries that
+//! containers being learned run, and the first call of each per container.
+//!
+//! A dedicated thread owns the probes (attaching one is `perf_event_open` and a BPF link:
+//! system calls that resolve a path and patch pages, never made on the async runtime or
+//! under a lock). Everyone else talks to it through a bounded queue, and reads what it
+//! found in [`Shared`], whose lock spans memory work only.
+//!
+//! The binary is opened inside the container's root through the one gate
+//! (`sbom::rootfs::Root`, `RESOLVE_IN_ROOT`), its function table read from that very
+//! descriptor, and the probe attached through `/proc/self/fd/N` of it: a link in the image
+//! cannot point the probe at a host file, and the offset always belongs to the file probed.
+//! uprobes are per file, so one probe serves every container running the binary; the
+//! kernel program drops calls from unwatched cgroups and repeats (one event per cgroup and
+//! probe), and the probe is removed as soon as every container learning it has called it,
+//! or has stopped learning.
+
+use std::collections::{HashMap, HashSet};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use sbom::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use vuln::reach::{Call, Calls, Site};
+
+use crate::event::CallSeen;
+use crate::uprobe::Uprobe;
+
+/// A binary and the functions of it to probe (names as its function table writes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Its path inside the container's root.
+    pub binary: PathBuf,
+    /// Functions.
+    pub functions: Vec<String>,
+}
+
+/// The probe targets of static facts: every linked vulnerable function with code of its own,
+/// grouped by binary.
+pub fn targets<'a>(facts: impl Iterator<Item = &'a vuln::reach::GoStatic>) -> Vec<Target> {
+    let mut by_binary: std::collections::BTreeMap<PathBuf, std::collections::BTreeSet<String>> = Default::default();
+    for f in facts {
+        if let vuln::reach::GoStatic::Linked { sites } = f {
+            for s in sites.iter().filter(|s| s.offset.is_some()) {
+                by_binary.entry(s.binary.clone()).or_default().insert(s.function.clone());
+            }
+        }
+    }
+    by_binary.into_iter().map(|(binary, f)| Target { binary, functions: f.into_iter().collect() }).collect()
+}
+
+/// Bounds on probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeLimits {
+    /// Probes per binary.
+    pub per_binary: usize,
+    /// Probes on the node.
+    pub total: usize,
+}
+
+impl Default for ProbeLimits {
+    fn default() -> Self {
+        ProbeLimits { per_binary: 64, total: 1024 }
+    }
+}
+
+/// What `sniffer status` shows of the probes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    /// Probes attached now.
+    pub attached: usize,
+    /// Probes attached since start.
+    pub attached_total: u64,
+    /// Attaches that failed since start.
+    pub failed: u64,
+    /// Bounds.
+    pub max_per_binary: usize,
+    /// Bounds.
+    pub max_total: usize,
+    /// Why there are no probes at all, when there are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+}
+
+/// Most requests waiting for the thread.
+const QUEUE: usize = 1024;
+/// Largest function table read for probing (as the SBOM's static check reads).
+const MAX_BINARY_TARGETS: usize = 64;
+
+enum Request {
+    Probe {
+        cgroup_id: u64,
+        pid: u32,
+        targets: Vec<Target>,
+    },
+    /// Probes every watcher of which has called them, or stopped learning.
+    Detach(Vec<u64>),
+}
+
+/// One probe: where, and the containers still waiting for its first call.
+#[derive(Debug)]
+struct ProbeInfo {
+    site: Site,
+    watchers: HashSet<u64>,
+}
+
+/// Per container: the probes in place for it, since when, the calls, what could not be
+/// probed.
+#[derive(Debug, Default)]
+struct PerCgroup {
+    since: Option<Timestamp>,
+    probes: Vec<u64>,
+    calls: Vec<Call>,
+    unprobed: Vec<String>,
+}
+
+/// What the thread and everyone else share: memory only.
+#[derive(Debug, Default)]
+struct Shared {
+    probes: HashMap<u64, ProbeInfo>,
+    cgroups: HashMap<u64, PerCgroup>,
+    status: ProbeStatus,
+}
+
+/// Most containers whose probe state is kept (each learning one holds an entry until it
+/// ends).
+const MAX_CGROUPS: usize = 16_384;
+/// Most reasons kept per container.
+const MAX_REASONS: usize = 16;
+
+fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The handle: cheap to clone.
+#[derive(Clone)]
+pub struct ProbeManager {
+    tx: Option<SyncSender<Request>>,
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl ProbeManager {
+    /// Starts the thread with the loaded call program, or, without one, a manager that
+    /// says why for every request.
+    pub fn start(program: Result<OwnedFd, String>, limits: ProbeLimits) -> ProbeManager {
+        let status = ProbeStatus {
+            max_per_binary: limits.per_binary,
+            max_total: limits.total,
+            unavailable: program.as_ref().err().cloned(),
+            ..Default::default()
+        };
+        let pmu = crate::uprobe::pmu_type();
+        let shared = Arc::new(Mutex::new(Shared { status, ..Default::default() }));
+        let (program, pmu) = match (program, pmu) {
+            (Ok(p), Ok(t)) => (p, t),
+            (Ok(_), Err(e)) => {
+                lock(&shared).status.unavailable = Some(format!("no uprobe PMU: {e}"));
+                return ProbeManager { tx: None, shared };
+            }
+            (Err(_), _) => return ProbeManager { tx: None, shared },
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let worker =
+            Worker { program, pmu, limits, shared: shared.clone(), links: HashMap::new(), by_key: HashMap::new() };
+        let spawned = std::thread::Builder::new().name("probes".into()).spawn(move || worker.run(rx));
+        if let Err(e) = spawned {
+            lock(&shared).status.unavailable = Some(format!("starting the probe thread: {e}"));
+            return ProbeManager { tx: None, shared };
+        }
+        ProbeManager { tx: Some(tx), shared }
+    }
+
+    /// Asks for probes at `targets` for the container `cgroup_id` (a process of it: `pid`).
+    /// Never blocks: a full queue is said in the container's reasons.
+    pub fn probe(&self, cgroup_id: u64, pid: u32, targets: Vec<Target>) {
+        if targets.is_empty() {
+            return;
+        }
+        // The container's entry exists from now until it is released: calls found while
+        // its probes are being attached land in it, and a release before the thread gets
+        // to the request is seen there.
+        {
+            let mut s = lock(&self.shared);
+            if s.cgroups.len() >= MAX_CGROUPS && !s.cgroups.contains_key(&cgroup_id) {
+                return;
+            }
+            s.cgroups.entry(cgroup_id).or_default();
+        }
+        let refused = match &self.tx {
+            None => lock(&self.shared).status.unavailable.clone().or(Some("no probes".into())),
+            Some(tx) => match tx.try_send(Request::Probe { cgroup_id, pid, targets }) {
+                Ok(()) => None,
+                Err(TrySendError::Full(_)) => Some("the probe queue is full".into()),
+                Err(TrySendError::Disconnected(_)) => Some("the probe thread has stopped".into()),
+            },
+        };
+        if let Some(why) = refused
+            && let Some(cg) = lock(&self.shared).cgroups.get_mut(&cgroup_id)
+        {
+            push_reason(&mut cg.unprobed, why);
+        }
+    }
+
+    /// Records calls the kernel reported: each is the first of its probe by its cgroup.
+    /// Probes no container waits on any more are removed.
+    pub fn record(&self, seen: &[CallSeen]) {
+        if seen.is_empty() {
+            return;
+        }
+        let mut done = Vec::new();
+        {
+            let mut s = lock(&self.shared);
+            for c in seen {
+                let Some(probe) = s.probes.get_mut(&c.probe) else { continue };
+                if !probe.watchers.remove(&c.cgroup_id) {
+                    continue;
+                }
+                if probe.watchers.is_empty() {
+                    done.push(c.probe);
+                }
+                let site = probe.site.clone();
+                if let Some(cg) = s.cgroups.get_mut(&c.cgroup_id) {
+                    cg.calls.push(Call { site, pid: c.tgid, comm: c.comm.clone(), at: Timestamp::now() });
+                }
+            }
+        }
+        self.detach(done);
+    }
+
+    /// The container stopped learning: its probes no longer wait for it. Returns what it
+    /// saw, and forgets it.
+    pub fn release(&self, cgroup_id: u64) -> Option<Calls> {
+        let mut done = Vec::new();
+        let calls = {
+            let mut s = lock(&self.shared);
+            let cg = s.cgroups.remove(&cgroup_id)?;
+            for id in &cg.probes {
+                if let Some(p) = s.probes.get_mut(id)
+                    && p.watchers.remove(&cgroup_id)
+                    && p.watchers.is_empty()
+                {
+                    done.push(*id);
+                }
+            }
+            calls_of(&s, &cg)
+        };
+        self.detach(done);
+        Some(calls)
+    }
+
+    /// What a container's probes saw so far (window not filled in), if it has any.
+    pub fn calls(&self, cgroup_id: u64) -> Option<Calls> {
+        let s = lock(&self.shared);
+        let cg = s.cgroups.get(&cgroup_id)?;
+        Some(calls_of(&s, cg))
+    }
+
+    /// For `sniffer status`.
+    pub fn status(&self) -> ProbeStatus {
+        let s = lock(&self.shared);
+        ProbeStatus { attached: s.probes.len(), ..s.status.clone() }
+    }
+
+    fn detach(&self, ids: Vec<u64>) {
+        if let (false, Some(tx)) = (ids.is_empty(), &self.tx) {
+            // A full queue leaves the probes in place a while longer: they cost traps,
+            // never a wrong answer; the next release retries.
+            let _ = tx.try_send(Request::Detach(ids));
+        }
+    }
+}
+
+fn calls_of(s: &Shared, cg: &PerCgroup) -> Calls {
+    Calls {
+        probed: cg
+            .probes
+            .iter()
+            .filter_map(|id| s.probes.get(id).map(|p| p.site.clone()))
+            .chain(cg.calls.iter().map(|c| c.site.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect(),
+        calls: cg.calls.clone(),
+        window_seconds: 0,
+        since: cg.since,
+        unprobed: cg.unprobed.clone(),
+    }
+}
+
+fn push_reason(reasons: &mut Vec<String>, why: String) {
+    if reasons.len() < MAX_REASONS && !reasons.contains(&why) {
+        reasons.push(why);
+    }
+}
+
+/// The thread's own state: the probes themselves.
+struct Worker {
+    program: OwnedFd,
+    pmu: u32,
+    limits: ProbeLimits,
+    shared: Arc<Mutex<Shared>>,
+    /// Probe id -> its attachment.
+    links: HashMap<u64, Uprobe>,
+    /// (device, inode, offset) -> probe id: one probe per place, whatever container asks.
+    by_key: HashMap<(u64, u64, u64), u64>,
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Request>) {
+        let mut next_id = 1u64;
+        while let Ok(request) = rx.recv() {
+            match request {
+                Request::Probe { cgroup_id, pid, targets } => self.probe(cgroup_id, pid, &targets, &mut next_id),
+                Request::Detach(ids) => self.detach(ids),
+            }
+        }
+    }
+
+    /// Removes the probes no container waits on (another may have started waiting on one
+    /// since it was asked). The links are closed after the lock is released.
+    fn detach(&mut self, ids: Vec<u64>) {
+        let mut gone = Vec::new();
+        {
+            let mut s = lock(&self.shared);
+            for id in ids {
+                if s.probes.get(&id).is_some_and(|p| p.watchers.is_empty()) {
+                    s.probes.remove(&id);
+                    gone.push(id);
+                }
+            }
+        }
+        for id in gone {
+            self.by_key.retain(|_, v| *v != id);
+            drop(self.links.remove(&id));
+        }
+    }
+
+    fn probe(&mut self, cgroup_id: u64, pid: u32, targets: &[Target], next_id: &mut u64) {
+        if !lock(&self.shared).cgroups.contains_key(&cgroup_id) {
+            // Released before its turn came.
+            return;
+        }
+        let mut ids = Vec::new();
+        let mut reasons = Vec::new();
+        let root = match sbom::rootfs::Root::open(Path::new(&format!("/proc/{pid}/root"))) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                reasons.push(format!("the container's root (pid {pid}): {e}"));
+                None
+            }
+        };
+        for t in targets.iter().take(MAX_BINARY_TARGETS) {
+            let Some(root) = &root else { break };
+            match self.probe_binary(root, t, cgroup_id, next_id) {
+                Ok((mut got, why)) => {
+                    ids.append(&mut got);
+                    reasons.extend(why);
+                }
+                Err(why) => reasons.push(format!("{}: {why}", t.binary.display())),
+            }
+        }
+        let released = {
+            let mut s = lock(&self.shared);
+            match s.cgroups.get_mut(&cgroup_id) {
+                Some(cg) => {
+                    cg.since.get_or_insert_with(Timestamp::now);
+                    cg.probes.extend(ids.iter().copied());
+                    for r in reasons {
+                        push_reason(&mut cg.unprobed, r);
+                    }
+                    Vec::new()
+                }
+                // Released while its probes were attached: they do not wait for it.
+                None => ids
+                    .into_iter()
+                    .filter(|id| {
+                        s.probes.get_mut(id).is_some_and(|p| p.watchers.remove(&cgroup_id) && p.watchers.is_empty())
+                    })
+                    .collect(),
+            }
+        };
+        self.detach(released);
+    }
+
+    /// Probes the functions of one binary; the probe ids, and why some are not probed.
+    fn probe_binary(
+        &mut self,
+        root: &sbom::rootfs::Root,
+        target: &Target,
+        cgroup_id: u64,
+        next_id: &mut u64,
+    ) -> Result<(Vec<u64>, Vec<String>), String> {
+        let file = root.open_file(&target.binary).map_err(|e| e.to_string())?;
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        let table = sbom::gofunc::FuncTable::parse(&file).map_err(|e| format!("no usable function table: {e}"))?;
+        let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_fd().as_raw_fd()));
+        let (mut ids, mut why) = (Vec::new(), Vec::new());
+        let mut here = 0;
+        for function in &target.functions {
+            let offsets: Vec<u64> =
+                table.funcs().filter(|f| f.name == function.as_str()).filter_map(|f| f.offset).collect();
+            if offsets.is_empty() {
+                why.push(format!("{function} in {}: no code of its own to probe (inlined)", target.binary.display()));
+            }
+            for offset in offsets {
+                let key = (meta.dev(), meta.ino(), offset);
+                let site = Site { binary: target.binary.clone(), function: function.clone(), offset: Some(offset) };
+                if let Some(&id) = self.by_key.get(&key) {
+                    let mut s = lock(&self.shared);
+                    if let Some(p) = s.probes.get_mut(&id) {
+                        p.watchers.insert(cgroup_id);
+                        ids.push(id);
+                        continue;
+                    }
+                }
+                let attached = lock(&self.shared).probes.len();
+                if here >= self.limits.per_binary || attached >= self.limits.total {
+                    why.push(format!(
+                        "{function} in {}: over the probe limit ({} per binary, {} per node)",
+                        target.binary.display(),
+                        self.limits.per_binary,
+                        self.limits.total
+                    ));
+                    continue;
+                }
+                let id = *next_id;
+                *next_id += 1;
+                match Uprobe::attach(self.program.as_fd(), self.pmu, &path, offset, id) {
+                    Ok(link) => {
+                        here += 1;
+                        self.links.insert(id, link);
+                        self.by_key.insert(key, id);
+                        let mut s = lock(&self.shared);
+                        s.probes.insert(id, ProbeInfo { site, watchers: HashSet::from([cgroup_id]) });
+                        s.status.attached_total += 1;
+                        ids.push(id);
+                    }
+                    Err(e) => {
+                        lock(&self.shared).status.failed += 1;
+                        why.push(format!("{function} in {}: attaching a uprobe: {e}", target.binary.display()));
+                    }
+                }
+            }
+        }
+        Ok((ids, why))
+    }
+}
