@@ -75,6 +75,25 @@ pub trait Sniffer: Send + Sync + 'static {
     fn observed(&self, cgroup_id: u64) -> Observed;
     /// How far learning has got, cheaply (no path is copied).
     fn progress(&self, cgroup_id: u64) -> Progress;
+    /// Probes the entries of these functions of these binaries (paths in the container's
+    /// root; a process of it is `pid`) while the cgroup is watched. Never blocks.
+    fn probe(&self, cgroup_id: u64, pid: u32, targets: Vec<ProbeTarget>) {
+        let _ = (cgroup_id, pid, targets);
+    }
+    /// What the probes saw of the cgroup, when it had any.
+    fn calls(&self, cgroup_id: u64) -> Option<vuln::reach::Calls> {
+        let _ = cgroup_id;
+        None
+    }
+}
+
+/// A binary in a container and the functions of it to probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeTarget {
+    /// Its path in the container's root.
+    pub binary: PathBuf,
+    /// The functions, as its function table names them.
+    pub functions: Vec<String>,
 }
 
 /// A read-only view of an image's own layers, mounted somewhere; dropping it unmounts and
@@ -133,8 +152,8 @@ struct Active {
     instance: InstanceId,
     deadline: Instant,
     started_at: Timestamp,
-    /// Paths learned before a restart.
-    seed: Arc<[PathBuf]>,
+    /// What was learned before a restart.
+    seed: Arc<Seed>,
     /// Progress when last persisted.
     persisted: Option<Progress>,
     /// Its image's SBOM and file index, when they could be made.
@@ -143,11 +162,93 @@ struct Active {
     ending: bool,
 }
 
+/// What an instance learned in an earlier life of the daemon.
+#[derive(Debug, Default)]
+struct Seed {
+    paths: Vec<PathBuf>,
+    /// Learning began in an earlier life: a call made while the daemon was down was not
+    /// seen, so no function is said not called.
+    resumed: bool,
+    calls: Option<vuln::reach::Calls>,
+}
+
+/// Calls of a window with a gap in it: functions not seen called were not probed
+/// throughout, and the reason is said.
+fn interrupted(mut calls: vuln::reach::Calls, why: &str) -> vuln::reach::Calls {
+    calls.probed = calls.calls.iter().map(|c| c.site.clone()).collect();
+    calls.probed.sort();
+    calls.probed.dedup();
+    if !calls.unprobed.iter().any(|u| u == why) {
+        calls.unprobed.push(why.to_string());
+    }
+    calls
+}
+
+/// Why a resumed window has a gap.
+const RESUMED: &str = "the agent restarted while the instance was learned: a call made meanwhile was not seen";
+
 /// How long after a failed store an ended instance is finished again.
 const FINISH_RETRY: Duration = Duration::from_secs(10);
 
-/// An image's SBOM and the file index SBOM' is computed with.
-type Image = Arc<(sbom::Sbom, sbom::index::FileIndex)>;
+/// An image's SBOM, the file index SBOM' is computed with, and what its Go binaries link.
+struct ImageData {
+    sbom: sbom::Sbom,
+    index: sbom::index::FileIndex,
+    code: Code,
+}
+
+/// What is known of an image below the file: which vulnerable Go functions its binaries link
+/// (read from the container's root, as the file index is), or why that is not known.
+#[derive(Default)]
+struct Code {
+    go: HashMap<(String, String), vuln::reach::GoStatic>,
+    missing: Option<String>,
+    warnings: Vec<String>,
+}
+
+impl Code {
+    /// Reads the function tables of the image's Go binaries inside `root`, against `db`.
+    fn read(db: &Path, sbom: &sbom::Sbom, root: &sbom::rootfs::Root) -> Code {
+        if !sbom.packages.iter().any(|p| p.kind == sbom::Ecosystem::Go) {
+            return Code::default();
+        }
+        let outcome =
+            vuln::Db::open(db).and_then(|db| vuln::gocode::facts(&db, sbom, root, vuln::gocode::Limits::default()));
+        match outcome {
+            Ok(o) => Code { go: o.facts, missing: None, warnings: o.warnings },
+            Err(e) => Code {
+                missing: Some(format!("which vulnerable functions are linked is not known ({})", crate::chain(&e))),
+                ..Code::default()
+            },
+        }
+    }
+
+    /// What to probe: every linked vulnerable function with code of its own, by binary.
+    fn targets(&self) -> Vec<ProbeTarget> {
+        let mut by_binary: std::collections::BTreeMap<&Path, std::collections::BTreeSet<&str>> = Default::default();
+        for fact in self.go.values() {
+            if let vuln::reach::GoStatic::Linked { sites } = fact {
+                for s in sites.iter().filter(|s| s.offset.is_some()) {
+                    by_binary.entry(&s.binary).or_default().insert(&s.function);
+                }
+            }
+        }
+        by_binary
+            .into_iter()
+            .map(|(b, f)| ProbeTarget {
+                binary: b.to_path_buf(),
+                functions: f.into_iter().map(str::to_string).collect(),
+            })
+            .collect()
+    }
+
+    /// The facts a scan decides reachability with; `calls` from a learned instance.
+    fn facts(&self, calls: Option<vuln::reach::Calls>) -> vuln::reach::Facts {
+        vuln::reach::Facts { go: self.go.clone(), calls, go_missing: self.missing.clone() }
+    }
+}
+
+type Image = Arc<ImageData>;
 
 /// Per image digest, filled once while a container of it runs. The first container of an
 /// image computes it; others of that image wait for it; other images go on in parallel.
@@ -181,6 +282,32 @@ impl From<StoreError> for ImageError {
     fn from(e: StoreError) -> Self {
         ImageError::Store(e)
     }
+}
+
+/// What SBOM' says of the function probes: from when, what, and what fell back to file
+/// level and why.
+fn probe_notes(code: &Code, calls: Option<&vuln::reach::Calls>, window: u64) -> Vec<String> {
+    let mut notes: Vec<String> = code.warnings.iter().map(|w| format!("function tables: {w}")).collect();
+    let wanted = code.targets();
+    if wanted.is_empty() {
+        return notes;
+    }
+    let functions: usize = wanted.iter().map(|t| t.functions.len()).sum();
+    match calls {
+        Some(c) => {
+            notes.push(format!(
+                "function probes: {} of {functions} linked vulnerable functions probed{}, over {window} s of learning; {} called",
+                c.probed.len(),
+                c.since.map(|t| format!(" from {t}")).unwrap_or_default(),
+                c.calls.len()
+            ));
+            notes.extend(c.unprobed.iter().map(|w| format!("not probed (file level instead): {w}")));
+        }
+        None => notes.push(format!(
+            "function probes: none of {functions} linked vulnerable functions could be probed: their findings stay at file level"
+        )),
+    }
+    notes
 }
 
 /// [`Storage::put_many`] of records whose keys are owned.
@@ -291,10 +418,14 @@ impl Coordinator {
                 None
             }
         };
+        // As soon as the image's code is known: the vulnerable functions its binaries link.
+        if let Some(image) = &image {
+            self.sniffer.probe(w.cgroup_id, w.pid, image.code.targets());
+        }
         let (key, workload) = (instance.clone(), w.clone());
         let (started_at, seed) = self
             .stored(move |s| match s.get::<Learning>(Table::Learning, key.as_str())? {
-                Some(l) => Ok((l.started_at, l.paths)),
+                Some(l) => Ok((l.started_at, Seed { paths: l.paths, resumed: true, calls: l.calls })),
                 None => {
                     let l = Learning {
                         workload,
@@ -302,9 +433,10 @@ impl Coordinator {
                         paths: Vec::new(),
                         complete: true,
                         incomplete: Vec::new(),
+                        calls: None,
                     };
                     s.put(Table::Learning, key.as_str(), &l)?;
-                    Ok((l.started_at, Vec::new()))
+                    Ok((l.started_at, Seed::default()))
                 }
             })
             .await?;
@@ -315,7 +447,7 @@ impl Coordinator {
             instance,
             deadline,
             started_at,
-            seed: seed.into(),
+            seed: Arc::new(seed),
             persisted: None,
             image,
             ending: false,
@@ -375,7 +507,8 @@ impl Coordinator {
         let pid = w.pid;
         let (limit, budgets) = (self.config.sbom_timeout, self.config.budgets);
         let (views, layers) = (self.views.clone(), w.layers.clone());
-        let computing = tokio::task::spawn_blocking(move || -> Result<(sbom::Sbom, sbom::index::FileIndex), String> {
+        let db = self.config.vuln_db.clone();
+        let computing = tokio::task::spawn_blocking(move || -> Result<ImageData, String> {
             // Pin the container's root with a descriptor: reading through it keeps working
             // after a short-lived container has exited.
             let shown = PathBuf::from(format!("/proc/{pid}/root"));
@@ -417,8 +550,9 @@ impl Coordinator {
             };
             let root = sbom::rootfs::Root::open(&r).map_err(|e| format!("{}: {e}", r.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);
+            let code = Code::read(&db, &sbom, &root);
             drop(pin);
-            Ok((sbom, index))
+            Ok(ImageData { sbom, index, code })
         });
         // The scan stops itself at the limit; parts of it that cannot (a catalog of the
         // package databases, the file index) are abandoned here a little later. The
@@ -429,30 +563,32 @@ impl Coordinator {
                 "computing the SBOM took longer than {limit:?}: abandoned; the next container of the image retries"
             )),
         };
-        let (sbom, index) = match computed {
+        let data = match computed {
             Ok(x) => x,
             Err(error) => {
                 self.bus.publish(FlowEvent::SbomFailed { digest: w.digest.clone(), error });
                 return Err(ImageError::Failed);
             }
         };
+        let sbom = &data.sbom;
         if reused {
             self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
         } else if claim == Claim::Theirs {
             // Kept on this node for `sniffer sbom`; the image report is the other node's.
-            let record = serde_json::to_value(&sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
+            let record = serde_json::to_value(sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
             let key = w.digest.to_string();
             self.stored(move |s| put_owned(s, vec![(Table::Sbom, key, record)])).await?;
             self.bus.publish(FlowEvent::SbomReused { digest: w.digest.clone() });
         } else {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
-            let report = self.report(ReportKind::Image, w.digest.as_str(), w, &sbom, None).await;
-            let record = serde_json::to_value(&sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
+            let facts = data.code.facts(None);
+            let report = self.report(ReportKind::Image, w.digest.as_str(), w, sbom, None, facts).await;
+            let record = serde_json::to_value(sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
             self.store_report(report, vec![(Table::Sbom, w.digest.to_string(), record)]).await?;
             self.bus.publish(FlowEvent::SbomStored { digest: w.digest.clone(), packages, millis });
         }
-        Ok(Arc::new((sbom, index)))
+        Ok(Arc::new(data))
     }
 
     /// The image's SBOM and index, when a container of it has made them.
@@ -468,6 +604,7 @@ impl Coordinator {
         w: &Workload,
         sbom: &sbom::Sbom,
         runtime: Option<&sbom::index::RuntimeSbom>,
+        facts: vuln::reach::Facts,
     ) -> Report {
         let db = self.config.vuln_db.clone();
         let input = vuln::input::of_sbom(sbom);
@@ -476,7 +613,8 @@ impl Coordinator {
         warnings.extend(runtime.iter().flat_map(|p| p.warnings.iter().map(|w| format!("SBOM': {w}"))));
         let scan = tokio::task::spawn_blocking(move || -> Result<vuln::ScanReport, String> {
             let db = vuln::Db::open(&db).map_err(|e| crate::chain(&e))?;
-            let mut r = vuln::scan(&db, &input.subjects, relevance.as_ref()).map_err(|e| crate::chain(&e))?;
+            let mut r =
+                vuln::scan_with(&db, &input.subjects, relevance.as_ref(), &facts).map_err(|e| crate::chain(&e))?;
             r.warnings.splice(0..0, warnings);
             Ok(r)
         })
@@ -577,9 +715,21 @@ impl Coordinator {
 
     /// What an instance has learned: its seed from before a restart plus what the sniffer
     /// saw. Called without any of the coordinator's locks held.
-    fn learned(&self, workload: &Workload, started_at: Timestamp, seed: &[PathBuf]) -> Learning {
+    fn learned(&self, workload: &Workload, started_at: Timestamp, seed: &Seed) -> Learning {
         let seen = self.sniffer.observed(workload.cgroup_id);
-        let mut paths: Vec<PathBuf> = seed.iter().cloned().chain(seen.paths).collect();
+        let mut paths: Vec<PathBuf> = seed.paths.iter().cloned().chain(seen.paths).collect();
+        let mut calls = self.sniffer.calls(workload.cgroup_id);
+        if seed.resumed {
+            let mut merged = calls.or_else(|| seed.calls.clone()).unwrap_or_default();
+            if let Some(before) = &seed.calls {
+                for c in &before.calls {
+                    if !merged.calls.iter().any(|m| m.site == c.site) {
+                        merged.calls.push(c.clone());
+                    }
+                }
+            }
+            calls = Some(interrupted(merged, RESUMED));
+        }
         paths.sort_unstable();
         paths.dedup();
         Learning {
@@ -588,6 +738,7 @@ impl Coordinator {
             paths,
             complete: seen.incomplete.is_empty(),
             incomplete: seen.incomplete,
+            calls,
         }
     }
 
@@ -595,7 +746,7 @@ impl Coordinator {
     /// transaction. The `active` lock is held only to copy out what to ask the sniffer
     /// about and to note what was written: never while calling the sniffer or the store.
     pub async fn persist(&self) -> Result<(), StoreError> {
-        type Copied = (String, Workload, Timestamp, Arc<[PathBuf]>, Option<Progress>);
+        type Copied = (String, Workload, Timestamp, Arc<Seed>, Option<Progress>);
         let snapshot: Vec<Copied> = lock(&self.active)
             .iter()
             .map(|(id, a)| (id.clone(), a.workload.clone(), a.started_at, a.seed.clone(), a.persisted))
@@ -673,17 +824,22 @@ impl Coordinator {
     /// SBOM' of what an instance learned, scanned, stored and queued; its learning state goes.
     async fn conclude(&self, instance: &InstanceId, learned: Learning, image: Image) -> Result<(), StoreError> {
         let mapped = image.clone();
+        let window = learned.started_at.elapsed().as_secs();
+        let calls = learned.calls.clone().map(|c| vuln::reach::Calls { window_seconds: window, ..c });
         let (learned, runtime) = tokio::task::spawn_blocking(move || {
-            let (sbom, index) = (&mapped.0, &mapped.1);
+            let (sbom, index) = (&mapped.sbom, &mapped.index);
             let mut runtime =
                 sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
             runtime.warnings.extend(learned.incomplete.iter().cloned());
+            runtime.warnings.extend(probe_notes(&mapped.code, learned.calls.as_ref(), window));
             (learned, runtime)
         })
         .await
         .map_err(|source| StoreError::Task { what: "SBOM'", source })?;
-        let report =
-            self.report(ReportKind::Instance, instance.as_str(), &learned.workload, &image.0, Some(&runtime)).await;
+        let facts = image.code.facts(calls);
+        let report = self
+            .report(ReportKind::Instance, instance.as_str(), &learned.workload, &image.sbom, Some(&runtime), facts)
+            .await;
         let packages = runtime.packages.len();
         let record =
             serde_json::to_value(&runtime).map_err(StoreError::record(Table::RuntimeSbom, instance.as_str()))?;
@@ -732,7 +888,12 @@ impl Coordinator {
                         Some(sbom) => {
                             let image = tokio::task::spawn_blocking(move || {
                                 let index = sbom::index::FileIndex::from_listing(&sbom);
-                                Arc::new((sbom, index))
+                                // Its root is gone: nothing below the file can be read.
+                                let code = Code {
+                                    missing: Some("the container is gone: its binaries could not be read".into()),
+                                    ..Code::default()
+                                };
+                                Arc::new(ImageData { sbom, index, code })
                             })
                             .await
                             .map_err(|source| StoreError::Task { what: "file index", source })?;
@@ -753,6 +914,8 @@ impl Coordinator {
                 reason: EndReason::Vanished,
                 paths: learned.paths.len(),
             });
+            let mut learned = learned;
+            learned.calls = learned.calls.map(|c| interrupted(c, RESUMED));
             self.conclude(&instance, learned, image).await?;
             finished += 1;
         }

@@ -103,6 +103,9 @@ pub struct Learning {
     /// Why it is incomplete, one sentence each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incomplete: Vec<String>,
+    /// What the probes at vulnerable functions saw, when there were any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<vuln::reach::Calls>,
 }
 
 /// Which kind of report.

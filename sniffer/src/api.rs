@@ -79,6 +79,9 @@ pub struct Status {
     /// How the programs read an opened file (older daemons did not say).
     #[serde(default)]
     pub file_reads: Option<crate::kernel::FileReads>,
+    /// The uprobes at vulnerable functions (older daemons did not say).
+    #[serde(default)]
+    pub probes: Option<crate::probes::ProbeStatus>,
     /// Seconds since start.
     pub uptime_s: u64,
     /// Events received since start.

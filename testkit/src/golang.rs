@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Calls `Decoder.Decode` N times (argument 1, default 1), sleeping argument 2 seconds
-/// first (default 0), so a probe can be in place before the first call.
+/// before and after (default 0): a probe can be in place before the first call, and the
+/// call is reported before the process exits.
 const CALLS: &str = r#"package main
 
 import (
@@ -45,6 +46,7 @@ func main() {
 		sum += v
 	}
 	fmt.Println("decoded", n, sum)
+	time.Sleep(time.Duration(wait) * time.Second)
 }
 "#;
 
@@ -97,6 +99,32 @@ pub struct Programs {
     pub nolink: PathBuf,
     /// `calls`, built with `-ldflags=-s -w -trimpath`.
     pub stripped: PathBuf,
+}
+
+/// An OCI image archive (`ctr images import` takes it) of a root holding only the
+/// programs, at `/usr/local/bin/{calls,links,nolink}`: static binaries need nothing else.
+pub fn image(dir: &Path, programs: &Programs, reference: &str) -> PathBuf {
+    let root = dir.join("go-root");
+    let bin = root.join("usr/local/bin");
+    std::fs::create_dir_all(&bin).expect("image root");
+    for (name, path) in [("calls", &programs.calls), ("links", &programs.links), ("nolink", &programs.nolink)] {
+        std::fs::copy(path, bin.join(name)).expect("copying a program into the image root");
+    }
+    for d in ["proc", "sys", "dev", "tmp", "etc"] {
+        std::fs::create_dir_all(root.join(d)).expect("image root");
+    }
+    let out = dir.join("go.oci.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/oci-image.py");
+    let status = Command::new("python3")
+        .arg(script)
+        .arg(&root)
+        .arg(reference)
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3");
+    assert!(status.success(), "oci-image.py failed");
+    out
 }
 
 /// Builds `source` (a `main` package) into `out` with extra `go build` flags.

@@ -84,6 +84,19 @@ pub(super) async fn show(client: &ClientArgs, request: Request) -> anyhow::Resul
                     vec!["uptime".into(), format!("{} s", s.uptime_s)],
                     vec!["programs".into(), s.programs.join(", ")],
                     vec!["opened files read by".into(), s.file_reads.map_or("-".into(), |r| r.to_string())],
+                    vec![
+                        "function probes".into(),
+                        match &s.probes {
+                            None => "-".into(),
+                            Some(p) => match &p.unavailable {
+                                Some(why) => format!("off: {why} (Go findings stay at file level)"),
+                                None => format!(
+                                    "{} attached ({} since start, {} failed; at most {} per binary, {} per node)",
+                                    p.attached, p.attached_total, p.failed, p.max_per_binary, p.max_total
+                                ),
+                            },
+                        },
+                    ],
                     vec!["events".into(), s.events.to_string()],
                     vec!["events/s".into(), format!("{:.1}", s.events_per_s)],
                     vec!["repeats dropped in kernel".into(), s.kernel.repeats.to_string()],

@@ -86,6 +86,7 @@ pub enum ImageSource {
 struct Daemon {
     kernel: KernelHandle,
     tracking: Tracking,
+    probes: crate::probes::ProbeManager,
     flow: Option<Arc<coordinator::flow::Coordinator>>,
     started: Instant,
 }
@@ -150,6 +151,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }
     let mut kernel = Kernel::load(&options.kernel)?;
     let mut reader = kernel.events()?;
+    let probes = crate::probes::ProbeManager::start(kernel.call_program(), options.kernel.probes);
     // Loading parsed the kernel's BTF and the object: megabytes freed, which glibc keeps
     // unless told to give them back.
     trim_heap();
@@ -192,7 +194,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         }
         let bus = Arc::new(coordinator::bus::Bus::default());
         let wake = Arc::new(tokio::sync::Notify::new());
-        let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone() };
+        let sniffer = FlowSniffer { kernel: kernel.clone(), tracking: tracking.clone(), probes: probes.clone() };
         let mut c = coordinator::flow::Coordinator::new(
             store.clone(),
             bus.clone(),
@@ -239,10 +241,11 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(drive::drive(flow_options, c.clone(), k, t, identity.clone())));
         flow = Some(c);
     }
-    let daemon = Daemon { kernel, tracking, flow, started: Instant::now() };
+    let daemon = Daemon { kernel, tracking, probes, flow, started: Instant::now() };
     let listener = bind(&options.socket).await?;
 
     let events = daemon.tracking.clone();
+    let calls = daemon.probes.clone();
     tasks.push(tokio::spawn(async move {
         let mut batch = Vec::new();
         let mut loaders = LoaderResolver::new();
@@ -266,6 +269,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             }
             events.record(&batch);
             batch.clear();
+            calls.record(&reader.take_calls());
         }
     }));
 

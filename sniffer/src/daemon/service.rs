@@ -134,6 +134,7 @@ fn status(daemon: &Daemon) -> Result<Response, String> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         programs: daemon.kernel.attached().to_vec(),
         file_reads: Some(daemon.kernel.file_reads()),
+        probes: Some(daemon.probes.status()),
         uptime_s: daemon.started.elapsed().as_secs(),
         events,
         events_per_s,

@@ -209,6 +209,8 @@ pub struct FlowSniffer {
     pub kernel: KernelHandle,
     /// The containers.
     pub tracking: Tracking,
+    /// The probes at vulnerable functions.
+    pub probes: crate::probes::ProbeManager,
 }
 
 impl coordinator::flow::Sniffer for FlowSniffer {
@@ -221,6 +223,17 @@ impl coordinator::flow::Sniffer for FlowSniffer {
     fn unwatch(&self, cgroup_id: u64) {
         let lost = self.kernel.unwatch(cgroup_id).unwrap_or(0);
         self.tracking.unwatch(cgroup_id, lost);
+        self.probes.release(cgroup_id);
+    }
+
+    fn probe(&self, cgroup_id: u64, pid: u32, targets: Vec<coordinator::flow::ProbeTarget>) {
+        let targets =
+            targets.into_iter().map(|t| crate::probes::Target { binary: t.binary, functions: t.functions }).collect();
+        self.probes.probe(cgroup_id, pid, targets);
+    }
+
+    fn calls(&self, cgroup_id: u64) -> Option<vuln::reach::Calls> {
+        self.probes.calls(cgroup_id)
     }
 
     fn observed(&self, cgroup_id: u64) -> Observed {
