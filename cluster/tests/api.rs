@@ -250,6 +250,7 @@ async fn store_instance(storage: Arc<cluster::store::ClusterStorage>, w: &Worklo
         unmatched: 0,
         complete: true,
         warnings: Vec::new(),
+        calls: None,
     })
     .unwrap();
     let key = w.instance().to_string();

@@ -38,6 +38,7 @@ fn objects_the_agent_writes_validate_against_the_crd_schemas() {
         unmatched: 2,
         complete: false,
         warnings: vec!["3 events lost".into()],
+        calls: None,
     };
     // The objects exactly as the agent queues them: an image this node computed (its SBOM and
     // report), and an instance (its SBOM' and report).

@@ -73,7 +73,13 @@ async fn two_nodes_one_image_sbom_and_an_instance_written_and_read_back() {
     ));
     let w = common::workload(&ns, &digest);
     let report = common::instance_report(&w, Vec::new());
-    let runtime = sbom::index::RuntimeSbom { packages: Vec::new(), unmatched: 0, complete: true, warnings: Vec::new() };
+    let runtime = sbom::index::RuntimeSbom {
+        packages: Vec::new(),
+        unmatched: 0,
+        complete: true,
+        warnings: Vec::new(),
+        calls: None,
+    };
     let (r, p, key) =
         (serde_json::to_value(&report).unwrap(), serde_json::to_value(&runtime).unwrap(), w.instance().to_string());
     let s = storage.clone();

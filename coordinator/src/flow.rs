@@ -826,12 +826,14 @@ impl Coordinator {
         let mapped = image.clone();
         let window = learned.started_at.elapsed().as_secs();
         let calls = learned.calls.clone().map(|c| vuln::reach::Calls { window_seconds: window, ..c });
+        let carried = calls.clone();
         let (learned, runtime) = tokio::task::spawn_blocking(move || {
             let (sbom, index) = (&mapped.sbom, &mapped.index);
             let mut runtime =
                 sbom::index::filter(sbom, index, learned.paths.iter().map(PathBuf::as_path), learned.complete);
             runtime.warnings.extend(learned.incomplete.iter().cloned());
             runtime.warnings.extend(probe_notes(&mapped.code, learned.calls.as_ref(), window));
+            runtime.calls = carried;
             (learned, runtime)
         })
         .await

@@ -208,6 +208,9 @@ pub struct RuntimeSbom {
     /// Why it is incomplete, beyond lost events.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Below the file: the vulnerable functions probed and the calls seen, when probes ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<crate::calls::Calls>,
 }
 
 /// Keeps the packages that own at least one of `opened` (canonical paths, as the kernel
@@ -237,5 +240,6 @@ pub fn filter<'a>(
         unmatched,
         complete: complete && index.approximate.is_none(),
         warnings: index.approximate.iter().cloned().collect(),
+        calls: None,
     }
 }

@@ -2,6 +2,7 @@
 //! in it (catalogers), package URLs, and the executables' loaders. Knows nothing of eBPF or
 //! Kubernetes.
 
+pub mod calls;
 pub mod catalog;
 pub mod distro;
 pub mod elf;

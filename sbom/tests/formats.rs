@@ -28,7 +28,7 @@ fn runtime_of(sbom: &sbom::Sbom) -> sbom::index::RuntimeSbom {
     let coreutils = sbom.packages.iter().find(|p| p.name == "coreutils").unwrap();
     let evidence = vec![PathBuf::from("/bin/ls")];
     let packages = vec![sbom::index::RelevantPackage { package: coreutils.clone(), evidence }];
-    sbom::index::RuntimeSbom { packages, unmatched: 0, complete: true, warnings: Vec::new() }
+    sbom::index::RuntimeSbom { packages, unmatched: 0, complete: true, warnings: Vec::new(), calls: None }
 }
 
 fn write(value: &serde_json::Value) -> tempfile::NamedTempFile {

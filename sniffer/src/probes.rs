@@ -275,14 +275,17 @@ impl ProbeManager {
 
 fn calls_of(s: &Shared, cg: &PerCgroup) -> Calls {
     Calls {
-        probed: cg
-            .probes
-            .iter()
-            .filter_map(|id| s.probes.get(id).map(|p| p.site.clone()))
-            .chain(cg.calls.iter().map(|c| c.site.clone()))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect(),
+        probed: {
+            // In the order probes were attached (a trace prints the new ones), each once; a
+            // probe removed after its call is still one that was in place.
+            let mut seen = HashSet::new();
+            cg.probes
+                .iter()
+                .filter_map(|id| s.probes.get(id).map(|p| p.site.clone()))
+                .chain(cg.calls.iter().map(|c| c.site.clone()))
+                .filter(|site| seen.insert(site.clone()))
+                .collect()
+        },
         calls: cg.calls.clone(),
         window_seconds: 0,
         since: cg.since,

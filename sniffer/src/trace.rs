@@ -79,8 +79,20 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     let cgroup = ScratchCgroup::create(&format!("sniffer-trace-{}", std::process::id()))
         .context("creating a cgroup for the command")?;
     kernel.watch(cgroup.id())?;
-    let probes = match &options.db {
-        Some(db) => Some(probe_command(&kernel, &options.kernel, db, program, cgroup.id()).await?),
+    let mut prober = match &options.db {
+        Some(db) => {
+            let mut p = Prober {
+                manager: ProbeManager::start(kernel.call_program(), options.kernel.probes),
+                db: db.clone(),
+                cgroup_id: cgroup.id(),
+                done: HashSet::new(),
+                printed: HashSet::new(),
+            };
+            let binary = which(program).with_context(|| format!("finding {} to probe", program.to_string_lossy()))?;
+            p.binary(std::process::id(), binary).await?;
+            p.print(&mut out, options.json, &[])?;
+            Some(p)
+        }
         None => None,
     };
     let mut command = tokio::process::Command::new(program);
@@ -98,8 +110,18 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
             read = reader.next_batch(&mut batch) => {
                 read.context("reading events")?;
                 loaders.add_loaders(&mut batch);
+                if let Some(p) = &mut prober {
+                    let execs: Vec<(u32, PathBuf)> =
+                        batch.iter().filter(|e| e.kind == Access::Exec && e.loader_of.is_none()).map(|e| (e.tgid, e.path.clone())).collect();
+                    for (pid, binary) in execs {
+                        // A process gone already cannot be read: its binary is not probed.
+                        let _ = p.binary(pid, binary).await;
+                    }
+                }
                 print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
-                print_calls(&mut out, options.json, probes.as_ref(), cgroup.id(), &reader.take_calls())?;
+                if let Some(p) = &mut prober {
+                    p.print(&mut out, options.json, &reader.take_calls())?;
+                }
             }
         }
     };
@@ -107,9 +129,11 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     reader.drain(&mut batch);
     loaders.add_loaders(&mut batch);
     print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
-    print_calls(&mut out, options.json, probes.as_ref(), cgroup.id(), &reader.take_calls())?;
+    if let Some(p) = &mut prober {
+        p.print(&mut out, options.json, &reader.take_calls())?;
+    }
     out.flush()?;
-    if let Some(calls) = probes.as_ref().and_then(|p| p.release(cgroup.id())) {
+    if let Some(calls) = prober.as_ref().and_then(|p| p.manager.release(cgroup.id())) {
         for why in &calls.unprobed {
             eprintln!("sniffer: not probed: {}", sbom::text::clean(why));
         }
@@ -122,44 +146,80 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     Ok(TraceResult { exit_code, lost })
 }
 
-/// Probes the vulnerable Go functions `program`'s binary links (from `db`) for the cgroup,
-/// and waits until they are in place.
-async fn probe_command(
-    kernel: &Kernel,
-    options: &kernel::Options,
-    db: &std::path::Path,
-    program: &std::ffi::OsStr,
+/// The probes of a trace: the command's binary before it starts, and every binary it
+/// executes as soon as its exec is seen (said by the `probe` lines, which come after it).
+struct Prober {
+    manager: ProbeManager,
+    db: PathBuf,
     cgroup_id: u64,
-) -> anyhow::Result<ProbeManager> {
-    let binary = which(program).with_context(|| format!("finding {} to probe", program.to_string_lossy()))?;
-    let db = db.to_path_buf();
-    let found = binary.clone();
-    let facts = tokio::task::spawn_blocking(move || -> anyhow::Result<vuln::gocode::Outcome> {
-        let db = vuln::Db::open(&db)?;
-        let root = sbom::rootfs::Root::open(std::path::Path::new("/")).context("opening /")?;
-        let mut catalog = sbom::catalog::Catalog::with_budgets(sbom::Budgets::default());
-        sbom::catalog::binary::catalog_file(&root, &found, &mut catalog);
-        let sbom = sbom::Sbom {
-            root: "/".into(),
-            distro: None,
-            packages: catalog.packages,
-            warnings: Vec::new(),
-            incomplete: false,
-        };
-        Ok(vuln::gocode::facts(&db, &sbom, &root, vuln::gocode::Limits::default())?)
-    })
-    .await??;
-    for w in &facts.warnings {
-        eprintln!("sniffer: {}", sbom::text::clean(w));
+    /// (the task's root as the host sees it, the binary in it) already looked at.
+    done: HashSet<(PathBuf, PathBuf)>,
+    /// Probes and calls printed (a probe removed after its call moves in the list).
+    printed: HashSet<(&'static str, sbom::calls::Site)>,
+}
+
+impl Prober {
+    /// Probes `binary` inside the root of process `pid` (the vulnerable Go functions it
+    /// links, by `db`), once per root and binary; waits until the probes are in place.
+    async fn binary(&mut self, pid: u32, binary: PathBuf) -> anyhow::Result<()> {
+        let root_path = PathBuf::from(format!("/proc/{pid}/root"));
+        let host_root = std::fs::read_link(&root_path).unwrap_or_else(|_| root_path.clone());
+        if !self.done.insert((host_root, binary.clone())) {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        let facts = tokio::task::spawn_blocking(move || -> anyhow::Result<vuln::gocode::Outcome> {
+            let db = vuln::Db::open(&db)?;
+            let root =
+                sbom::rootfs::Root::open(&root_path).with_context(|| format!("opening {}", root_path.display()))?;
+            let mut catalog = sbom::catalog::Catalog::with_budgets(sbom::Budgets::default());
+            sbom::catalog::binary::catalog_file(&root, &binary, &mut catalog);
+            let sbom = sbom::Sbom {
+                root: root_path,
+                distro: None,
+                packages: catalog.packages,
+                warnings: Vec::new(),
+                incomplete: false,
+            };
+            Ok(vuln::gocode::facts(&db, &sbom, &root, vuln::gocode::Limits::default())?)
+        })
+        .await??;
+        for w in &facts.warnings {
+            eprintln!("sniffer: {}", sbom::text::clean(w));
+        }
+        let targets = crate::probes::targets(facts.facts.values());
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let before = self.manager.calls(self.cgroup_id).map_or(0, |c| c.probed.len() + c.unprobed.len());
+        self.manager.probe(self.cgroup_id, pid, targets);
+        let start = std::time::Instant::now();
+        while self.manager.calls(self.cgroup_id).is_some_and(|c| c.probed.len() + c.unprobed.len() == before)
+            && start.elapsed().as_secs() < 10
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
-    let manager = ProbeManager::start(kernel.call_program(), options.probes);
-    let targets = crate::probes::targets(facts.facts.values());
-    manager.probe(cgroup_id, std::process::id(), targets);
-    let start = std::time::Instant::now();
-    while manager.calls(cgroup_id).is_some_and(|c| c.since.is_none()) && start.elapsed().as_secs() < 10 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+
+    /// Records the calls the kernel reported, then prints the probes and calls not printed
+    /// yet.
+    fn print(&mut self, out: &mut impl Write, json: bool, seen: &[crate::event::CallSeen]) -> anyhow::Result<()> {
+        self.manager.record(seen);
+        let Some(calls) = self.manager.calls(self.cgroup_id) else { return Ok(()) };
+        for site in &calls.probed {
+            if self.printed.insert(("probe", site.clone())) {
+                print_site(out, json, "probe", site, None)?;
+            }
+        }
+        for c in &calls.calls {
+            if self.printed.insert(("call", c.site.clone())) {
+                print_site(out, json, "call", &c.site, Some((c.pid, &c.comm)))?;
+            }
+        }
+        out.flush()?;
+        Ok(())
     }
-    Ok(manager)
 }
 
 /// Where the command `program` is: itself when it names a path, else found on `PATH`.
@@ -176,28 +236,23 @@ fn which(program: &std::ffi::OsStr) -> Option<PathBuf> {
         .and_then(|c| std::fs::canonicalize(c).ok())
 }
 
-fn print_calls(
+/// A `probe` or `call` line: `KIND FUNCTION BINARY`, or JSON with the caller.
+fn print_site(
     out: &mut impl Write,
     json: bool,
-    probes: Option<&ProbeManager>,
-    cgroup_id: u64,
-    seen: &[crate::event::CallSeen],
+    kind: &'static str,
+    site: &sbom::calls::Site,
+    caller: Option<(u32, &str)>,
 ) -> anyhow::Result<()> {
-    let Some(probes) = probes else { return Ok(()) };
-    let before = probes.calls(cgroup_id).map_or(0, |c| c.calls.len());
-    probes.record(seen);
-    let Some(calls) = probes.calls(cgroup_id) else { return Ok(()) };
-    for c in calls.calls.iter().skip(before) {
-        let path = display_path(&c.site.binary);
-        if json {
-            let line = JsonCall { path, kind: "call", function: &c.site.function, pid: c.pid, comm: &c.comm };
-            out.write_all(&sbom::text::to_json_line(&line)?)?;
-            writeln!(out)?;
-        } else {
-            writeln!(out, "call {} {}", sbom::text::clean(&c.site.function), sbom::text::clean(&path))?;
-        }
+    let path = display_path(&site.binary);
+    if json {
+        let (pid, comm) = caller.unwrap_or((0, ""));
+        let line = JsonCall { path, kind, function: &site.function, pid, comm };
+        out.write_all(&sbom::text::to_json_line(&line)?)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{kind} {} {}", sbom::text::clean(&site.function), sbom::text::clean(&path))?;
     }
-    out.flush()?;
     Ok(())
 }
 

@@ -97,3 +97,78 @@ fn vulnerable_go_functions_called_linked_and_absent_per_container() {
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("REACHABILITY") && table.contains("called"), "{table}");
 }
+
+/// The same answer without a daemon: `sniffer trace --db` probes and lists the calls,
+/// `sniffer sbom --opened` keeps them in SBOM', `sniffer scan --root` decides with them.
+#[test]
+fn trace_sbom_and_scan_give_the_same_answer_without_a_daemon() {
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = dir.path();
+    let db = dir.join("vuln.db");
+    let records = testkit::golang::records();
+    let sniffer = |args: &[&str]| {
+        let out = std::process::Command::new(testkit::sniffer()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let ids = ["GO-2024-3105", "GO-2024-3106", "GO-2024-3107"].map(|id| records.join(format!("{id}.json")));
+    let mut import = vec!["db", "import", "--db", db.to_str().unwrap()];
+    import.extend(ids.iter().map(|p| p.to_str().unwrap()));
+    sniffer(&import);
+    let programs = testkit::golang::programs(dir);
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+    for (name, p) in [("calls", &programs.calls), ("links", &programs.links)] {
+        std::fs::copy(p, root.join("usr/local/bin").join(name)).unwrap();
+    }
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let sbom = sniffer(&["sbom", "--dir", &s(&root)]).stdout;
+    std::fs::write(dir.join("sbom.json"), sbom).unwrap();
+
+    for (name, args, json, expected) in
+        [("calls", &["10", "1"][..], false, "called"), ("links", &["x"][..], true, "not_called")]
+    {
+        let trace = dir.join(format!("{name}.trace"));
+        let bin = format!("/usr/local/bin/{name}");
+        let mut cmd = vec!["trace", "--db", db.to_str().unwrap(), "-o", trace.to_str().unwrap()];
+        if json {
+            cmd.push("--json");
+        }
+        cmd.extend(["--", "chroot", root.to_str().unwrap(), &bin]);
+        cmd.extend(args);
+        sniffer(&cmd);
+        let text = std::fs::read_to_string(&trace).unwrap();
+        assert!(text.contains("encoding/gob.(*Decoder).Decode"), "{text}");
+        assert_eq!(text.contains("call"), expected == "called", "{text}");
+        let runtime = sniffer(&["sbom", "--dir", &s(&root), "--opened", &s(&trace)]).stdout;
+        let runtime_path = dir.join(format!("{name}.runtime.json"));
+        std::fs::write(&runtime_path, &runtime).unwrap();
+        let report: serde_json::Value = serde_json::from_slice(
+            &sniffer(&[
+                "scan",
+                "--sbom",
+                &s(&dir.join("sbom.json")),
+                "--runtime",
+                &s(&runtime_path),
+                "--root",
+                &s(&root),
+                "--db",
+                &s(&db),
+                "--format",
+                "json",
+            ])
+            .stdout,
+        )
+        .unwrap();
+        assert_eq!(state(&report, "GO-2024-3106"), expected, "{name}: {:#}", finding(&report, "GO-2024-3106"));
+        assert_eq!(state(&report, "GO-2024-3105"), "not_present", "{name}");
+    }
+
+    // A trace line that names no absolute binary is refused, naming the line.
+    std::fs::write(dir.join("bad.trace"), "call encoding/gob.(*Decoder).Decode relative/path\n").unwrap();
+    let out = std::process::Command::new(testkit::sniffer())
+        .args(["sbom", "--dir", &s(&root), "--opened", &s(&dir.join("bad.trace"))])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("bad.trace:1"), "{out:?}");
+}

@@ -129,7 +129,13 @@ pub fn facts(db: &Db, sbom: &sbom::Sbom, root: &Root, limits: Limits) -> Result<
     let mut binaries: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
     for p in sbom.packages.iter().filter(|p| p.kind == sbom::Ecosystem::Go) {
         let purl = crate::input::purl_key(&p.purl);
-        if wanted.contains_key(&purl) {
+        // The same module in several binaries (stdlib in every one): each is looked in.
+        if let Some(list) = wanted.get(&purl) {
+            if !list.is_empty() {
+                for f in &p.files {
+                    binaries.entry(f.clone()).or_default().push(purl.clone());
+                }
+            }
             continue;
         }
         let mut list = Vec::new();
@@ -140,11 +146,10 @@ pub fn facts(db: &Db, sbom: &sbom::Sbom, root: &Root, limits: Limits) -> Result<
                 list.push((entry.id, imports));
             }
         }
-        if list.is_empty() {
-            continue;
-        }
-        for f in &p.files {
-            binaries.entry(f.clone()).or_default().push(purl.clone());
+        if !list.is_empty() {
+            for f in &p.files {
+                binaries.entry(f.clone()).or_default().push(purl.clone());
+            }
         }
         wanted.insert(purl, list);
     }

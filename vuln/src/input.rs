@@ -37,6 +37,8 @@ pub struct Input {
     pub subjects: Vec<Subject>,
     /// What SBOM' says about use, when the input is one.
     pub relevance: Option<Relevance>,
+    /// What SBOM' says ran below the file (our own SBOM' only), when probes ran.
+    pub calls: Option<sbom::calls::Calls>,
     /// Packages that could not be turned into subjects, and why.
     pub warnings: Vec<String>,
 }
@@ -207,6 +209,7 @@ pub fn of_runtime(runtime: &sbom::index::RuntimeSbom) -> Input {
         push_purl(&mut input, &p.package.purl, Some(&p.package));
     }
     input.relevance = Some(relevance);
+    input.calls = runtime.calls.clone();
     input
 }
 

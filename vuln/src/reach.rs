@@ -15,6 +15,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use sbom::calls::{Call, Calls, Site};
+
 use crate::matching::{Finding, ScanReport};
 
 /// How far a finding's code is known to have run.
@@ -88,20 +90,6 @@ pub struct Reachability {
     pub window_seconds: Option<u64>,
 }
 
-/// A vulnerable function linked into a binary.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Site {
-    /// The binary (its path in the image).
-    #[serde(with = "sbom::path_text")]
-    pub binary: PathBuf,
-    /// The function as the binary names it (`encoding/gob.(*Decoder).Decode`).
-    pub function: String,
-    /// Where its code starts in the file; `None` when only inlined copies exist (no probe
-    /// can see those called).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u64>,
-}
-
 /// What the function tables of an image's Go binaries say about one vulnerability in one
 /// module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,38 +113,6 @@ pub enum GoStatic {
         /// Why.
         why: String,
     },
-}
-
-/// The first call of a vulnerable function seen in an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Call {
-    /// Which function.
-    pub site: Site,
-    /// The calling process.
-    pub pid: u32,
-    /// Its command name.
-    pub comm: String,
-    /// When.
-    pub at: sbom::time::Timestamp,
-}
-
-/// What ran, below the file, in one learned instance: the vulnerable functions probed and
-/// the first call of each.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Calls {
-    /// Functions whose entry was probed for the whole window (their binary and offset).
-    pub probed: Vec<Site>,
-    /// First calls.
-    pub calls: Vec<Call>,
-    /// How long the instance was learned, seconds.
-    pub window_seconds: u64,
-    /// When its probes were in place (its image's scan may have been ready only after the
-    /// container started).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<sbom::time::Timestamp>,
-    /// Why some functions could not be probed (said in the reachability of their findings).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unprobed: Vec<String>,
 }
 
 /// Everything known below the file: static facts per (module purl, advisory id), and what
@@ -233,7 +189,7 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
             site_lines(sites),
         );
     };
-    let hit: Vec<&Call> = calls.calls.iter().filter(|c| sites.contains(&c.site)).collect();
+    let hit: Vec<&Call> = calls.calls.iter().filter(|c| sites.iter().any(|s| same(s, &c.site))).collect();
     if !hit.is_empty() {
         let evidence = hit
             .iter()
@@ -253,7 +209,9 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
         r.window_seconds = Some(calls.window_seconds);
         return Some(r);
     }
-    let unprobed: Vec<&Site> = sites.iter().filter(|s| !calls.probed.contains(s)).collect();
+    // A function of a binary that never ran was not called, probed or not.
+    let ran = |s: &Site| f.evidence.iter().any(|p| *p == s.binary);
+    let unprobed: Vec<&Site> = sites.iter().filter(|s| ran(s) && !calls.probed.iter().any(|p| same(p, s))).collect();
     if !unprobed.is_empty() {
         let mut why = String::from("linked and its binary ran; not every vulnerable function could be probed");
         if let Some(reason) = calls.unprobed.first() {
@@ -264,13 +222,21 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
     Some(Reachability {
         state: State::NotCalled,
         why: format!(
-            "linked, not called during {} s of learning{} (weaker than not present: a longer run may call it)",
-            calls.window_seconds,
+            "linked, not called {}{} (weaker than not present: a longer run may call it)",
+            match calls.window_seconds {
+                0 => "while it was traced".to_string(),
+                s => format!("during {s} s of learning"),
+            },
             calls.since.map(|t| format!(", probed from {t}")).unwrap_or_default()
         ),
         evidence: site_lines(sites),
         window_seconds: Some(calls.window_seconds),
     })
+}
+
+/// The same function of the same binary (offsets may come from two reads of it).
+fn same(a: &Site, b: &Site) -> bool {
+    a.binary == b.binary && a.function == b.function
 }
 
 fn site_lines(sites: &[Site]) -> Vec<String> {

@@ -23,9 +23,16 @@ fn db() -> (tempfile::TempDir, PathBuf) {
 
 /// A root holding one binary at /usr/local/bin/app, its SBOM and the static facts.
 fn image(binary: &Path, db: &vuln::Db) -> (tempfile::TempDir, sbom::Sbom, vuln::gocode::Outcome) {
+    image_of(&[("app", binary)], db)
+}
+
+/// A root holding binaries at /usr/local/bin/NAME, its SBOM and the static facts.
+fn image_of(binaries: &[(&str, &Path)], db: &vuln::Db) -> (tempfile::TempDir, sbom::Sbom, vuln::gocode::Outcome) {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(root.path().join("usr/local/bin")).unwrap();
-    std::fs::copy(binary, root.path().join("usr/local/bin/app")).unwrap();
+    for (name, binary) in binaries {
+        std::fs::copy(binary, root.path().join("usr/local/bin").join(name)).unwrap();
+    }
     let sbom = sbom::scan(root.path()).unwrap();
     let fs = sbom::rootfs::Root::open(root.path()).unwrap();
     let outcome = vuln::gocode::facts(db, &sbom, &fs, vuln::gocode::Limits::default()).unwrap();
@@ -90,6 +97,28 @@ fn linked_not_linked_and_stripped() {
             assert_eq!(decode.binary, Path::new("/usr/local/bin/app"));
         }
     }
+}
+
+#[test]
+fn every_binary_holding_the_module_is_looked_in() {
+    let (_d, path) = db();
+    let db = vuln::Db::open(&path).unwrap();
+    let bins = tempfile::tempdir().unwrap();
+    let p = testkit::golang::programs(bins.path());
+    // Both binaries hold stdlib 1.19.8 (one purl); only the second links Decode.
+    let (_root, sbom, outcome) = image_of(&[("a", &p.nolink), ("b", &p.links)], &db);
+    assert_eq!(outcome.binaries_read, 2);
+    let GoStatic::Linked { sites } = &outcome.facts.iter().find(|((_, id), _)| id == DECODE).unwrap().1 else {
+        panic!("Decode is linked in b: {:?}", outcome.facts)
+    };
+    assert!(sites.iter().all(|s| s.binary == Path::new("/usr/local/bin/b")), "{sites:?}");
+    let GoStatic::NotPresent { binaries, .. } = &outcome.facts.iter().find(|((_, id), _)| id == PARSER).unwrap().1
+    else {
+        panic!("no parser anywhere")
+    };
+    assert_eq!(binaries.len(), 2, "both looked in: {binaries:?}");
+    let report = scan(&db, &sbom, None, &Facts { go: outcome.facts.clone(), ..Default::default() });
+    assert_eq!(state(&report, DECODE), (State::Unknown, None));
 }
 
 #[test]

@@ -17,10 +17,12 @@ fn computed_sbom(
     let sbom = scan_showing_progress(dir, budgets)?;
     let runtime = match opened {
         Some(list) => {
-            let paths = read_opened(list)?;
+            let (paths, calls) = read_opened(list)?;
             let root = sbom::rootfs::Root::open(dir).with_context(|| format!("opening {}", dir.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);
-            Some(sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true))
+            let mut runtime = sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true);
+            runtime.calls = calls;
+            Some(runtime)
         }
         None => None,
     };
@@ -75,18 +77,33 @@ async fn stored_sbom(
 }
 
 /// Reads a list of opened paths: plain lines, `sniffer trace` lines (`open /p`), or its
-/// JSON lines (`{"path": ...}`).
-fn read_opened(list: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+/// JSON lines (`{"path": ...}`); with `sniffer trace --db`, also the functions it probed
+/// (`probe FUNCTION BINARY`) and the calls it saw (`call FUNCTION BINARY`).
+fn read_opened(list: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Option<sbom::calls::Calls>)> {
     let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
     let mut out = Vec::new();
+    let mut calls: Option<sbom::calls::Calls> = None;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
+        let at = || format!("{}:{}", list.display(), n + 1);
+        if let Some((kind, site)) = probe_or_call(line).with_context(at)? {
+            let c = calls.get_or_insert_with(Default::default);
+            match kind {
+                "probe" => c.probed.push(site),
+                _ => c.calls.push(sbom::calls::Call {
+                    site,
+                    pid: 0,
+                    comm: String::new(),
+                    at: sbom::time::Timestamp::now(),
+                }),
+            }
+            continue;
+        }
         let path = if line.starts_with('{') {
-            let v: serde_json::Value =
-                serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", list.display(), n + 1))?;
+            let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
             v["path"].as_str().map(str::to_string)
         } else {
             let bare = line.strip_prefix("open ").or_else(|| line.strip_prefix("exec ")).unwrap_or(line);
@@ -97,7 +114,38 @@ fn read_opened(list: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
             _ => bail!("{}:{}: not an absolute path: {line:?}", list.display(), n + 1),
         }
     }
-    Ok(out)
+    Ok((out, calls))
+}
+
+/// A `probe` or `call` line of `sniffer trace --db` (text: `call FUNCTION BINARY`; JSON:
+/// `kind`, `function`, `path`), as the kind and the function; `None` for any other line.
+fn probe_or_call(line: &str) -> anyhow::Result<Option<(&'static str, sbom::calls::Site)>> {
+    let (kind, function, binary) = if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).context("not JSON")?;
+        let kind = match v["kind"].as_str() {
+            Some("probe") => "probe",
+            Some("call") => "call",
+            _ => return Ok(None),
+        };
+        let (Some(f), Some(p)) = (v["function"].as_str(), v["path"].as_str()) else {
+            bail!("a {kind} line without its function and path");
+        };
+        (kind, f.to_string(), p.to_string())
+    } else {
+        let kind = match line.split_once(' ') {
+            Some(("probe", _)) => "probe",
+            Some(("call", _)) => "call",
+            _ => return Ok(None),
+        };
+        let rest = &line[kind.len() + 1..];
+        // Function names hold no spaces; the binary's path may.
+        let Some((f, p)) = rest.split_once(' ') else { bail!("a {kind} line without a binary: {line:?}") };
+        (kind, f.to_string(), p.to_string())
+    };
+    if !binary.starts_with('/') {
+        bail!("{kind} of {function}: not an absolute path: {binary:?}");
+    }
+    Ok(Some((kind, sbom::calls::Site { binary: PathBuf::from(binary), function, offset: None })))
 }
 
 /// Packages by kind, and warnings, on standard error (standard output may hold the SBOM).

@@ -20,18 +20,18 @@ pub(super) struct ScanArgs {
 pub(super) fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     let ScanArgs { sbom_path, runtime, db, format, fail_on, output, root } = args;
     let input = vuln::input::read(&sbom_path)?;
-    let relevance =
-        match &runtime {
-            Some(path) => {
-                let f = vuln::input::read(path)?;
-                Some(f.relevance.with_context(|| {
-                    format!("{}: not an SBOM' (no package carries evidence of use)", path.display())
-                })?)
-            }
-            None => input.relevance.clone(),
-        };
+    let (relevance, calls) = match &runtime {
+        Some(path) => {
+            let f = vuln::input::read(path)?;
+            let relevance = f
+                .relevance
+                .with_context(|| format!("{}: not an SBOM' (no package carries evidence of use)", path.display()))?;
+            (Some(relevance), f.calls)
+        }
+        None => (input.relevance.clone(), input.calls.clone()),
+    };
     let database = vuln::Db::open(&db.path)?;
-    let mut facts = vuln::reach::Facts::default();
+    let mut facts = vuln::reach::Facts { calls, ..Default::default() };
     let mut warnings = input.warnings;
     if let Some(root) = &root {
         let outcome = go_facts(&database, &sbom_path, root)?;
