@@ -210,7 +210,7 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
         return Some(r);
     }
     // A function of a binary that never ran was not called, probed or not.
-    let ran = |s: &Site| f.evidence.iter().any(|p| *p == s.binary);
+    let ran = |s: &Site| f.evidence.contains(&s.binary);
     let unprobed: Vec<&Site> = sites.iter().filter(|s| ran(s) && !calls.probed.iter().any(|p| same(p, s))).collect();
     if !unprobed.is_empty() {
         let mut why = String::from("linked and its binary ran; not every vulnerable function could be probed");
