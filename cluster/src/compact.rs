@@ -116,6 +116,11 @@ pub fn summary(findings: &[vuln::Finding]) -> Summary {
         if f.relevant == Some(true) {
             s.relevant += 1;
         }
+        match f.state() {
+            Some(vuln::reach::State::Called) => s.called += 1,
+            Some(vuln::reach::State::NotPresent) => s.not_present += 1,
+            _ => {}
+        }
     }
     s
 }
@@ -130,6 +135,8 @@ pub fn report_body(report: &Report) -> ReportBody {
         severity: f.severity.rating.as_str().to_string(),
         fixed: f.fixed.clone(),
         relevant: f.relevant,
+        reachability: f.state().map(|s| s.as_str().to_string()),
+        reachability_reason: f.reachability.as_ref().map(|r| cut(&r.why)),
     });
     let (findings, truncated) = within(entries, LIST_BUDGET);
     ReportBody {

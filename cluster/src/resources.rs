@@ -175,6 +175,13 @@ pub struct FindingEntry {
     /// In a package the workload used (instance reports only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relevant: Option<bool>,
+    /// How far its code is known to have run: `called`, `loaded`, `opened`, `unknown`,
+    /// `not_called`, `not_loaded`, `not_opened` or `not_present` (it decides `relevant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability: Option<String>,
+    /// Why, in one sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reachability_reason: Option<String>,
 }
 
 /// Findings by severity and relevance: exact, whatever was cut from `findings`.
@@ -195,6 +202,12 @@ pub struct Summary {
     pub total: u64,
     /// Findings in packages the workload used (instance reports).
     pub relevant: u64,
+    /// Findings whose vulnerable function was called (instance reports).
+    #[serde(default)]
+    pub called: u64,
+    /// Findings whose vulnerable code is not in the image at all.
+    #[serde(default)]
+    pub not_present: u64,
 }
 
 /// What both kinds of vulnerability report hold.
@@ -240,6 +253,7 @@ pub struct ReportBody {
 #[kube(printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".spec.report.summary.critical"}"#)]
 #[kube(printcolumn = r#"{"name":"High","type":"integer","jsonPath":".spec.report.summary.high"}"#)]
 #[kube(printcolumn = r#"{"name":"Relevant","type":"integer","jsonPath":".spec.report.summary.relevant"}"#)]
+#[kube(printcolumn = r#"{"name":"Called","type":"integer","jsonPath":".spec.report.summary.called"}"#)]
 #[kube(printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#)]
 #[serde(rename_all = "camelCase")]
 pub struct VulnerabilityReportSpec {

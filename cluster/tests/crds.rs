@@ -25,10 +25,22 @@ fn objects_the_agent_writes_validate_against_the_crd_schemas() {
     let finding: vuln::Finding = serde_json::from_value(serde_json::json!({
         "id": "GHSA-j8r2-6x86-q33q", "aliases": ["CVE-2023-32681"], "severity": {"rating": "medium", "score": 6.1},
         "package": {"name": "requests", "version": "2.25.0", "purl": "pkg:pypi/requests@2.25.0", "ecosystem": "PyPI"},
-        "fixed": ["2.31.0"], "relevant": true, "evidence": ["/usr/lib/python3/dist-packages/requests/__init__.py"]
+        "fixed": ["2.31.0"], "relevant": true, "evidence": ["/usr/lib/python3/dist-packages/requests/__init__.py"],
+        "reachability": {"state": "opened", "why": "a file of the package was opened or executed"}
     }))
     .unwrap();
-    let mut report = common::instance_report(&w, vec![finding]);
+    let called: vuln::Finding = serde_json::from_value(serde_json::json!({
+        "id": "GO-2024-3106", "aliases": ["CVE-2024-34156"], "severity": {"rating": "unknown"},
+        "package": {"name": "stdlib", "version": "1.19.8", "purl": "pkg:golang/stdlib@1.19.8", "ecosystem": "Go"},
+        "fixed": ["1.22.7"], "relevant": true, "evidence": ["/usr/local/bin/app"],
+        "reachability": {"state": "called", "why": "a vulnerable function was called", "window_seconds": 30,
+                         "evidence": ["encoding/gob.(*Decoder).Decode in /usr/local/bin/app called by pid 7 (app)"]}
+    }))
+    .unwrap();
+    let body = cluster::compact::report_body(&common::instance_report(&w, vec![called.clone()]));
+    assert_eq!(body.findings[0].reachability.as_deref(), Some("called"));
+    assert_eq!((body.summary.called, body.summary.relevant), (1, 1));
+    let mut report = common::instance_report(&w, vec![finding, called]);
     report.not_scanned = Some("example".into());
     let runtime = sbom::index::RuntimeSbom {
         packages: vec![sbom::index::RelevantPackage {
