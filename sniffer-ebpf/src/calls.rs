@@ -34,7 +34,7 @@ pub fn func_entry(ctx: ProbeContext) -> u32 {
     let cookie = unsafe { bpf_get_attach_cookie(ctx.as_ptr()) };
     let key = SeenKey { cgroup_id, path_hash: cookie };
     // SAFETY: a lookup; the value is not kept.
-    if unsafe { CALLS_SEEN.get(&key) }.is_some() {
+    if unsafe { CALLS_SEEN.get(key) }.is_some() {
         return 0;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -57,7 +57,7 @@ pub fn func_entry(ctx: ProbeContext) -> u32 {
         lose(state);
         return 0;
     }
-    let _ = CALLS_SEEN.insert(&key, &1, 0);
+    let _ = CALLS_SEEN.insert(key, 1, 0);
     count(STAT_SENT);
     0
 }

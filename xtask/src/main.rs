@@ -75,8 +75,9 @@ enum Cmd {
     },
     /// Run a benchmark: `sniffer` (kernel overhead), `vuln` (import, open, scan), `flow`
     /// (real containers: start to SBOM, learning end to report, RSS per learned path and
-    /// with 110 containers), `sbom` (against Syft and Trivy on the Debian root) or `soak
-    /// [MINUTES]` (containers churning, a flaky backend, a SIGKILL; default 10 minutes).
+    /// with 110 containers), `sbom` (against Syft and Trivy on the Debian root), `soak
+    /// [MINUTES]` (containers churning, a flaky backend, a SIGKILL; default 10 minutes) or
+    /// `probes` (what function probes cost: calls with and without, memory per probe).
     Bench {
         /// Which benchmark.
         #[arg(default_value = "sniffer")]
@@ -150,13 +151,14 @@ fn main() -> anyhow::Result<()> {
                 "sniffer" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "sniffer"])),
                 "vuln" => run(cargo().args(["bench", "-p", "vuln", "--bench", "vuln"])),
                 "flow" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "flow"])),
+                "probes" => run(cargo().args(["bench", "-p", "sniffer", "--bench", "probes"])),
                 "sbom" => run(cargo()
                     .args(["bench", "-p", "sniffer", "--bench", "sbom"])
                     .env("SBOM_DIRS", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join("\n"))),
                 "soak" => run(cargo()
                     .args(["bench", "-p", "sniffer", "--bench", "soak"])
                     .env("SOAK_MINUTES", minutes.unwrap_or(10.0).to_string())),
-                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow, sbom, soak"),
+                other => bail!("no benchmark {other:?}; there are: sniffer, vuln, flow, sbom, soak, probes"),
             }
         }
     }
