@@ -92,8 +92,11 @@ pub trait Sniffer: Send + Sync + 'static {
 pub struct ProbeTarget {
     /// Its path in the container's root.
     pub binary: PathBuf,
-    /// The functions, as its function table names them.
+    /// The functions, as its function table names them (none for a JVM: its class
+    /// definition is probed).
     pub functions: Vec<String>,
+    /// A JVM's `libjvm.so`, whose class definitions are probed.
+    pub jvm: bool,
 }
 
 /// A read-only view of an image's own layers, mounted somewhere; dropping it unmounts and
@@ -204,20 +207,24 @@ struct Code {
     go: HashMap<(String, String), vuln::reach::GoStatic>,
     missing: Option<String>,
     warnings: Vec<String>,
+    /// The image's JVMs (`libjvm.so`), when it has Java packages.
+    jvms: Vec<PathBuf>,
 }
 
 impl Code {
     /// Reads the function tables of the image's Go binaries inside `root`, against `db`.
     fn read(db: &Path, sbom: &sbom::Sbom, root: &sbom::rootfs::Root) -> Code {
+        let jvms = jvms_of(sbom, root);
         if !sbom.packages.iter().any(|p| p.kind == sbom::Ecosystem::Go) {
-            return Code::default();
+            return Code { jvms, ..Code::default() };
         }
         let outcome =
             vuln::Db::open(db).and_then(|db| vuln::gocode::facts(&db, sbom, root, vuln::gocode::Limits::default()));
         match outcome {
-            Ok(o) => Code { go: o.facts, missing: None, warnings: o.warnings },
+            Ok(o) => Code { go: o.facts, missing: None, warnings: o.warnings, jvms },
             Err(e) => Code {
                 missing: Some(format!("which vulnerable functions are linked is not known ({})", crate::chain(&e))),
+                jvms,
                 ..Code::default()
             },
         }
@@ -233,19 +240,49 @@ impl Code {
                 }
             }
         }
-        by_binary
-            .into_iter()
-            .map(|(b, f)| ProbeTarget {
-                binary: b.to_path_buf(),
-                functions: f.into_iter().map(str::to_string).collect(),
-            })
-            .collect()
+        let go = by_binary.into_iter().map(|(b, f)| ProbeTarget {
+            binary: b.to_path_buf(),
+            functions: f.into_iter().map(str::to_string).collect(),
+            jvm: false,
+        });
+        let jvms = self.jvms.iter().map(|j| ProbeTarget { binary: j.clone(), functions: Vec::new(), jvm: true });
+        go.chain(jvms).collect()
     }
 
-    /// The facts a scan decides reachability with; `calls` from a learned instance.
-    fn facts(&self, calls: Option<vuln::reach::Calls>) -> vuln::reach::Facts {
-        vuln::reach::Facts { go: self.go.clone(), calls, go_missing: self.missing.clone() }
+    /// The facts a scan decides reachability with; `calls` from a learned instance, `sbom`
+    /// and `opened` for the classes.
+    fn facts(&self, calls: Option<vuln::reach::Calls>, sbom: &sbom::Sbom, opened: &[PathBuf]) -> vuln::reach::Facts {
+        let calls = calls.map(|mut c| {
+            c.note_opened(opened);
+            c
+        });
+        let java = calls.as_ref().map(|c| vuln::javacode::facts(sbom, c)).unwrap_or_default();
+        vuln::reach::Facts { go: self.go.clone(), calls, go_missing: self.missing.clone(), java }
     }
+}
+
+/// Most JVMs of one image probed.
+const MAX_JVMS: usize = 16;
+
+/// The `libjvm.so` files of an image with Java packages: those its packages list (Debian's
+/// JREs), and those of JDKs known by their home (`<home>/lib/server/libjvm.so`), that are
+/// regular files inside the root.
+fn jvms_of(sbom: &sbom::Sbom, root: &sbom::rootfs::Root) -> Vec<PathBuf> {
+    if !sbom.packages.iter().any(|p| p.kind == sbom::Ecosystem::Java) {
+        return Vec::new();
+    }
+    let listed = sbom.packages.iter().flat_map(|p| p.files.iter()).filter(|f| f.ends_with("libjvm.so")).cloned();
+    let homes = sbom
+        .packages
+        .iter()
+        .filter(|p| p.kind == sbom::Ecosystem::Runtime)
+        .flat_map(|p| p.files.iter().map(|h| h.join("lib/server/libjvm.so")));
+    let mut out: Vec<PathBuf> =
+        listed.chain(homes).filter(|p| root.kind(p) == Some(sbom::rootfs::EntryKind::File)).collect();
+    out.sort();
+    out.dedup();
+    out.truncate(MAX_JVMS);
+    out
 }
 
 type Image = Arc<ImageData>;
@@ -582,7 +619,7 @@ impl Coordinator {
         } else {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
-            let facts = data.code.facts(None);
+            let facts = data.code.facts(None, sbom, &[]);
             let report = self.report(ReportKind::Image, w.digest.as_str(), w, sbom, None, facts).await;
             let record = serde_json::to_value(sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
             self.store_report(report, vec![(Table::Sbom, w.digest.to_string(), record)]).await?;
@@ -838,7 +875,7 @@ impl Coordinator {
         })
         .await
         .map_err(|source| StoreError::Task { what: "SBOM'", source })?;
-        let facts = image.code.facts(calls);
+        let facts = image.code.facts(calls, &image.sbom, &learned.paths);
         let report = self
             .report(ReportKind::Instance, instance.as_str(), &learned.workload, &image.sbom, Some(&runtime), facts)
             .await;

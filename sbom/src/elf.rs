@@ -25,6 +25,35 @@ pub fn interpreter(root: &Root, exe: &Path) -> std::io::Result<Option<PathBuf>> 
     Ok(Some(root.canonicalize(&interp)?))
 }
 
+/// Largest ELF file whose dynamic symbols are looked up (HotSpot's `libjvm.so` is about
+/// 20 MiB).
+pub const MAX_DYNAMIC: u64 = 512 << 20;
+
+/// The file offset of the exported (dynamic) function `name` of a 64-bit ELF file: where a
+/// uprobe goes. Only the headers, the dynamic symbol table and its strings are read.
+pub fn exported_function(file: &std::fs::File, name: &str) -> Result<u64, String> {
+    use object::read::elf::ElfFile64;
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let size = file.metadata().map_err(|e| e.to_string())?.len();
+    if size > MAX_DYNAMIC {
+        return Err(format!("budget: {size} bytes, over the {MAX_DYNAMIC}-byte limit for a library"));
+    }
+    let cache = object::ReadCache::new(file);
+    let elf = ElfFile64::<Endianness, _>::parse(&cache).map_err(|e| format!("not a 64-bit ELF file: {e}"))?;
+    let symbol = elf
+        .dynamic_symbols()
+        .take(1 << 20)
+        .find(|s| s.name_bytes().is_ok_and(|n| n == name.as_bytes()) && s.is_definition())
+        .ok_or_else(|| format!("exports no {name}"))?;
+    let section = symbol
+        .section_index()
+        .and_then(|i| elf.section_by_index(i).ok())
+        .ok_or_else(|| format!("{name} is in no section"))?;
+    let (start, _) = section.file_range().ok_or_else(|| format!("{name}'s section has no bytes in the file"))?;
+    let offset = symbol.address().checked_sub(section.address()).and_then(|d| d.checked_add(start));
+    offset.ok_or_else(|| format!("{name} lies outside its section"))
+}
+
 /// The `PT_INTERP` of an ELF image's first bytes, as written (not resolved).
 pub fn interp_of(data: &[u8]) -> Option<PathBuf> {
     match data.get(4)? {

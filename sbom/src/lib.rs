@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod catalog;
+pub mod codesource;
 pub mod distro;
 pub mod elf;
 pub mod formats;

@@ -26,6 +26,14 @@ pub const KIND_EXEC: u8 = 2;
 /// it carries the probe's id ([`CallEvent`]).
 pub const KIND_CALL: u8 = 3;
 
+/// The event reports a class a JVM defined: instead of a path it carries the class name
+/// ([`CLASS_NAME_MAX`] bytes, NUL-terminated) then its code source ([`CLASS_SOURCE_MAX`]).
+pub const KIND_CLASS: u8 = 4;
+/// Bytes of a class event's name field (a longer name is cut).
+pub const CLASS_NAME_MAX: usize = 256;
+/// Bytes of a class event's code source field (a longer URL is cut).
+pub const CLASS_SOURCE_MAX: usize = 512;
+
 /// The path is incomplete: only its leaf-side components are in the event.
 pub const FLAG_TRUNCATED: u8 = 1;
 

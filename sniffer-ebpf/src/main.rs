@@ -25,6 +25,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod calls;
+mod classes;
 
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 

@@ -5,7 +5,10 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sniffer_common::{CallEvent, EventHeader, FLAG_TRUNCATED, KIND_CALL, KIND_EXEC, KIND_OPEN};
+use sniffer_common::{
+    CLASS_NAME_MAX, CLASS_SOURCE_MAX, CallEvent, EventHeader, FLAG_TRUNCATED, KIND_CALL, KIND_CLASS, KIND_EXEC,
+    KIND_OPEN,
+};
 
 /// What the task did with the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -121,6 +124,50 @@ impl CallSeen {
             tgid: event.header.tgid,
             comm: String::from_utf8_lossy(&comm[..comm_len]).into_owned(),
             probe: event.probe,
+        })
+    }
+}
+
+/// A class a JVM defined in a watched cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassSeen {
+    /// cgroup v2 id of the task.
+    pub cgroup_id: u64,
+    /// Process id (initial pid namespace).
+    pub tgid: u32,
+    /// The task's command name.
+    pub comm: String,
+    /// The class name as the JVM gives it (`com/example/Foo`), cut at
+    /// `CLASS_NAME_MAX - 1` bytes.
+    pub class: String,
+    /// Its code source URL, cut at `CLASS_SOURCE_MAX - 1` bytes.
+    pub source: String,
+}
+
+impl ClassSeen {
+    /// Decodes one ring buffer record of kind `KIND_CLASS`; `None` for any other record.
+    pub fn decode(bytes: &[u8]) -> Option<ClassSeen> {
+        let header_len = std::mem::size_of::<EventHeader>();
+        if bytes.len() < header_len + CLASS_NAME_MAX + CLASS_SOURCE_MAX {
+            return None;
+        }
+        // SAFETY: EventHeader is repr(C) plain data and `bytes` holds at least its size.
+        let header: EventHeader = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        if header.kind != KIND_CLASS || header.path_len as usize != CLASS_NAME_MAX + CLASS_SOURCE_MAX {
+            return None;
+        }
+        let field = |b: &[u8]| {
+            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            String::from_utf8_lossy(&b[..end]).into_owned()
+        };
+        let data = &bytes[header_len..];
+        let comm_len = header.comm.iter().position(|&b| b == 0).unwrap_or(header.comm.len());
+        Some(ClassSeen {
+            cgroup_id: header.cgroup_id,
+            tgid: header.tgid,
+            comm: String::from_utf8_lossy(&header.comm[..comm_len]).into_owned(),
+            class: field(&data[..CLASS_NAME_MAX]),
+            source: field(&data[CLASS_NAME_MAX..CLASS_NAME_MAX + CLASS_SOURCE_MAX]),
         })
     }
 }

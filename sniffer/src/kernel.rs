@@ -10,7 +10,7 @@ use sniffer_common::{Config, RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEA
 use tokio::io::unix::AsyncFd;
 
 use crate::btf::{Btf, BtfError};
-use crate::event::{CallSeen, FileEvent};
+use crate::event::{CallSeen, ClassSeen, FileEvent};
 
 mod watch;
 use watch::Watchlist;
@@ -207,10 +207,14 @@ pub struct Kernel {
     /// The call program (`func_entry`), loaded and attached to nothing: the probe manager
     /// attaches it at vulnerable functions. Why it is not there, when it is not.
     call_program: Result<OwnedFd, String>,
+    /// The class program (`class_define`), likewise.
+    class_program: Result<OwnedFd, String>,
 }
 
 /// The program the probe manager attaches at functions' entries.
 pub const CALL_PROGRAM: &str = "func_entry";
+/// The program the probe manager attaches at HotSpot's class definition.
+pub const CLASS_PROGRAM: &str = "class_define";
 
 fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> KernelError {
     move |source| KernelError::Map { map, source: Box::new(source) }
@@ -287,14 +291,29 @@ impl Kernel {
             }
         }
         let watchlist = Watchlist::new(&mut ebpf, watch_mask)?;
-        let call_program = match options.programs {
-            Programs::Real => load_call_program(&mut ebpf),
-            _ => Err("a benchmark baseline: no call probes".to_string()),
+        let (call_program, class_program) = match options.programs {
+            Programs::Real => {
+                (load_probe_program(&mut ebpf, CALL_PROGRAM), load_probe_program(&mut ebpf, CLASS_PROGRAM))
+            }
+            _ => {
+                (Err("a benchmark baseline: no probes".to_string()), Err("a benchmark baseline: no probes".to_string()))
+            }
         };
         if let Err(why) = &call_program {
             tracing::warn!(%why, "function probes are off: findings of Go binaries stay at file level");
         }
-        Ok(Kernel { ebpf, attached, file_reads, watchlist, call_program })
+        if let Err(why) = &class_program {
+            tracing::warn!(%why, "class probes are off: findings of Java packages stay at file level");
+        }
+        Ok(Kernel { ebpf, attached, file_reads, watchlist, call_program, class_program })
+    }
+
+    /// The loaded class program's descriptor (a copy), or why there is none.
+    pub fn class_program(&self) -> Result<OwnedFd, String> {
+        match &self.class_program {
+            Ok(fd) => fd.try_clone().map_err(|e| format!("copying the class program's descriptor: {e}")),
+            Err(why) => Err(why.clone()),
+        }
     }
 
     /// The loaded call program's descriptor (a copy), or why there is none.
@@ -367,19 +386,19 @@ impl Kernel {
         // and the AsyncFd owns the ring buffer.
         let ring = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::Io(std::io::Error::other(e.to_string())))?;
-        Ok(EventReader { ring, calls: Vec::new() })
+        Ok(EventReader { ring, calls: Vec::new(), classes: Vec::new() })
     }
 }
 
-/// Loads the call program (a uprobe program, attached by the probe manager, not here).
-fn load_call_program(ebpf: &mut Ebpf) -> Result<OwnedFd, String> {
+/// Loads a uprobe program the probe manager attaches (not attached here).
+fn load_probe_program(ebpf: &mut Ebpf, name: &'static str) -> Result<OwnedFd, String> {
     let program: &mut aya::programs::UProbe = ebpf
-        .program_mut(CALL_PROGRAM)
+        .program_mut(name)
         .and_then(|p| p.try_into().ok())
-        .ok_or_else(|| format!("no program {CALL_PROGRAM} in the object"))?;
-    program.load().map_err(|e| format!("loading {CALL_PROGRAM}: {}", coordinator::chain(&e)))?;
-    let fd = program.fd().map_err(|e| format!("{CALL_PROGRAM}: {e}"))?;
-    fd.as_fd().try_clone_to_owned().map_err(|e| format!("{CALL_PROGRAM}: {e}"))
+        .ok_or_else(|| format!("no program {name} in the object"))?;
+    program.load().map_err(|e| format!("loading {name}: {}", coordinator::chain(&e)))?;
+    let fd = program.fd().map_err(|e| format!("{name}: {e}"))?;
+    fd.as_fd().try_clone_to_owned().map_err(|e| format!("{name}: {e}"))
 }
 
 /// The fastest way of reading an opened file this kernel allows, from its BTF.
@@ -487,6 +506,7 @@ const MAX_PENDING_CALLS: usize = 65_536;
 pub struct EventReader {
     ring: AsyncFd<RingBuf<MapData>>,
     calls: Vec<CallSeen>,
+    classes: Vec<ClassSeen>,
 }
 
 impl EventReader {
@@ -497,17 +517,22 @@ impl EventReader {
         match tokio::time::timeout(POLL_INTERVAL, self.ring.readable_mut()).await {
             Ok(guard) => {
                 let mut guard = guard?;
-                drain_into(guard.get_inner_mut(), out, &mut self.calls);
+                drain_into(guard.get_inner_mut(), out, &mut self.calls, &mut self.classes);
                 guard.clear_ready();
             }
-            Err(_) => drain_into(self.ring.get_mut(), out, &mut self.calls),
+            Err(_) => drain_into(self.ring.get_mut(), out, &mut self.calls, &mut self.classes),
         }
         Ok(())
     }
 
     /// Appends every event ready now, without waiting.
     pub fn drain(&mut self, out: &mut Vec<FileEvent>) {
-        drain_into(self.ring.get_mut(), out, &mut self.calls);
+        drain_into(self.ring.get_mut(), out, &mut self.calls, &mut self.classes);
+    }
+
+    /// The classes JVMs defined, read since the last time.
+    pub fn take_classes(&mut self) -> Vec<ClassSeen> {
+        std::mem::take(&mut self.classes)
     }
 
     /// The calls of probed functions read since the last time.
@@ -516,8 +541,21 @@ impl EventReader {
     }
 }
 
-fn drain_into(ring: &mut RingBuf<MapData>, out: &mut Vec<FileEvent>, calls: &mut Vec<CallSeen>) {
+fn drain_into(
+    ring: &mut RingBuf<MapData>,
+    out: &mut Vec<FileEvent>,
+    calls: &mut Vec<CallSeen>,
+    classes: &mut Vec<ClassSeen>,
+) {
     while let Some(item) = ring.next() {
+        if let Some(class) = ClassSeen::decode(&item) {
+            // Bounded like calls; a class past the bound is lost to the report, which the
+            // class probe's coverage then says.
+            if classes.len() < MAX_PENDING_CALLS {
+                classes.push(class);
+            }
+            continue;
+        }
         if let Some(call) = CallSeen::decode(&item) {
             if calls.len() < MAX_PENDING_CALLS {
                 calls.push(call);

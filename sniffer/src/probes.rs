@@ -26,16 +26,39 @@ use sbom::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use vuln::reach::{Call, Calls, Site};
 
-use crate::event::CallSeen;
+use crate::event::{CallSeen, ClassSeen};
 use crate::uprobe::Uprobe;
+
+/// What a probe sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// The entry of a Go function (found in the binary's function table): its first call
+    /// per container.
+    GoFunction,
+    /// HotSpot's `JVM_DefineClassWithSource` (an exported symbol of `libjvm.so`): every
+    /// class defined, with its code source.
+    ClassDefine,
+}
+
+/// The function of `libjvm.so` a class probe goes at.
+pub const CLASS_DEFINE: &str = "JVM_DefineClassWithSource";
 
 /// A binary and the functions of it to probe (names as its function table writes them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// What is probed.
+    pub kind: ProbeKind,
     /// Its path inside the container's root.
     pub binary: PathBuf,
     /// Functions.
     pub functions: Vec<String>,
+}
+
+impl Target {
+    /// The class probe of a `libjvm.so`.
+    pub fn jvm(libjvm: PathBuf) -> Target {
+        Target { kind: ProbeKind::ClassDefine, binary: libjvm, functions: vec![CLASS_DEFINE.to_string()] }
+    }
 }
 
 /// The probe targets of static facts: every linked vulnerable function with code of its own,
@@ -49,7 +72,10 @@ pub fn targets<'a>(facts: impl Iterator<Item = &'a vuln::reach::GoStatic>) -> Ve
             }
         }
     }
-    by_binary.into_iter().map(|(binary, f)| Target { binary, functions: f.into_iter().collect() }).collect()
+    by_binary
+        .into_iter()
+        .map(|(binary, f)| Target { kind: ProbeKind::GoFunction, binary, functions: f.into_iter().collect() })
+        .collect()
 }
 
 /// Bounds on probes.
@@ -100,9 +126,11 @@ enum Request {
     Detach(Vec<u64>),
 }
 
-/// One probe: where, and the containers still waiting for its first call.
+/// One probe: where, and the containers still waiting for its first call (a class probe:
+/// learning with it).
 #[derive(Debug)]
 struct ProbeInfo {
+    kind: ProbeKind,
     site: Site,
     watchers: HashSet<u64>,
 }
@@ -115,6 +143,8 @@ struct PerCgroup {
     probes: Vec<u64>,
     calls: Vec<Call>,
     unprobed: Vec<String>,
+    /// Classes defined, by code source, and the class probe's coverage.
+    classes: Calls,
 }
 
 /// What the thread and everyone else share: memory only.
@@ -146,6 +176,15 @@ impl ProbeManager {
     /// Starts the thread with the loaded call program, or, without one, a manager that
     /// says why for every request.
     pub fn start(program: Result<OwnedFd, String>, limits: ProbeLimits) -> ProbeManager {
+        ProbeManager::start_with(program, Err("no class program".into()), limits)
+    }
+
+    /// [`ProbeManager::start`] with the class program too (or why there is none).
+    pub fn start_with(
+        program: Result<OwnedFd, String>,
+        class_program: Result<OwnedFd, String>,
+        limits: ProbeLimits,
+    ) -> ProbeManager {
         let status = ProbeStatus {
             max_per_binary: limits.per_binary,
             max_total: limits.total,
@@ -163,8 +202,15 @@ impl ProbeManager {
             (Err(_), _) => return ProbeManager { tx: None, shared },
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        let worker =
-            Worker { program, pmu, limits, shared: shared.clone(), links: HashMap::new(), by_key: HashMap::new() };
+        let worker = Worker {
+            program,
+            class_program: class_program.ok(),
+            pmu,
+            limits,
+            shared: shared.clone(),
+            links: HashMap::new(),
+            by_key: HashMap::new(),
+        };
         let spawned = std::thread::Builder::new().name("probes".into()).spawn(move || worker.run(rx));
         if let Err(e) = spawned {
             lock(&shared).status.unavailable = Some(format!("starting the probe thread: {e}"));
@@ -215,7 +261,7 @@ impl ProbeManager {
             let mut s = lock(&self.shared);
             for c in seen {
                 let Some(probe) = s.probes.get_mut(&c.probe) else { continue };
-                if !probe.watchers.remove(&c.cgroup_id) {
+                if probe.kind != ProbeKind::GoFunction || !probe.watchers.remove(&c.cgroup_id) {
                     continue;
                 }
                 if probe.watchers.is_empty() {
@@ -228,6 +274,21 @@ impl ProbeManager {
             }
         }
         self.detach(done);
+    }
+
+    /// Records classes the kernel reported defined.
+    pub fn record_classes(&self, seen: &[ClassSeen]) {
+        if seen.is_empty() {
+            return;
+        }
+        let mut s = lock(&self.shared);
+        for c in seen {
+            if let Some(cg) = s.cgroups.get_mut(&c.cgroup_id)
+                && cg.classes.class_probe.is_some()
+            {
+                cg.classes.define(&c.source, &c.class, c.tgid, &c.comm);
+            }
+        }
     }
 
     /// The container stopped learning: its probes no longer wait for it. Returns what it
@@ -275,13 +336,15 @@ impl ProbeManager {
 
 fn calls_of(s: &Shared, cg: &PerCgroup) -> Calls {
     Calls {
+        classes: cg.classes.classes.clone(),
+        class_probe: cg.classes.class_probe.clone(),
         probed: {
             // In the order probes were attached (a trace prints the new ones), each once; a
             // probe removed after its call is still one that was in place.
             let mut seen = HashSet::new();
             cg.probes
                 .iter()
-                .filter_map(|id| s.probes.get(id).map(|p| p.site.clone()))
+                .filter_map(|id| s.probes.get(id).filter(|p| p.kind == ProbeKind::GoFunction).map(|p| p.site.clone()))
                 .chain(cg.calls.iter().map(|c| c.site.clone()))
                 .filter(|site| seen.insert(site.clone()))
                 .collect()
@@ -293,6 +356,25 @@ fn calls_of(s: &Shared, cg: &PerCgroup) -> Calls {
     }
 }
 
+/// Most processes of a container looked at for a running JVM.
+const MAX_PROCS: usize = 4096;
+/// Bytes of one process's memory map read.
+const MAX_MAPS: u64 = 4 << 20;
+
+/// A process of `pid`'s cgroup that already maps a `libjvm.so`, if any: classes it defined
+/// before the class probe was attached were not seen.
+fn running_jvm(pid: u32) -> Option<u32> {
+    use std::io::Read;
+    let dir = crate::cgroup::dir_of_pid(pid).ok()?;
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    procs.lines().take(MAX_PROCS).filter_map(|l| l.trim().parse::<u32>().ok()).find(|p| {
+        let mut maps = Vec::new();
+        std::fs::File::open(format!("/proc/{p}/maps"))
+            .and_then(|f| f.take(MAX_MAPS).read_to_end(&mut maps))
+            .is_ok_and(|_| memchr::memmem::find(&maps, b"/libjvm.so").is_some())
+    })
+}
+
 fn push_reason(reasons: &mut Vec<String>, why: String) {
     if reasons.len() < MAX_REASONS && !reasons.contains(&why) {
         reasons.push(why);
@@ -302,6 +384,8 @@ fn push_reason(reasons: &mut Vec<String>, why: String) {
 /// The thread's own state: the probes themselves.
 struct Worker {
     program: OwnedFd,
+    /// The class program, when it loaded.
+    class_program: Option<OwnedFd>,
     pmu: u32,
     limits: ProbeLimits,
     shared: Arc<Mutex<Shared>>,
@@ -355,21 +439,53 @@ impl Worker {
                 None
             }
         };
+        let mut jvms = Vec::new();
+        let mut class_gaps = Vec::new();
         for t in targets.iter().take(MAX_BINARY_TARGETS) {
-            let Some(root) = &root else { break };
+            let Some(root) = &root else {
+                if t.kind == ProbeKind::ClassDefine {
+                    class_gaps.push(format!("{}: the container's root could not be read", t.binary.display()));
+                }
+                continue;
+            };
             match self.probe_binary(root, t, cgroup_id, next_id) {
                 Ok((mut got, why)) => {
+                    if t.kind == ProbeKind::ClassDefine {
+                        if got.is_empty() {
+                            class_gaps.extend(why.iter().cloned());
+                        } else {
+                            jvms.push(t.binary.clone());
+                        }
+                    }
                     ids.append(&mut got);
                     reasons.extend(why);
                 }
-                Err(why) => reasons.push(format!("{}: {why}", t.binary.display())),
+                Err(why) => {
+                    let why = format!("{}: {why}", t.binary.display());
+                    if t.kind == ProbeKind::ClassDefine {
+                        class_gaps.push(why.clone());
+                    }
+                    reasons.push(why);
+                }
             }
+        }
+        let wants_classes = targets.iter().any(|t| t.kind == ProbeKind::ClassDefine);
+        if wants_classes && let Some(jvm) = running_jvm(pid) {
+            class_gaps.push(format!("a JVM (pid {jvm}) was running before the class probe was in place"));
         }
         let released = {
             let mut s = lock(&self.shared);
             match s.cgroups.get_mut(&cgroup_id) {
                 Some(cg) => {
                     cg.since.get_or_insert_with(Timestamp::now);
+                    if wants_classes {
+                        let probe = cg.classes.class_probe.get_or_insert_with(Default::default);
+                        probe.since.get_or_insert_with(Timestamp::now);
+                        probe.jvms.extend(jvms);
+                        for g in class_gaps {
+                            push_reason(&mut probe.gaps, g);
+                        }
+                    }
                     cg.probes.extend(ids.iter().copied());
                     for r in reasons {
                         push_reason(&mut cg.unprobed, r);
@@ -398,13 +514,39 @@ impl Worker {
     ) -> Result<(Vec<u64>, Vec<String>), String> {
         let file = root.open_file(&target.binary).map_err(|e| e.to_string())?;
         let meta = file.metadata().map_err(|e| e.to_string())?;
-        let table = sbom::gofunc::FuncTable::parse(&file).map_err(|e| format!("no usable function table: {e}"))?;
+        let program = match target.kind {
+            ProbeKind::GoFunction => self.program.try_clone().map_err(|e| e.to_string())?,
+            ProbeKind::ClassDefine => match &self.class_program {
+                Some(p) => p.try_clone().map_err(|e| e.to_string())?,
+                None => return Err("no class program was loaded".into()),
+            },
+        };
+        // The offsets come from this very descriptor: the file probed is the file read.
+        let table = match target.kind {
+            ProbeKind::GoFunction => {
+                Some(sbom::gofunc::FuncTable::parse(&file).map_err(|e| format!("no usable function table: {e}"))?)
+            }
+            ProbeKind::ClassDefine => None,
+        };
+        let resolve = |function: &str| -> Result<Vec<u64>, String> {
+            match &table {
+                Some(t) => Ok(t.funcs().filter(|f| f.name == function).filter_map(|f| f.offset).collect()),
+                None => sbom::elf::exported_function(&file, function)
+                    .map(|o| vec![o])
+                    .map_err(|e| format!("not a HotSpot JVM: {e}")),
+            }
+        };
         let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_fd().as_raw_fd()));
         let (mut ids, mut why) = (Vec::new(), Vec::new());
         let mut here = 0;
         for function in &target.functions {
-            let offsets: Vec<u64> =
-                table.funcs().filter(|f| f.name == function.as_str()).filter_map(|f| f.offset).collect();
+            let offsets = match resolve(function) {
+                Ok(o) => o,
+                Err(e) => {
+                    why.push(format!("{function} in {}: {e}", target.binary.display()));
+                    continue;
+                }
+            };
             if offsets.is_empty() {
                 why.push(format!("{function} in {}: no code of its own to probe (inlined)", target.binary.display()));
             }
@@ -431,13 +573,14 @@ impl Worker {
                 }
                 let id = *next_id;
                 *next_id += 1;
-                match Uprobe::attach(self.program.as_fd(), self.pmu, &path, offset, id) {
+                match Uprobe::attach(program.as_fd(), self.pmu, &path, offset, id) {
                     Ok(link) => {
                         here += 1;
                         self.links.insert(id, link);
                         self.by_key.insert(key, id);
                         let mut s = lock(&self.shared);
-                        s.probes.insert(id, ProbeInfo { site, watchers: HashSet::from([cgroup_id]) });
+                        s.probes
+                            .insert(id, ProbeInfo { kind: target.kind, site, watchers: HashSet::from([cgroup_id]) });
                         s.status.attached_total += 1;
                         ids.push(id);
                     }

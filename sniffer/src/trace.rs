@@ -29,6 +29,19 @@ pub struct TraceOptions {
     /// A vulnerability database: probe the vulnerable Go functions the command's binary
     /// links, and list the calls.
     pub db: Option<PathBuf>,
+    /// JVMs (`libjvm.so`) whose class definitions to list, besides the command's own when it
+    /// is a JVM launcher (with `db`).
+    pub jvms: Vec<PathBuf>,
+}
+
+/// One `--json` line of a class a JVM defined.
+#[derive(Serialize)]
+struct JsonClass<'a> {
+    kind: &'static str,
+    class: &'a str,
+    source: &'a str,
+    pid: u32,
+    comm: &'a str,
 }
 
 /// One `--json` line of a call of a vulnerable function.
@@ -82,15 +95,26 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     let mut prober = match &options.db {
         Some(db) => {
             let mut p = Prober {
-                manager: ProbeManager::start(kernel.call_program(), options.kernel.probes),
+                manager: ProbeManager::start_with(kernel.call_program(), kernel.class_program(), options.kernel.probes),
                 db: db.clone(),
                 cgroup_id: cgroup.id(),
                 done: HashSet::new(),
                 printed: HashSet::new(),
+                classes: HashSet::new(),
             };
             let binary = which(program).with_context(|| format!("finding {} to probe", program.to_string_lossy()))?;
+            // A JVM launcher's own libjvm.so (`bin/java` beside `lib/server/`).
+            let mut jvms = options.jvms.clone();
+            jvms.extend(
+                binary
+                    .parent()
+                    .and_then(|d| d.parent())
+                    .map(|home| home.join("lib/server/libjvm.so"))
+                    .filter(|j| j.is_file()),
+            );
+            p.jvms(jvms).await;
             p.binary(std::process::id(), binary).await?;
-            p.print(&mut out, options.json, &[])?;
+            p.print(&mut out, options.json, &[], &[])?;
             Some(p)
         }
         None => None,
@@ -120,7 +144,7 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
                 }
                 print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
                 if let Some(p) = &mut prober {
-                    p.print(&mut out, options.json, &reader.take_calls())?;
+                    p.print(&mut out, options.json, &reader.take_calls(), &reader.take_classes())?;
                 }
             }
         }
@@ -130,11 +154,11 @@ pub async fn run(options: TraceOptions) -> anyhow::Result<TraceResult> {
     loaders.add_loaders(&mut batch);
     print_new(&mut out, options.json, &mut seen, batch.drain(..))?;
     if let Some(p) = &mut prober {
-        p.print(&mut out, options.json, &reader.take_calls())?;
+        p.print(&mut out, options.json, &reader.take_calls(), &reader.take_classes())?;
     }
     out.flush()?;
     if let Some(calls) = prober.as_ref().and_then(|p| p.manager.release(cgroup.id())) {
-        for why in &calls.unprobed {
+        for why in calls.unprobed.iter().chain(calls.class_probe.iter().flat_map(|p| p.gaps.iter())) {
             eprintln!("sniffer: not probed: {}", sbom::text::clean(why));
         }
     }
@@ -156,7 +180,12 @@ struct Prober {
     done: HashSet<(PathBuf, PathBuf)>,
     /// Probes and calls printed (a probe removed after its call moves in the list).
     printed: HashSet<(&'static str, sbom::calls::Site)>,
+    /// Classes printed, with their code source (at most [`MAX_CLASSES_PRINTED`]).
+    classes: HashSet<(String, String)>,
 }
+
+/// Most distinct classes a trace lists.
+const MAX_CLASSES_PRINTED: usize = 1 << 20;
 
 impl Prober {
     /// Probes `binary` inside the root of process `pid` (the vulnerable Go functions it
@@ -202,11 +231,56 @@ impl Prober {
         Ok(())
     }
 
-    /// Records the calls the kernel reported, then prints the probes and calls not printed
-    /// yet.
-    fn print(&mut self, out: &mut impl Write, json: bool, seen: &[crate::event::CallSeen]) -> anyhow::Result<()> {
+    /// Probes the class definitions of these JVMs (host paths) before the command starts.
+    async fn jvms(&mut self, jvms: Vec<PathBuf>) {
+        if jvms.is_empty() {
+            return;
+        }
+        let targets: Vec<crate::probes::Target> = jvms.into_iter().map(crate::probes::Target::jvm).collect();
+        self.manager.probe(self.cgroup_id, std::process::id(), targets);
+        let start = std::time::Instant::now();
+        while self.manager.calls(self.cgroup_id).is_none_or(|c| c.class_probe.is_none())
+            && start.elapsed().as_secs() < 10
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Records the calls and classes the kernel reported, then prints the probes, calls and
+    /// classes not printed yet.
+    fn print(
+        &mut self,
+        out: &mut impl Write,
+        json: bool,
+        seen: &[crate::event::CallSeen],
+        classes: &[crate::event::ClassSeen],
+    ) -> anyhow::Result<()> {
         self.manager.record(seen);
+        for c in classes.iter().filter(|c| c.cgroup_id == self.cgroup_id) {
+            if self.classes.len() >= MAX_CLASSES_PRINTED || !self.classes.insert((c.class.clone(), c.source.clone())) {
+                continue;
+            }
+            if json {
+                let line = JsonClass { kind: "class", class: &c.class, source: &c.source, pid: c.tgid, comm: &c.comm };
+                out.write_all(&sbom::text::to_json_line(&line)?)?;
+                writeln!(out)?;
+            } else {
+                writeln!(out, "class {} {}", sbom::text::clean(&c.class), sbom::text::clean(&c.source))?;
+            }
+        }
         let Some(calls) = self.manager.calls(self.cgroup_id) else { return Ok(()) };
+        if let Some(probe) = &calls.class_probe {
+            for jvm in &probe.jvms {
+                let site = sbom::calls::Site {
+                    binary: jvm.clone(),
+                    function: crate::probes::CLASS_DEFINE.to_string(),
+                    offset: None,
+                };
+                if self.printed.insert(("probe", site.clone())) {
+                    print_site(out, json, "probe", &site, None)?;
+                }
+            }
+        }
         for site in &calls.probed {
             if self.printed.insert(("probe", site.clone())) {
                 print_site(out, json, "probe", site, None)?;

@@ -4,6 +4,7 @@
 pub mod ecosystem;
 pub mod gocode;
 pub mod import;
+pub mod javacode;
 pub mod osv;
 pub mod severity;
 pub mod store;

@@ -125,6 +125,8 @@ pub struct Facts {
     pub calls: Option<Calls>,
     /// Why static facts are missing for the image, when they are (said in the findings).
     pub go_missing: Option<String>,
+    /// What the class probe says of Maven packages, when one ran.
+    pub java: crate::javacode::JavaOutcome,
 }
 
 impl Facts {
@@ -171,6 +173,39 @@ fn reachability(f: &Finding, facts: &Facts) -> Option<Reachability> {
     };
     if !opened {
         return r(State::NotOpened, "no file of the package was opened or executed while learning".into(), Vec::new());
+    }
+    if f.package.ecosystem == "Maven" {
+        let window = facts.calls.as_ref().map(|c| c.window_seconds);
+        match facts.java.facts.get(&crate::input::purl_key(&f.package.purl)) {
+            Some(crate::javacode::JavaFact::Loaded(lines)) => {
+                let mut r = r(State::Loaded, "classes of the package were defined".into(), lines.clone())?;
+                r.window_seconds = window;
+                return Some(r);
+            }
+            Some(crate::javacode::JavaFact::NotLoaded) => {
+                return Some(Reachability {
+                    state: State::NotLoaded,
+                    why: format!(
+                        "its archive was opened, and no class of it was defined {} (weaker than not present: a longer run may load it)",
+                        match window {
+                            Some(0) | None => "while it was traced".to_string(),
+                            Some(s) => format!("during {s} s of learning"),
+                        }
+                    ),
+                    evidence: files(),
+                    window_seconds: window,
+                });
+            }
+            None => {
+                if let Some(why) = &facts.java.fallback {
+                    return r(
+                        State::Opened,
+                        format!("a file of the package was opened; classes not decided: {why}"),
+                        files(),
+                    );
+                }
+            }
+        }
     }
     let Some(GoStatic::Linked { sites }) = go else {
         let why = match (go, &facts.go_missing) {

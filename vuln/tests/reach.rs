@@ -148,13 +148,7 @@ fn with_sbom_prime_and_calls() {
         panic!("Decode is linked")
     };
     let probed: Vec<_> = sites.iter().filter(|s| s.offset.is_some()).cloned().collect();
-    facts.calls = Some(Calls {
-        probed: probed.clone(),
-        calls: Vec::new(),
-        window_seconds: 30,
-        since: None,
-        unprobed: Vec::new(),
-    });
+    facts.calls = Some(Calls { probed: probed.clone(), window_seconds: 30, ..Default::default() });
     let report = scan(&db, &sbom, Some(&ran), &facts);
     assert_eq!(state(&report, DECODE), (State::NotCalled, Some(false)));
     let r = report.findings.iter().find(|f| f.id == DECODE).unwrap().reachability.clone().unwrap();
@@ -163,7 +157,7 @@ fn with_sbom_prime_and_calls() {
 
     let decode = probed.iter().find(|s| s.function == "encoding/gob.(*Decoder).Decode").unwrap().clone();
     let call = Call { site: decode, pid: 42, comm: "app".into(), at: sbom::time::Timestamp::now() };
-    facts.calls = Some(Calls { probed, calls: vec![call], window_seconds: 30, since: None, unprobed: Vec::new() });
+    facts.calls = Some(Calls { probed, calls: vec![call], window_seconds: 30, ..Default::default() });
     let report = scan(&db, &sbom, Some(&ran), &facts);
     assert_eq!(state(&report, DECODE), (State::Called, Some(true)));
     assert_eq!(report.findings[0].id, DECODE, "called first");

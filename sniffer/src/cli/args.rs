@@ -108,9 +108,14 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
         /// With a vulnerability database: probe the vulnerable Go functions the command's
-        /// binary links, and list each one it calls (`call FUNCTION BINARY`).
+        /// binary links, and list each one it calls (`call FUNCTION BINARY`); when the command
+        /// is a JVM launcher, list the classes it defines (`class NAME CODE-SOURCE`).
         #[arg(long)]
         db: Option<PathBuf>,
+        /// With --db: list the classes this JVM (its `libjvm.so`) defines too (for a command
+        /// that starts one itself, inside a chroot, say).
+        #[arg(long, requires = "db")]
+        jvm: Vec<PathBuf>,
         /// Write the list here instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,

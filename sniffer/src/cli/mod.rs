@@ -16,13 +16,14 @@ use args::{Command, LearnCommand};
 /// Runs one command; its exit status.
 pub(crate) async fn run(command: Command, env_token: Option<String>) -> anyhow::Result<u8> {
     match command {
-        Command::Trace { json, db, output, kernel, command } => {
+        Command::Trace { json, db, jvm, output, kernel, command } => {
             let result = sniffer::trace::run(sniffer::trace::TraceOptions {
                 command,
                 json,
                 output,
                 kernel: kernel.options(),
                 db,
+                jvms: jvm,
             })
             .await?;
             Ok(result.exit_code.clamp(0, 255) as u8)

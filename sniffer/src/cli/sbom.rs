@@ -21,7 +21,10 @@ fn computed_sbom(
             let root = sbom::rootfs::Root::open(dir).with_context(|| format!("opening {}", dir.display()))?;
             let index = sbom::index::FileIndex::build(&root, &sbom);
             let mut runtime = sbom::index::filter(&sbom, &index, paths.iter().map(PathBuf::as_path), true);
-            runtime.calls = calls;
+            runtime.calls = calls.map(|mut c| {
+                c.note_opened(&paths);
+                c
+            });
             Some(runtime)
         }
         None => None,
@@ -89,9 +92,16 @@ fn read_opened(list: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Option<s
             continue;
         }
         let at = || format!("{}:{}", list.display(), n + 1);
+        if let Some((class, source)) = class_line(line).with_context(at)? {
+            calls.get_or_insert_with(Default::default).define(&source, &class, 0, "");
+            continue;
+        }
         if let Some((kind, site)) = probe_or_call(line).with_context(at)? {
             let c = calls.get_or_insert_with(Default::default);
             match kind {
+                "probe" if site.function == sniffer::probes::CLASS_DEFINE => {
+                    c.class_probe.get_or_insert_with(Default::default).jvms.push(site.binary)
+                }
                 "probe" => c.probed.push(site),
                 _ => c.calls.push(sbom::calls::Call {
                     site,
@@ -115,6 +125,25 @@ fn read_opened(list: &std::path::Path) -> anyhow::Result<(Vec<PathBuf>, Option<s
         }
     }
     Ok((out, calls))
+}
+
+/// A `class` line of `sniffer trace --db` (text: `class NAME SOURCE`; JSON: `kind`, `class`,
+/// `source`): the class and its code source; `None` for any other line.
+fn class_line(line: &str) -> anyhow::Result<Option<(String, String)>> {
+    if line.starts_with('{') {
+        let v: serde_json::Value = serde_json::from_str(line).context("not JSON")?;
+        if v["kind"] != "class" {
+            return Ok(None);
+        }
+        let (Some(c), Some(s)) = (v["class"].as_str(), v["source"].as_str()) else {
+            bail!("a class line without its class and source");
+        };
+        return Ok(Some((c.to_string(), s.to_string())));
+    }
+    let Some(rest) = line.strip_prefix("class ") else { return Ok(None) };
+    // Class names hold no spaces; the code source may be empty.
+    let (class, source) = rest.split_once(' ').unwrap_or((rest, ""));
+    Ok(Some((class.to_string(), source.to_string())))
 }
 
 /// A `probe` or `call` line of `sniffer trace --db` (text: `call FUNCTION BINARY`; JSON:

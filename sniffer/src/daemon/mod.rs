@@ -151,7 +151,8 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
     }
     let mut kernel = Kernel::load(&options.kernel)?;
     let mut reader = kernel.events()?;
-    let probes = crate::probes::ProbeManager::start(kernel.call_program(), options.kernel.probes);
+    let probes =
+        crate::probes::ProbeManager::start_with(kernel.call_program(), kernel.class_program(), options.kernel.probes);
     // Loading parsed the kernel's BTF and the object: megabytes freed, which glibc keeps
     // unless told to give them back.
     trim_heap();
@@ -270,6 +271,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             events.record(&batch);
             batch.clear();
             calls.record(&reader.take_calls());
+            calls.record_classes(&reader.take_classes());
         }
     }));
 

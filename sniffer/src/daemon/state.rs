@@ -227,8 +227,17 @@ impl coordinator::flow::Sniffer for FlowSniffer {
     }
 
     fn probe(&self, cgroup_id: u64, pid: u32, targets: Vec<coordinator::flow::ProbeTarget>) {
-        let targets =
-            targets.into_iter().map(|t| crate::probes::Target { binary: t.binary, functions: t.functions }).collect();
+        let targets = targets
+            .into_iter()
+            .map(|t| match t.jvm {
+                true => crate::probes::Target::jvm(t.binary),
+                false => crate::probes::Target {
+                    kind: crate::probes::ProbeKind::GoFunction,
+                    binary: t.binary,
+                    functions: t.functions,
+                },
+            })
+            .collect();
         self.probes.probe(cgroup_id, pid, targets);
     }
 
