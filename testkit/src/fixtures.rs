@@ -61,3 +61,8 @@ pub fn dpkg_only_root() -> tempfile::TempDir {
     std::fs::copy("/etc/os-release", r.join("etc/os-release")).unwrap();
     dir
 }
+
+/// A GitHub advisory copied into `vuln/tests/data/github` (see the README there).
+pub fn github_advisory(id: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../vuln/tests/data/github").join(format!("{id}.json"))
+}

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod fixtures;
 pub mod golang;
 pub mod http;
+pub mod java;
 
 use std::time::{Duration, Instant};
 

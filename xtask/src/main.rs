@@ -487,6 +487,8 @@ const JAVA_DEBS: &[&str] = &[
     "libxml-commons-external-java",
     "libatinject-jsr330-api-java",
     "libaopalliance-java",
+    // SnakeYAML 1.33, which GHSA-mjmj-j48q-9wg2 affects: real classes for the class probe's tests.
+    "libyaml-snake-java",
     // A JDK's `release` file and its jrt-fs.jar (the JRE runs from here for the test).
     "openjdk-17-jre-headless",
 ];

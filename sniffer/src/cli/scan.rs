@@ -33,6 +33,13 @@ pub(super) fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     let database = vuln::Db::open(&db.path)?;
     let mut facts = vuln::reach::Facts { calls, ..Default::default() };
     let mut warnings = input.warnings;
+    if facts.calls.as_ref().is_some_and(|c| c.class_probe.is_some()) {
+        // Classes map to the archives our own SBOM found packages in.
+        match native(&sbom_path) {
+            Ok(doc) => facts.java = vuln::javacode::facts(&doc, facts.calls.as_ref().expect("checked")),
+            Err(e) => warnings.push(format!("classes defined are not used: {e:#}")),
+        }
+    }
     if let Some(root) = &root {
         let outcome = go_facts(&database, &sbom_path, root)?;
         warnings.extend(outcome.warnings);
@@ -63,15 +70,19 @@ pub(super) fn scan(args: ScanArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// Our own SBOM, read again as what it is (packages with where they were found and the
+/// files they own).
+fn native(sbom_path: &Path) -> anyhow::Result<sbom::Sbom> {
+    let text = std::fs::read(sbom_path).with_context(|| format!("reading {}", sbom_path.display()))?;
+    serde_json::from_slice(&text).with_context(|| {
+        format!("{}: not sniffer's own SBOM (it says where each package was found)", sbom_path.display())
+    })
+}
+
 /// What the Go binaries under `root` link of the advisories the SBOM's Go modules have.
 fn go_facts(db: &vuln::Db, sbom_path: &Path, root: &Path) -> anyhow::Result<vuln::gocode::Outcome> {
-    let text = std::fs::read(sbom_path).with_context(|| format!("reading {}", sbom_path.display()))?;
-    let sbom: sbom::Sbom = serde_json::from_slice(&text).with_context(|| {
-        format!(
-            "{}: --root needs sniffer's own SBOM (it lists the binaries that hold each Go module)",
-            sbom_path.display()
-        )
-    })?;
+    let sbom = native(sbom_path)
+        .context("--root needs sniffer's own SBOM (it lists the binaries that hold each Go module)")?;
     let root_fs = sbom::rootfs::Root::open(root).with_context(|| format!("opening the root {}", root.display()))?;
     Ok(vuln::gocode::facts(db, &sbom, &root_fs, vuln::gocode::Limits::default())?)
 }
