@@ -216,3 +216,50 @@ fn a_libjvm_that_is_not_a_jvm_leaves_file_level() {
     assert!(!stdout.contains("probe JVM_DefineClassWithSource"), "{stdout}");
     assert!(stderr.contains("not a HotSpot JVM"), "{stderr}");
 }
+
+/// The same through the daemon, in real containerd containers of an image with Debian's JRE:
+/// the image's libjvm.so is probed as soon as the image is known, before the JVM starts.
+#[test]
+fn classes_through_the_daemon_in_containers() {
+    const IMAGE: &str = "docker.io/library/java-fixture:1";
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    testkit::prepare(dir);
+    sniffer(&["db", "import", "--db", &s(&dir.join("vuln.db")), &s(&testkit::fixtures::github_advisory(ADVISORY))]);
+    let debian = testkit::fixtures::java_root().join("usr/share/java");
+    let snake = debian.join("snakeyaml.jar");
+    let (yaml, noyaml) = (dir.join("yaml.jar"), dir.join("noyaml.jar"));
+    jar(&yaml, &[&snake], &[("UsesYaml.java", USES_YAML)], &[], None);
+    jar(&noyaml, &[], &[("NoYaml.java", NO_YAML)], &[], None);
+    let archive =
+        testkit::java::image(dir, &[("snakeyaml.jar", &snake), ("yaml.jar", &yaml), ("noyaml.jar", &noyaml)], IMAGE);
+    let ctd = testkit::Containerd::start(&dir.join("containerd"));
+    let out = ctd.ctr(&["images", "import", archive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let metrics = testkit::free_addr();
+    let d = testkit::daemon_args(dir, &ctd.socket, "http://127.0.0.1:9/none", &metrics, "daemon.log", 120, &[]);
+    let run = |name: &str, main: &str, cp: &str| {
+        let id = format!("{name}-{}", std::process::id());
+        // The JVM starts once the image is known and its probe in place.
+        let script = format!("sleep 4; exec java -XX:-UsePerfData -cp {cp} {main}");
+        let out = ctd.ctr(&["run", "-d", IMAGE, &id, "sh", "-c", &script]);
+        assert!(out.status.success(), "ctr run {id}: {}", String::from_utf8_lossy(&out.stderr));
+        d.wait_event(&format!("SBOM' of {id}"), |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
+        let report = d.report(&id);
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == ADVISORY)
+            .cloned()
+            .unwrap_or_else(|| panic!("{report:#}"))
+    };
+    let f = run("noyaml", "NoYaml", "/app/snakeyaml.jar:/app/noyaml.jar");
+    assert_eq!(f["reachability"]["state"], "not_loaded", "{f:#}");
+    assert_eq!(f["relevant"], false);
+    let f = run("yaml", "UsesYaml", "/app/snakeyaml.jar:/app/yaml.jar");
+    assert_eq!(f["reachability"]["state"], "loaded", "{f:#}");
+    assert!(f["reachability"]["evidence"].to_string().contains("file:/app/snakeyaml.jar"), "{f:#}");
+    let status: serde_json::Value = serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap();
+    assert!(status["probes"]["attached_total"].as_u64().unwrap() >= 1, "{status:#}");
+}

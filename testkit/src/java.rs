@@ -102,3 +102,37 @@ pub fn jar(
     };
     run(jar.arg("-C").arg(&classes).arg("."));
 }
+
+/// An OCI image archive (`ctr images import` takes it) of a root that runs Debian's real
+/// OpenJDK 17 (the Java fixture's JRE, with the C and C++ libraries it links and a shell
+/// from the Debian fixture root), with `app` (name, file) under `/app`.
+pub fn image(dir: &Path, app: &[(&str, &Path)], reference: &str) -> PathBuf {
+    let (java, debian) = (crate::fixtures::java_root(), crate::fixtures::bookworm_root());
+    let root = dir.join("java-image-root");
+    for d in ["usr/lib/x86_64-linux-gnu", "usr/lib64", "usr/bin", "etc", "tmp", "proc", "sys", "dev", "app"] {
+        std::fs::create_dir_all(root.join(d)).expect("image root");
+    }
+    run(Command::new("cp").arg("-a").arg(java.join("usr/lib/jvm")).arg(root.join("usr/lib/")));
+    run(Command::new("cp").arg("-a").arg(java.join("etc/java-17-openjdk")).arg(root.join("etc/")));
+    for lib in ["libc.so.6", "libm.so.6", "libz.so.1", "libstdc++.so.6", "libgcc_s.so.1"] {
+        run(Command::new("cp")
+            .arg("-L")
+            .arg(debian.join("usr/lib/x86_64-linux-gnu").join(lib))
+            .arg(root.join("usr/lib/x86_64-linux-gnu/")));
+    }
+    run(Command::new("cp").arg("-L").arg(debian.join("lib64/ld-linux-x86-64.so.2")).arg(root.join("usr/lib64/")));
+    run(Command::new("cp").arg("-L").arg(debian.join("usr/bin/dash")).arg(root.join("usr/bin/sh")));
+    run(Command::new("cp").arg("-L").arg(debian.join("usr/bin/sleep")).arg(root.join("usr/bin/sleep")));
+    for (link, to) in [("bin", "usr/bin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+        std::os::unix::fs::symlink(to, root.join(link)).expect("image link");
+    }
+    std::os::unix::fs::symlink("/usr/lib/jvm/java-17-openjdk-amd64/bin/java", root.join("usr/bin/java"))
+        .expect("java link");
+    for (name, file) in app {
+        std::fs::copy(file, root.join("app").join(name)).expect("an application file");
+    }
+    let out = dir.join("java.oci.tar");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/oci-image.py");
+    run(Command::new("python3").arg(script).arg(&root).arg(reference).arg(&out));
+    out
+}
