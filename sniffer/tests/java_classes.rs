@@ -263,3 +263,70 @@ fn classes_through_the_daemon_in_containers() {
     let status: serde_json::Value = serde_json::from_slice(&d.cli(&["status", "--json"]).stdout).unwrap();
     assert!(status["probes"]["attached_total"].as_u64().unwrap() >= 1, "{status:#}");
 }
+
+/// A class loader that defines a class named with a mebibyte of characters, from a code
+/// source naming a path outside the root: the probe cuts the name, the source is only ever
+/// a key (never read), maps to no package, and leaves every Maven finding at file level
+/// with the reason.
+const HOSTILE: &str = r#"
+import java.net.*; import java.security.*;
+public class Hostile extends ClassLoader {
+  public static void main(String[] a) throws Exception {
+    URLStreamHandler none = new URLStreamHandler() { protected URLConnection openConnection(URL u) { return null; } };
+    CodeSource cs = new CodeSource(new URL(null, "file:/../../../../etc/shadow.jar", none), (java.security.cert.Certificate[]) null);
+    String name = "x".repeat(1 << 20);
+    byte[] junk = new byte[64];
+    try { new Hostile().defineClass(name, junk, 0, junk.length, new ProtectionDomain(cs, null)); }
+    catch (Throwable t) { System.out.println("refused: " + t.getClass().getName()); }
+    System.out.println(new org.yaml.snakeyaml.Yaml().load("c: 3").toString());
+  }
+}
+"#;
+
+#[test]
+fn a_hostile_class_name_and_code_source_are_cut_and_never_read() {
+    let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+    let dir = tmp.path();
+    let root = JavaRoot::new(dir);
+    let app = root.app();
+    let snake = app.join("snakeyaml.jar");
+    std::fs::copy(testkit::fixtures::java_root().join("usr/share/java/snakeyaml.jar"), &snake).unwrap();
+    jar(&app.join("hostile.jar"), &[&snake], &[("Hostile.java", HOSTILE)], &[], None);
+    sniffer(&["db", "import", "--db", &s(&dir.join("vuln.db")), &s(&testkit::fixtures::github_advisory(ADVISORY))]);
+    std::fs::write(dir.join("sbom.json"), sniffer(&["sbom", "--dir", &s(&root.path)]).stdout).unwrap();
+    let (trace, f) = run(&root, dir, "hostile", &["-cp", "/app/snakeyaml.jar:/app/hostile.jar", "Hostile"]);
+    let line = trace.lines().find(|l| l.contains("/etc/shadow.jar")).unwrap_or_else(|| panic!("{trace}"));
+    let name = line.split(' ').nth(1).unwrap();
+    assert!(name.len() < 256 && name.starts_with("xxxx"), "the name is cut: {} bytes", name.len());
+    assert_eq!(f["reachability"]["state"], "loaded", "its own classes still count: {f:#}");
+    // Without the used jar's classes, the unmappable source decides: file level, said why.
+    let trace_path = dir.join("hostile.trace");
+    let kept: String = std::fs::read_to_string(&trace_path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("org/yaml/snakeyaml"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let edited = dir.join("hostile-only.trace");
+    std::fs::write(&edited, kept).unwrap();
+    let runtime = dir.join("hostile-only.json");
+    std::fs::write(&runtime, sniffer(&["sbom", "--dir", &s(&root.path), "--opened", &s(&edited)]).stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(
+        &sniffer(&[
+            "scan",
+            "--sbom",
+            &s(&dir.join("sbom.json")),
+            "--runtime",
+            &s(&runtime),
+            "--db",
+            &s(&dir.join("vuln.db")),
+            "--format",
+            "json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let f = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == ADVISORY).unwrap();
+    assert_eq!(f["reachability"]["state"], "opened", "{f:#}");
+    assert!(f["reachability"]["why"].as_str().unwrap().contains("/etc/shadow.jar"), "{f:#}");
+}
