@@ -326,23 +326,45 @@ impl From<StoreError> for ImageError {
 fn probe_notes(code: &Code, calls: Option<&vuln::reach::Calls>, window: u64) -> Vec<String> {
     let mut notes: Vec<String> = code.warnings.iter().map(|w| format!("function tables: {w}")).collect();
     let wanted = code.targets();
-    if wanted.is_empty() {
-        return notes;
-    }
-    let functions: usize = wanted.iter().map(|t| t.functions.len()).sum();
-    match calls {
-        Some(c) => {
-            notes.push(format!(
-                "function probes: {} of {functions} linked vulnerable functions probed{}, over {window} s of learning; {} called",
-                c.probed.len(),
-                c.since.map(|t| format!(" from {t}")).unwrap_or_default(),
-                c.calls.len()
-            ));
-            notes.extend(c.unprobed.iter().map(|w| format!("not probed (file level instead): {w}")));
+    let functions: usize = wanted.iter().filter(|t| !t.jvm).map(|t| t.functions.len()).sum();
+    if functions > 0 {
+        match calls {
+            Some(c) => {
+                notes.push(format!(
+                    "function probes: {} of {functions} linked vulnerable functions probed{}, over {window} s of learning; {} called",
+                    c.probed.len(),
+                    c.since.map(|t| format!(" from {t}")).unwrap_or_default(),
+                    c.calls.len()
+                ));
+                notes.extend(c.unprobed.iter().map(|w| format!("not probed (file level instead): {w}")));
+            }
+            None => notes.push(format!(
+                "function probes: none of {functions} linked vulnerable functions could be probed: their findings stay at file level"
+            )),
         }
-        None => notes.push(format!(
-            "function probes: none of {functions} linked vulnerable functions could be probed: their findings stay at file level"
-        )),
+    }
+    if !code.jvms.is_empty() {
+        match calls.and_then(|c| c.class_probe.as_ref().map(|p| (c, p))) {
+            Some((c, p)) => {
+                notes.push(format!(
+                    "class probes: {} of {} JVMs probed{}; {} classes defined from {} code sources",
+                    p.jvms.len(),
+                    code.jvms.len(),
+                    p.since.map(|t| format!(" from {t}")).unwrap_or_default(),
+                    c.classes.iter().map(|d| d.count).sum::<u64>(),
+                    c.classes.len()
+                ));
+                notes.extend(
+                    p.gaps.iter().map(|g| {
+                        format!("classes may have been defined unseen (Java packages stay at file level): {g}")
+                    }),
+                );
+            }
+            None => notes.push(format!(
+                "class probes: none of the image's {} JVMs could be probed: Java packages stay at file level",
+                code.jvms.len()
+            )),
+        }
     }
     notes
 }
@@ -862,6 +884,11 @@ impl Coordinator {
     async fn conclude(&self, instance: &InstanceId, learned: Learning, image: Image) -> Result<(), StoreError> {
         let mapped = image.clone();
         let window = learned.started_at.elapsed().as_secs();
+        let mut learned = learned;
+        // What the opened paths say of the class probe (a CDS archive, an unprobed JVM).
+        if let Some(c) = &mut learned.calls {
+            c.note_opened(&learned.paths);
+        }
         let calls = learned.calls.clone().map(|c| vuln::reach::Calls { window_seconds: window, ..c });
         let carried = calls.clone();
         let (learned, runtime) = tokio::task::spawn_blocking(move || {

@@ -4,6 +4,8 @@
 //!   (removed after the first call, as the daemon does) and without: target within 1%;
 //! - the same with the probe never removed, 100,000 calls: what each trap costs, which the
 //!   removal avoids;
+//! - a JVM starting a program that defines 5,000 classes, wall time with the class probe
+//!   and without: target within 5%;
 //! - memory per probe (the agent's RSS and the kernel's slab, 1,000 probes) and per
 //!   instance (the probe manager's state for 1,000 containers).
 
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use sniffer::cgroup::ScratchCgroup;
 use sniffer::kernel::{Kernel, Options};
-use sniffer::probes::{ProbeLimits, ProbeManager, Target};
+use sniffer::probes::{ProbeKind, ProbeLimits, ProbeManager, Target};
 
 const CALLS: u64 = 10_000_000;
 const KEPT_CALLS: u64 = 100_000;
@@ -76,7 +78,8 @@ fn main() {
     let manager = ProbeManager::start(kernel.call_program(), ProbeLimits { per_binary: 4096, total: 4096 });
     let cgroup = ScratchCgroup::create(&format!("sniffer-bench-probes-{}", std::process::id())).unwrap();
     kernel.watch(cgroup.id()).unwrap();
-    let target = || vec![Target { binary: program.clone(), functions: vec![decode.clone()] }];
+    let target =
+        || vec![Target { kind: ProbeKind::GoFunction, binary: program.clone(), functions: vec![decode.clone()] }];
     let wait_attached = |m: &ProbeManager, id: u64| {
         let start = Instant::now();
         while m.calls(id).is_none_or(|c| c.since.is_none()) && start.elapsed() < Duration::from_secs(10) {
@@ -131,6 +134,8 @@ fn main() {
         (k - b) * 1e6 / KEPT_CALLS as f64
     );
 
+    jvm(&manager, &mut reader, &rt, &cgroup, dir.path());
+
     // Memory: 1,000 probes on a large binary's functions, and 1,000 containers' state.
     let big = Path::new("/usr/lib/google-cloud-sdk/bin/kubectl");
     if big.exists() {
@@ -144,7 +149,11 @@ fn main() {
         drop(table);
         sniffer_trim();
         let (rss0, slab0) = (rss_kib(), slab_kib());
-        manager.probe(cgroup.id(), std::process::id(), vec![Target { binary: big.to_path_buf(), functions }]);
+        manager.probe(
+            cgroup.id(),
+            std::process::id(),
+            vec![Target { kind: ProbeKind::GoFunction, binary: big.to_path_buf(), functions }],
+        );
         wait_attached(&manager, cgroup.id());
         sniffer_trim();
         let (rss1, slab1) = (rss_kib(), slab_kib());
@@ -170,4 +179,77 @@ fn main() {
 fn sniffer_trim() {
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// Classes the JVM benchmark's program defines.
+const CLASSES: usize = 5000;
+
+/// A JVM defining [`CLASSES`] classes from a jar, with and without the class probe.
+fn jvm(
+    manager: &ProbeManager,
+    reader: &mut sniffer::kernel::EventReader,
+    rt: &tokio::runtime::Runtime,
+    cgroup: &ScratchCgroup,
+    dir: &Path,
+) {
+    let libjvm = testkit::java::libjvm();
+    let mut source = String::from(
+        "public class Main { public static void main(String[] a) throws Exception { \
+        for (int i = 0; i < 5000; i++) Class.forName(\"C\" + i); } }\n",
+    );
+    for i in 0..CLASSES {
+        source.push_str(&format!("class C{i} {{ static int f() {{ return {i}; }} }}\n"));
+    }
+    let jar = dir.join("classes.jar");
+    testkit::java::jar(&jar, &[], &[("Main.java", &source)], &[], None);
+    let run = |cg: &ScratchCgroup| {
+        let mut cmd = Command::new("java");
+        cmd.args(["-XX:-UsePerfData", "-cp"]).arg(&jar).arg("Main");
+        let procs = cg.join_on_spawn(&mut cmd).unwrap();
+        let start = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        drop(procs);
+        (start, child.wait().map(|s| s.success()).unwrap_or(false))
+    };
+    println!("a JVM defining {CLASSES} classes (java -cp classes.jar Main), wall time, {ROUNDS} rounds interleaved:");
+    let (mut base, mut probed, mut seen) = (Vec::new(), Vec::new(), 0);
+    for _ in 0..ROUNDS {
+        let (start, ok) = run(cgroup);
+        assert!(ok);
+        base.push(start.elapsed().as_secs_f64());
+        manager.probe(cgroup.id(), std::process::id(), vec![Target::jvm(libjvm.clone())]);
+        let t0 = Instant::now();
+        while manager.calls(cgroup.id()).is_none_or(|c| c.class_probe.is_none())
+            && t0.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let took = std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                let (start, ok) = run(cgroup);
+                assert!(ok);
+                start.elapsed()
+            });
+            let mut batch = Vec::new();
+            while !t.is_finished() {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_millis(20), reader.next_batch(&mut batch)).await;
+                });
+                batch.clear();
+                manager.record_classes(&reader.take_classes());
+            }
+            t.join().unwrap()
+        });
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_millis(100), reader.next_batch(&mut Vec::new())).await;
+        });
+        manager.record_classes(&reader.take_classes());
+        probed.push(took.as_secs_f64());
+        let calls = manager.release(cgroup.id()).unwrap_or_default();
+        seen = calls.classes.iter().map(|d| d.count).sum::<u64>();
+    }
+    let (b, p) = (median(base.clone()), median(probed.clone()));
+    println!("  without the class probe: {b:.3} s (rounds {base:.3?})");
+    println!("  with it: {p:.3} s (rounds {probed:.3?}); {seen} classes seen defined in the last round");
+    println!("  ratio {:.4} (target at most 1.05)", p / b);
 }

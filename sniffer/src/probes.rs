@@ -113,7 +113,7 @@ pub struct ProbeStatus {
 
 /// Most requests waiting for the thread.
 const QUEUE: usize = 1024;
-/// Largest function table read for probing (as the SBOM's static check reads).
+/// Most binaries one request probes.
 const MAX_BINARY_TARGETS: usize = 64;
 
 enum Request {
@@ -185,26 +185,33 @@ impl ProbeManager {
         class_program: Result<OwnedFd, String>,
         limits: ProbeLimits,
     ) -> ProbeManager {
+        // Either program alone is worth running: Go calls without classes, or classes
+        // without Go calls. Said in the status, and per target when it is asked for.
+        let unavailable = match (&program, &class_program) {
+            (Err(go), Err(java)) => Some(format!("{go}; {java}")),
+            _ => None,
+        };
         let status = ProbeStatus {
             max_per_binary: limits.per_binary,
             max_total: limits.total,
-            unavailable: program.as_ref().err().cloned(),
+            unavailable,
             ..Default::default()
         };
-        let pmu = crate::uprobe::pmu_type();
         let shared = Arc::new(Mutex::new(Shared { status, ..Default::default() }));
-        let (program, pmu) = match (program, pmu) {
-            (Ok(p), Ok(t)) => (p, t),
-            (Ok(_), Err(e)) => {
+        if lock(&shared).status.unavailable.is_some() {
+            return ProbeManager { tx: None, shared };
+        }
+        let pmu = match crate::uprobe::pmu_type() {
+            Ok(t) => t,
+            Err(e) => {
                 lock(&shared).status.unavailable = Some(format!("no uprobe PMU: {e}"));
                 return ProbeManager { tx: None, shared };
             }
-            (Err(_), _) => return ProbeManager { tx: None, shared },
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let worker = Worker {
-            program,
-            class_program: class_program.ok(),
+            program: program.map_err(|e| format!("no call program: {e}")),
+            class_program: class_program.map_err(|e| format!("no class program: {e}")),
             pmu,
             limits,
             shared: shared.clone(),
@@ -383,9 +390,10 @@ fn push_reason(reasons: &mut Vec<String>, why: String) {
 
 /// The thread's own state: the probes themselves.
 struct Worker {
-    program: OwnedFd,
-    /// The class program, when it loaded.
-    class_program: Option<OwnedFd>,
+    /// The call program, or why there is none.
+    program: Result<OwnedFd, String>,
+    /// The class program, or why there is none.
+    class_program: Result<OwnedFd, String>,
     pmu: u32,
     limits: ProbeLimits,
     shared: Arc<Mutex<Shared>>,
@@ -515,11 +523,12 @@ impl Worker {
         let file = root.open_file(&target.binary).map_err(|e| e.to_string())?;
         let meta = file.metadata().map_err(|e| e.to_string())?;
         let program = match target.kind {
-            ProbeKind::GoFunction => self.program.try_clone().map_err(|e| e.to_string())?,
-            ProbeKind::ClassDefine => match &self.class_program {
-                Some(p) => p.try_clone().map_err(|e| e.to_string())?,
-                None => return Err("no class program was loaded".into()),
-            },
+            ProbeKind::GoFunction => &self.program,
+            ProbeKind::ClassDefine => &self.class_program,
+        };
+        let program = match program {
+            Ok(p) => p.try_clone().map_err(|e| e.to_string())?,
+            Err(why) => return Err(why.clone()),
         };
         // The offsets come from this very descriptor: the file probed is the file read.
         let table = match target.kind {
@@ -592,5 +601,50 @@ impl Worker {
             }
         }
         Ok((ids, why))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the programs (a kernel without uprobes, say): every request is answered with
+    /// the reason, which the container's calls carry, and nothing is attached.
+    #[test]
+    fn without_programs_every_request_says_why() {
+        let m = ProbeManager::start_with(
+            Err("no kprobe programs".into()),
+            Err("no kprobe programs".into()),
+            ProbeLimits::default(),
+        );
+        let status = m.status();
+        assert_eq!(status.attached, 0);
+        assert!(status.unavailable.as_deref().is_some_and(|w| w.contains("no kprobe programs")), "{status:?}");
+        m.probe(7, 1, vec![Target::jvm("/usr/lib/jvm/x/lib/server/libjvm.so".into())]);
+        let calls = m.calls(7).expect("the container is known");
+        assert!(calls.probed.is_empty() && calls.class_probe.is_none());
+        assert!(calls.unprobed.iter().any(|w| w.contains("no kprobe programs")), "{calls:?}");
+        assert!(m.release(7).is_some());
+        assert!(m.calls(7).is_none(), "released: forgotten");
+    }
+
+    /// Calls and classes of a container nobody asked probes for are dropped, and a bounded
+    /// number of containers is kept.
+    #[test]
+    fn state_is_bounded() {
+        let m = ProbeManager::start_with(Err("off".into()), Err("off".into()), ProbeLimits::default());
+        m.record(&[CallSeen { cgroup_id: 9, pid: 1, tgid: 1, comm: "x".into(), probe: 3 }]);
+        m.record_classes(&[ClassSeen {
+            cgroup_id: 9,
+            tgid: 1,
+            comm: "java".into(),
+            class: "A".into(),
+            source: "file:/a.jar".into(),
+        }]);
+        assert!(m.calls(9).is_none());
+        for id in 0..(MAX_CGROUPS as u64 + 10) {
+            m.probe(id, 1, vec![Target::jvm("/x/libjvm.so".into())]);
+        }
+        assert_eq!(lock(&m.shared).cgroups.len(), MAX_CGROUPS);
     }
 }

@@ -267,7 +267,23 @@ fn measure_what_breaks_without_each_capability() {
                 break;
             }
         }
-        println!("without {cap:<20} {outcome}");
+        // The uprobe programs (Go calls, Java classes) load at start-up; attaching one is a
+        // perf_event_open: what the status says of them.
+        let status: Value = serde_json::from_slice(
+            &Command::new(testkit::sniffer())
+                .args(["status", "--json", "--socket"])
+                .arg(&socket)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap_or(Value::Null);
+        let probes = match &status["probes"]["unavailable"] {
+            Value::String(why) => format!("probes off: {}", why.chars().take(160).collect::<String>()),
+            _ if status.is_null() => "probes: no answer".to_string(),
+            _ => "probes: on".to_string(),
+        };
+        println!("without {cap:<20} {outcome}; {probes}");
         for id in [&agent, &workload] {
             let _ = ctd.ctr(&["task", "kill", "-s", "9", id]);
         }
