@@ -176,7 +176,7 @@ impl ProbeManager {
     /// Starts the thread with the loaded call program, or, without one, a manager that
     /// says why for every request.
     pub fn start(program: Result<OwnedFd, String>, limits: ProbeLimits) -> ProbeManager {
-        ProbeManager::start_with(program, Err("no class program".into()), limits)
+        ProbeManager::start_with(program, Err("classes were not asked for".into()), limits)
     }
 
     /// [`ProbeManager::start`] with the class program too (or why there is none).
