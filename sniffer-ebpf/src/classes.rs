@@ -6,7 +6,10 @@
 
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
-    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes, generated::bpf_get_current_cgroup_id},
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes,
+        generated::bpf_get_current_cgroup_id,
+    },
     macros::uprobe,
     programs::ProbeContext,
 };
@@ -46,7 +49,8 @@ pub fn class_define(ctx: ProbeContext) -> u32 {
     // SAFETY: probe reads of user memory into this CPU's scratch buffer, bounded by the slices.
     unsafe {
         let _ = bpf_probe_read_user_str_bytes(name, &mut event.path[..CLASS_NAME_MAX]);
-        let _ = bpf_probe_read_user_str_bytes(source, &mut event.path[CLASS_NAME_MAX..CLASS_NAME_MAX + CLASS_SOURCE_MAX]);
+        let _ =
+            bpf_probe_read_user_str_bytes(source, &mut event.path[CLASS_NAME_MAX..CLASS_NAME_MAX + CLASS_SOURCE_MAX]);
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     event.header = EventHeader {
