@@ -244,7 +244,11 @@ fn classes_through_the_daemon_in_containers() {
         let script = format!("sleep 4; exec java -XX:-UsePerfData -cp {cp} {main}");
         let out = ctd.ctr(&["run", "-d", IMAGE, &id, "sh", "-c", &script]);
         assert!(out.status.success(), "ctr run {id}: {}", String::from_utf8_lossy(&out.stderr));
-        d.wait_event(&format!("SBOM' of {id}"), |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
+        let events =
+            d.wait_event(&format!("SBOM' of {id}"), |e| e["event"] == "prime_stored" && e["instance"] == id.as_str());
+        let files = String::from_utf8_lossy(&d.cli(&["files", &id]).stdout).into_owned();
+        let runtime = String::from_utf8_lossy(&d.cli(&["sbom", &id, "--runtime"]).stdout).into_owned();
+        eprintln!("{id}: files:\n{files}\nSBOM': {runtime}\nevents: {events:?}");
         let report = d.report(&id);
         report["findings"]
             .as_array()

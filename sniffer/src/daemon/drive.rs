@@ -98,10 +98,13 @@ pub(super) async fn drive(
             Discovered::Exited(id) => {
                 let start = starts.remove(&id);
                 let c = coordinator.clone();
+                let settled = tracking.clone();
                 tokio::spawn(async move {
                     if let Some(s) = start {
                         let _ = s.await;
                     }
+                    // What its processes did last is still in the ring buffer: read it first.
+                    settled.settled(std::time::Duration::from_secs(1)).await;
                     if let Err(e) = c.workload_exited(&id).await {
                         tracing::error!(error = %coordinator::chain(&e), "flow");
                     }

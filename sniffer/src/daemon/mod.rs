@@ -272,6 +272,7 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
             batch.clear();
             calls.record(&reader.take_calls());
             calls.record_classes(&reader.take_classes());
+            events.batch_done();
         }
     }));
 

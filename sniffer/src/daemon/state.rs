@@ -74,6 +74,10 @@ impl KernelHandle {
 #[derive(Clone)]
 pub struct Tracking {
     state: Arc<Mutex<TrackingState>>,
+    /// How many batches of the ring buffer have been read and recorded: a container's exit
+    /// is handled once a read that began after it is done, so the events its processes sent
+    /// last (the reader drains every 50 ms) are in what it learned.
+    drained: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 struct TrackingState {
@@ -87,7 +91,20 @@ impl Tracking {
     /// Nothing tracked yet.
     pub fn new(limits: Limits) -> Self {
         let state = TrackingState { tracker: Tracker::new(limits), events: 0, samples: VecDeque::new() };
-        Tracking { state: Arc::new(Mutex::new(state)) }
+        Tracking { state: Arc::new(Mutex::new(state)), drained: Arc::new(tokio::sync::watch::channel(0).0) }
+    }
+
+    /// The reader has read and recorded one more batch.
+    pub fn batch_done(&self) {
+        self.drained.send_modify(|n| *n += 1);
+    }
+
+    /// Waits until the reader has read the ring buffer through once after this call
+    /// (two batches: the one in progress may have begun before), or `limit`.
+    pub async fn settled(&self, limit: std::time::Duration) {
+        let mut rx = self.drained.subscribe();
+        let start = *rx.borrow_and_update();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|n| *n >= start + 2)).await;
     }
 
     /// Tracks a container (see [`Tracker::watch`]), then folds in `present` (what its
