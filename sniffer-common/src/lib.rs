@@ -104,7 +104,15 @@ pub struct KernelOffsets {
     pub nsproxy_mnt_ns: u32,
     /// `mnt_namespace.ns.inum`: the id `ls -l /proc/PID/ns/mnt` shows
     pub mnt_ns_inum: u32,
+    /// `io_kiocb.opcode` ([`NO_OFFSET`] where the kernel has no io_uring)
+    pub io_kiocb_opcode: u32,
+    /// `io_kiocb.cmd` + `io_open.file_slot`: non-zero for an open into a direct descriptor,
+    /// which no fd names ([`NO_OFFSET`] where unknown)
+    pub io_open_file_slot: u32,
 }
+
+/// An offset the running kernel's BTF does not have.
+pub const NO_OFFSET: u32 = u32::MAX;
 
 /// Configuration the kernel programs read from their `.rodata`.
 #[repr(C)]

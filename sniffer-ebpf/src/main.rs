@@ -41,8 +41,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use sniffer_common::{
-    Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX, PATH_BUF, RDONLY_CAST_CALL,
-    STAT_COUNT, STAT_LOST, STAT_REPEATS, STAT_SENT, SeenKey, WatchState,
+    Config, Event, EventHeader, FLAG_TRUNCATED, KIND_EXEC, KIND_OPEN, MAX_DEPTH, NAME_MAX, NO_OFFSET, PATH_BUF,
+    RDONLY_CAST_CALL, STAT_COUNT, STAT_LOST, STAT_REPEATS, STAT_SENT, SeenKey, WatchState,
 };
 
 /// Filled in by user space before load (`EbpfLoader::set_global`).
@@ -167,6 +167,55 @@ pub fn sys_exit_openat2(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sys_exit_creat(ctx: TracePointContext) -> u32 {
     on_open_exit(&ctx)
+}
+
+#[tracepoint]
+pub fn sys_exit_open_by_handle_at(ctx: TracePointContext) -> u32 {
+    on_open_exit(&ctx)
+}
+
+/// Offsets in the `io_uring/io_uring_complete` record (user space checks them against the
+/// tracepoint's format before attaching).
+const IO_URING_REQ: usize = 16;
+const IO_URING_RES: usize = 32;
+/// `IORING_OP_OPENAT` and `IORING_OP_OPENAT2` (UAPI).
+const IORING_OP_OPENAT: u8 = 18;
+const IORING_OP_OPENAT2: u8 = 28;
+
+/// An open done through io_uring: at its completion, in the submitting task or one of its
+/// io worker threads (which share its files and cgroup), the result is the fd installed, as
+/// at an open syscall's exit. An open into a direct descriptor installs no fd: skipped.
+#[tracepoint]
+pub fn io_uring_complete(ctx: TracePointContext) -> u32 {
+    let base = ctx.as_ptr() as *const u8;
+    // SAFETY: `res` is a field of the io_uring_complete record, at IO_URING_RES.
+    let res: i32 = unsafe { core::ptr::read_volatile(base.add(IO_URING_RES) as *const i32) };
+    if res < 0 {
+        return 0;
+    }
+    let Some((task, cgroup_id, state)) = gate() else {
+        return 0;
+    };
+    // SAFETY: as above, `req` at IO_URING_REQ.
+    let req: *const u8 = unsafe { core::ptr::read_volatile(base.add(IO_URING_REQ) as *const *const u8) };
+    let (opcode_at, slot_at) = (config(&CONFIG.offsets.io_kiocb_opcode), config(&CONFIG.offsets.io_open_file_slot));
+    if opcode_at == NO_OFFSET || slot_at == NO_OFFSET {
+        return 0;
+    }
+    // SAFETY: probe reads of the request (a bad pointer fails the read, nothing more).
+    let opcode: u8 = unsafe { bpf_probe_read_kernel(req.add(opcode_at as usize)) }.unwrap_or(0);
+    if opcode != IORING_OP_OPENAT && opcode != IORING_OP_OPENAT2 {
+        return 0;
+    }
+    // SAFETY: as above.
+    let slot: u32 = unsafe { bpf_probe_read_kernel(req.add(slot_at as usize) as *const u32) }.unwrap_or(1);
+    if slot != 0 {
+        return 0;
+    }
+    // SAFETY: `task` is the BTF-typed current task and `state` its cgroup's, from the gate;
+    // `res` is the fd the open just installed in the task's table.
+    let _ = unsafe { report_fd(&ctx, task, cgroup_id, state, res as u64) };
+    0
 }
 
 #[tracepoint]

@@ -278,6 +278,12 @@ impl Btf {
             mm_exe_file: self.offset("mm_struct", "exe_file")?,
             nsproxy_mnt_ns: self.offset("nsproxy", "mnt_ns")?,
             mnt_ns_inum: self.offset("mnt_namespace", "ns.inum")?,
+            // Optional: a kernel without io_uring (or with another layout) gets no io_uring hook.
+            io_kiocb_opcode: self.offset("io_kiocb", "opcode").unwrap_or(sniffer_common::NO_OFFSET),
+            io_open_file_slot: match (self.offset("io_kiocb", "cmd"), self.offset("io_open", "file_slot")) {
+                (Ok(cmd), Ok(slot)) => cmd + slot,
+                _ => sniffer_common::NO_OFFSET,
+            },
         })
     }
 }
@@ -305,6 +311,10 @@ mod tests {
         assert_eq!(off.dentry_name, off.dentry_parent + 8);
         assert!(off.task_files > 0 && off.task_fs > 0 && off.task_mm > 0);
         assert!(matches!(btf.offset("task_struct", "no_such_field"), Err(BtfError::NoField { .. })));
+        // This kernel has io_uring: the opcode and an open's direct-descriptor slot.
+        assert_ne!(off.io_kiocb_opcode, sniffer_common::NO_OFFSET);
+        assert_ne!(off.io_open_file_slot, sniffer_common::NO_OFFSET);
+        println!("io_kiocb.opcode {}, io_open.file_slot in io_kiocb {}", off.io_kiocb_opcode, off.io_open_file_slot);
     }
 
     #[test]

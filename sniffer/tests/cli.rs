@@ -129,8 +129,31 @@ fn daemon_watches_a_cgroup_and_serves_its_files() {
     assert_eq!(served["opened"], true);
     assert!(files.iter().any(|f| f["path"] == "/usr/bin/cat" && f["executed"] == true));
 
+    // A file opened only through io_uring is served too.
+    let program = dir.path().join("uring-open");
+    testkit::uring::build(&program);
+    let uring_file = std::fs::canonicalize(dir.path()).unwrap().join("through-io-uring.txt");
+    std::fs::write(&uring_file, "y").unwrap();
+    let mut open = Command::new(&program);
+    open.arg(&uring_file).stdout(Stdio::null());
+    let procs = cgroup.join_on_spawn(&mut open).unwrap();
+    assert!(open.status().unwrap().success());
+    drop(procs);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = daemon.json(&["files", "web"]);
+        if reply["files"].as_array().unwrap().iter().any(|f| f["path"] == uring_file.to_str().unwrap()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the io_uring open was never listed: {reply}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let status = daemon.json(&["status"]);
     assert!(status["programs"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("sys_exit_openat@")));
+    assert!(
+        status["programs"].as_array().unwrap().iter().any(|p| p.as_str().unwrap().starts_with("io_uring_complete@"))
+    );
     assert_eq!(status["watched"], 1);
     assert!(status["events"].as_u64().unwrap() >= 3);
     let containers = daemon.json(&["containers"]);

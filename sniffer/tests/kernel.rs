@@ -355,3 +355,26 @@ async fn cgroups_sharing_a_gate_slot_are_each_reported_and_unwatched_apart() {
     assert!(cat_in(&b, "b3").is_empty(), "unwatched spilled one");
     assert_eq!(seen_by(&cat_in(&c, "c3")), [c.id()]);
 }
+
+/// A file opened only through io_uring (`IORING_OP_OPENAT`) is reported, relative paths
+/// absolute, a failed open not at all; the read syscalls around it never name the file.
+#[tokio::test]
+async fn opens_through_io_uring_are_reported() {
+    let dir = tempdir();
+    let program = dir.path().join("uring-open");
+    testkit::uring::build(&program);
+    let secret = dir.path().join("only-through-io-uring.txt");
+    std::fs::write(&secret, "seen only by io_uring\n").unwrap();
+    let mut h = Harness::new("uring", Options::default());
+    let events = h.run(Command::new(&program).arg(&secret));
+    assert_eq!(opened(&events, &canonical(&secret)), 1, "{events:#?}");
+    // Relative to its working directory: reported absolute.
+    let mut h = Harness::new("uring-rel", Options::default());
+    let events = h.run(Command::new(&program).args(["only-through-io-uring.txt"]).arg(dir.path()));
+    assert_eq!(opened(&events, &canonical(&secret)), 1, "{events:#?}");
+    // A failed open through io_uring is not reported.
+    let missing = dir.path().join("missing-through-io-uring.txt");
+    let mut h = Harness::new("uring-missing", Options::default());
+    let events = h.run(Command::new(&program).arg(&missing));
+    assert!(!events.iter().any(|e| e.path == missing), "{events:#?}");
+}

@@ -11,6 +11,7 @@ pub mod fixtures;
 pub mod golang;
 pub mod http;
 pub mod java;
+pub mod uring;
 
 use std::time::{Duration, Instant};
 

@@ -18,7 +18,8 @@ const LLVM_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev", "libzstd-dev"
 /// debootstrap and nodejs (npm) build the Debian fixture root; containerd and runc run the
 /// end-to-end containers; rpm is the reference the rpm version order is checked against,
 /// and builds the rpm database the rpm cataloger reads; golang-go builds a real Go binary
-/// for the Go cataloger.
+/// for the Go cataloger; liburing-dev builds a program that opens files only through
+/// io_uring.
 const TEST_PACKAGES: &[&str] = &[
     "python3",
     "python3-venv",
@@ -31,6 +32,7 @@ const TEST_PACKAGES: &[&str] = &[
     "runc",
     "rpm",
     "golang-go",
+    "liburing-dev",
 ];
 /// Debian packages the build needs: protoc for containerd's API bindings.
 const BUILD_PACKAGES: &[&str] = &["protobuf-compiler"];
