@@ -87,26 +87,9 @@ fn is_archive(name: &str) -> bool {
     [".jar", ".war", ".ear", ".zip"].iter().any(|e| lower.ends_with(e))
 }
 
-/// `%xx` escapes of a URL undone (a malformed one is kept).
+/// `%xx` escapes of a URL undone.
 fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex =
-            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&crate::text::percent_decode(s)).into_owned()
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ pub fn split_name(name: &str) -> Option<(String, String)> {
         return None;
     }
     // The linker writes `.` in the path's last element, and a few other bytes, as `%xx`.
-    let package = if package.contains('%') { unescape(package) } else { package.to_string() };
+    let package = String::from_utf8_lossy(&crate::text::percent_decode(package)).into_owned();
     let rest = rest.strip_suffix("-fm").unwrap_or(rest);
     let mut parts: Vec<&str> = rest.split('.').collect();
     // A closure's name is its function's followed by `funcN` (nested: `.N`), a `go` or
@@ -257,28 +257,6 @@ pub fn split_name(name: &str) -> Option<(String, String)> {
         symbol.truncate(i);
     }
     Some((package, symbol))
-}
-
-/// `%xx` escapes undone (a malformed one is kept as it is).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex =
-            b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Where in `.data.rel.ro` (at `offset`, `size` bytes) a 1.18 or 1.20 table starts, by its

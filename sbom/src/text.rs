@@ -40,6 +40,28 @@ pub fn bounded(text: &str, max: usize) -> String {
     out
 }
 
+/// `%xx` escapes undone, as bytes (a `%` not followed by two hex digits is kept): package
+/// URLs, Go symbol names (`yaml%2ev3`) and code source URLs write them.
+pub fn percent_decode(text: &str) -> Vec<u8> {
+    let raw = text.as_bytes();
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let hex = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (raw[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

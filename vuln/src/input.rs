@@ -287,21 +287,7 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
 fn path_of(purl: &str, ty: &str) -> Option<String> {
     let rest = purl.strip_prefix("pkg:")?.strip_prefix(ty)?.strip_prefix('/')?;
     let end = rest.find(['@', '?', '#']).unwrap_or(rest.len());
-    let mut bytes = Vec::with_capacity(end);
-    let raw = &rest.as_bytes()[..end];
-    let mut i = 0;
-    while i < raw.len() {
-        match (raw[i], raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())) {
-            (b'%', Some(b)) => {
-                bytes.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                bytes.push(b);
-                i += 1;
-            }
-        }
-    }
+    let bytes = sbom::text::percent_decode(&rest[..end]);
     String::from_utf8(bytes).ok().filter(|m| !m.is_empty())
 }
 
