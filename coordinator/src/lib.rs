@@ -5,6 +5,7 @@
 //! the bus ([`bus`]). Knows nothing of eBPF: the daemon gives it what the sniffer saw.
 
 pub mod bus;
+mod code;
 pub mod flow;
 pub mod ids;
 pub mod model;
