@@ -57,18 +57,9 @@ impl Code {
         go.chain(jvms).collect()
     }
 
-    /// The facts a scan decides reachability with; `calls` from a learned instance, `sbom`
-    /// and `opened` for the classes.
-    pub(crate) fn facts(
-        &self,
-        calls: Option<vuln::reach::Calls>,
-        sbom: &sbom::Sbom,
-        opened: &[PathBuf],
-    ) -> vuln::reach::Facts {
-        let calls = calls.map(|mut c| {
-            c.note_opened(opened);
-            c
-        });
+    /// The facts a scan decides reachability with; `calls` from a learned instance (its
+    /// opened paths noted), `sbom` for the classes.
+    pub(crate) fn facts(&self, calls: Option<vuln::reach::Calls>, sbom: &sbom::Sbom) -> vuln::reach::Facts {
         let java = calls.as_ref().map(|c| vuln::javacode::facts(sbom, c)).unwrap_or_default();
         vuln::reach::Facts { go: self.go.clone(), calls, go_missing: self.missing.clone(), java }
     }

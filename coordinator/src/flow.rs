@@ -484,7 +484,7 @@ impl Coordinator {
         } else {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
-            let facts = data.code.facts(None, sbom, &[]);
+            let facts = data.code.facts(None, sbom);
             let report = self.report(ReportKind::Image, w.digest.as_str(), w, sbom, None, facts).await;
             let record = serde_json::to_value(sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
             self.store_report(report, vec![(Table::Sbom, w.digest.to_string(), record)]).await?;
@@ -745,7 +745,7 @@ impl Coordinator {
         })
         .await
         .map_err(|source| StoreError::Task { what: "SBOM'", source })?;
-        let facts = image.code.facts(calls, &image.sbom, &learned.paths);
+        let facts = image.code.facts(calls, &image.sbom);
         let report = self
             .report(ReportKind::Instance, instance.as_str(), &learned.workload, &image.sbom, Some(&runtime), facts)
             .await;
