@@ -415,6 +415,14 @@ fn fuzz(seconds: u32, only: Option<&str>) -> anyhow::Result<()> {
             std::fs::copy(&from, corpus.join(name))
                 .with_context(|| format!("seeding {target} with {}", from.display()))?;
         }
+        // Seeds kept in the tree, for targets no fixture feeds (a Go function table in an
+        // ELF file small enough for the fuzzer: sbom/fuzz/seeds/go_functab).
+        if let Ok(kept) = std::fs::read_dir(dir.join("seeds").join(target)) {
+            for seed in kept.flatten() {
+                std::fs::copy(seed.path(), corpus.join(seed.file_name()))
+                    .with_context(|| format!("seeding {target} with {}", seed.path().display()))?;
+            }
+        }
         eprintln!("xtask: fuzzing {target} for {seconds} s");
         run(Command::new("cargo")
             .args(["+nightly", "fuzz", "run", "-O", target, "--", &format!("-max_total_time={seconds}")])
