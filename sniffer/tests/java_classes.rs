@@ -76,6 +76,18 @@ fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
 }
 
+/// SBOM' of the root from a trace, scanned against the root's SBOM (`dir/sbom.json`) and
+/// `dir/vuln.db`: the advisory's finding.
+fn finding_of_trace(root: &JavaRoot, dir: &Path, name: &str, trace: &Path) -> serde_json::Value {
+    let runtime = dir.join(format!("{name}.runtime.json"));
+    std::fs::write(&runtime, sniffer(&["sbom", "--dir", &s(&root.path), "--opened", &s(trace)]).stdout).unwrap();
+    let (sbom, db) = (s(&dir.join("sbom.json")), s(&dir.join("vuln.db")));
+    let scan = sniffer(&["scan", "--sbom", &sbom, "--runtime", &s(&runtime), "--db", &db, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&scan.stdout).unwrap();
+    let found = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == ADVISORY).cloned();
+    found.unwrap_or_else(|| panic!("{name}: no {ADVISORY}: {report:#}"))
+}
+
 /// Traces `java ARGS` in the root (the class probe on the host's libjvm.so), makes SBOM' of
 /// it and scans: the advisory's finding.
 fn run(root: &JavaRoot, dir: &Path, name: &str, java: &[&str]) -> (String, serde_json::Value) {
@@ -88,30 +100,7 @@ fn run(root: &JavaRoot, dir: &Path, name: &str, java: &[&str]) -> (String, serde
     let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
     sniffer(&args);
     let text = std::fs::read_to_string(&trace).unwrap();
-    let runtime = dir.join(format!("{name}.runtime.json"));
-    std::fs::write(&runtime, sniffer(&["sbom", "--dir", &s(&root.path), "--opened", &s(&trace)]).stdout).unwrap();
-    let report: serde_json::Value = serde_json::from_slice(
-        &sniffer(&[
-            "scan",
-            "--sbom",
-            &s(&dir.join("sbom.json")),
-            "--runtime",
-            &s(&runtime),
-            "--db",
-            &s(&db),
-            "--format",
-            "json",
-        ])
-        .stdout,
-    )
-    .unwrap();
-    let finding = report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == ADVISORY)
-        .unwrap_or_else(|| panic!("{name}: no {ADVISORY}: {report:#}"))
-        .clone();
+    let finding = finding_of_trace(root, dir, name, &trace);
     (text, finding)
 }
 
@@ -308,24 +297,7 @@ fn a_hostile_class_name_and_code_source_are_cut_and_never_read() {
         .collect();
     let edited = dir.join("hostile-only.trace");
     std::fs::write(&edited, kept).unwrap();
-    let runtime = dir.join("hostile-only.json");
-    std::fs::write(&runtime, sniffer(&["sbom", "--dir", &s(&root.path), "--opened", &s(&edited)]).stdout).unwrap();
-    let report: serde_json::Value = serde_json::from_slice(
-        &sniffer(&[
-            "scan",
-            "--sbom",
-            &s(&dir.join("sbom.json")),
-            "--runtime",
-            &s(&runtime),
-            "--db",
-            &s(&dir.join("vuln.db")),
-            "--format",
-            "json",
-        ])
-        .stdout,
-    )
-    .unwrap();
-    let f = report["findings"].as_array().unwrap().iter().find(|f| f["id"] == ADVISORY).unwrap();
+    let f = finding_of_trace(&root, dir, "hostile-only", &edited);
     assert_eq!(f["reachability"]["state"], "opened", "{f:#}");
     assert!(f["reachability"]["why"].as_str().unwrap().contains("/etc/shadow.jar"), "{f:#}");
 }
