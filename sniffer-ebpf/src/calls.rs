@@ -7,17 +7,14 @@
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_RB_FORCE_WAKEUP,
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid,
-        generated::{bpf_get_attach_cookie, bpf_get_current_cgroup_id},
-    },
+    helpers::generated::{bpf_get_attach_cookie, bpf_get_current_cgroup_id},
     macros::{map, uprobe},
     maps::LruHashMap,
     programs::ProbeContext,
 };
-use sniffer_common::{CallEvent, EventHeader, KIND_CALL, STAT_SENT, SeenKey};
+use sniffer_common::{CallEvent, KIND_CALL, STAT_SENT, SeenKey};
 
-use crate::{EVENTS, count, lose, watched};
+use crate::{EVENTS, count, header, lose, watched};
 
 /// (cgroup, probe) pairs already sent.
 #[map]
@@ -37,21 +34,7 @@ pub fn func_entry(ctx: ProbeContext) -> u32 {
     if unsafe { CALLS_SEEN.get(key) }.is_some() {
         return 0;
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let event = CallEvent {
-        header: EventHeader {
-            cgroup_id,
-            mnt_ns: 0,
-            pid: pid_tgid as u32,
-            tgid: (pid_tgid >> 32) as u32,
-            comm: bpf_get_current_comm().unwrap_or([0; 16]),
-            kind: KIND_CALL,
-            flags: 0,
-            _pad: 0,
-            path_len: 8,
-        },
-        probe: cookie,
-    };
+    let event = CallEvent { header: header(cgroup_id, 0, KIND_CALL, 0, 8), probe: cookie };
     // Rare and wanted at once: wake the reader.
     if EVENTS.output::<CallEvent>(&event, BPF_RB_FORCE_WAKEUP as u64).is_err() {
         lose(state);

@@ -6,16 +6,13 @@
 
 use aya_ebpf::{
     bindings::BPF_RB_NO_WAKEUP,
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_user, bpf_probe_read_user_str_bytes,
-        generated::bpf_get_current_cgroup_id,
-    },
+    helpers::{bpf_probe_read_user, bpf_probe_read_user_str_bytes, generated::bpf_get_current_cgroup_id},
     macros::uprobe,
     programs::ProbeContext,
 };
 use sniffer_common::{CLASS_NAME_MAX, CLASS_SOURCE_MAX, Event, EventHeader, KIND_CLASS, STAT_SENT};
 
-use crate::{EVENTS, SCRATCH, count, lose, watched};
+use crate::{EVENTS, SCRATCH, count, header, lose, watched};
 
 /// The seventh argument of a function at its entry: on x86-64 the first one on the stack,
 /// above the return address.
@@ -52,18 +49,7 @@ pub fn class_define(ctx: ProbeContext) -> u32 {
         let _ =
             bpf_probe_read_user_str_bytes(source, &mut event.path[CLASS_NAME_MAX..CLASS_NAME_MAX + CLASS_SOURCE_MAX]);
     }
-    let pid_tgid = bpf_get_current_pid_tgid();
-    event.header = EventHeader {
-        cgroup_id,
-        mnt_ns: 0,
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
-        kind: KIND_CLASS,
-        flags: 0,
-        _pad: 0,
-        path_len: (CLASS_NAME_MAX + CLASS_SOURCE_MAX) as u32,
-    };
+    event.header = header(cgroup_id, 0, KIND_CLASS, 0, (CLASS_NAME_MAX + CLASS_SOURCE_MAX) as u32);
     let size = core::mem::size_of::<EventHeader>() + CLASS_NAME_MAX + CLASS_SOURCE_MAX;
     // SAFETY: `size` is within `*event` (its path buffer is larger than both fields).
     let bytes = unsafe { core::slice::from_raw_parts(event as *const Event as *const u8, size) };

@@ -655,19 +655,9 @@ unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: 
     };
     // SAFETY: as above.
     let (len, truncated) = unsafe { walk_path(&walk, &mut event.path) };
-    let pid_tgid = bpf_get_current_pid_tgid();
-    event.header = EventHeader {
-        cgroup_id,
-        // SAFETY: as above.
-        mnt_ns: unsafe { mount_ns(task) },
-        pid: pid_tgid as u32,
-        tgid: (pid_tgid >> 32) as u32,
-        comm: bpf_get_current_comm().unwrap_or([0; 16]),
-        kind,
-        flags: if truncated { FLAG_TRUNCATED } else { 0 },
-        _pad: 0,
-        path_len: len as u32,
-    };
+    // SAFETY: as above.
+    let mnt_ns = unsafe { mount_ns(task) };
+    event.header = header(cgroup_id, mnt_ns, kind, if truncated { FLAG_TRUNCATED } else { 0 }, len as u32);
     let size = core::mem::size_of::<EventHeader>() + len;
     if size > core::mem::size_of::<Event>() {
         return Ok(());
@@ -692,6 +682,23 @@ unsafe fn send(task: *const u8, cgroup_id: u64, file: *const u8, kind: u8, key: 
     }
     count(STAT_SENT);
     Ok(())
+}
+
+/// An event's fixed part, for the running task: its pid, tgid and command from the helpers.
+#[inline(always)]
+fn header(cgroup_id: u64, mnt_ns: u64, kind: u8, flags: u8, path_len: u32) -> EventHeader {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    EventHeader {
+        cgroup_id,
+        mnt_ns,
+        pid: pid_tgid as u32,
+        tgid: (pid_tgid >> 32) as u32,
+        comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        kind,
+        flags,
+        _pad: 0,
+        path_len,
+    }
 }
 
 #[inline(always)]
