@@ -17,8 +17,10 @@ use crate::bus::{Bus, FlowEvent};
 use crate::code::{Code, RESUMED, Seed, interrupted, probe_notes};
 use crate::ids::{Digest, EndReason, InstanceId, ReportId};
 use crate::model::{Learning, Report, ReportKind, Workload};
+use crate::posture::Posture;
 use crate::store::{Claim, Storage, StorageExt, StoreError, Table};
 use crate::submit::OutboxEntry;
+use crate::timing::Timings;
 
 /// What the sniffer saw of one container.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -195,6 +197,8 @@ pub struct Coordinator {
     images: Mutex<Indexes>,
     last_persist: Mutex<Instant>,
     views: Option<Arc<dyn ImageViews>>,
+    posture: Posture,
+    timings: Timings,
 }
 
 /// Why an image has no SBOM and index.
@@ -244,6 +248,8 @@ impl Coordinator {
             images: Mutex::new(HashMap::new()),
             last_persist: Mutex::new(Instant::now()),
             views: None,
+            posture: Posture::default(),
+            timings: Timings::default(),
         }
     }
 
@@ -257,6 +263,42 @@ impl Coordinator {
     /// The event bus.
     pub fn bus(&self) -> &Arc<Bus> {
         &self.bus
+    }
+
+    /// What the reports of the instances and images running here say (metrics).
+    pub fn posture(&self) -> &Posture {
+        &self.posture
+    }
+
+    /// How long SBOMs, scans and learning took (metrics).
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    /// Counts the reports of a container's instance and image that are not counted yet
+    /// (a restarted daemon, an instance learned before, an image of another container).
+    async fn count_reports(&self, w: &Workload) -> Result<(), StoreError> {
+        let missing = self.posture.started(w);
+        let mut keys = Vec::new();
+        if missing.instance {
+            keys.push(format!("instance:{}", w.instance()));
+        }
+        if missing.image {
+            keys.push(format!("image:{}", w.digest));
+        }
+        for key in keys {
+            let k = key.clone();
+            let report = self
+                .stored(move |s| match s.get::<ReportId>(Table::ReportKey, &k)? {
+                    Some(id) => s.get::<Report>(Table::Report, id.as_str()),
+                    None => Ok(None),
+                })
+                .await?;
+            if let Some(report) = report {
+                self.posture.reported(&report);
+            }
+        }
+        Ok(())
     }
 
     /// Runs store work on the blocking pool: redb reads, and writes with their fsync, never
@@ -275,6 +317,10 @@ impl Coordinator {
     pub async fn workload_started(&self, w: Workload) -> Result<(), StoreError> {
         if lock(&self.active).contains_key(&w.id) {
             return Ok(());
+        }
+        // Metrics only: a store that fails here must not cost the container its learning.
+        if let Err(e) = self.count_reports(&w).await {
+            tracing::warn!(container = %w.id, error = %crate::chain(&e), "reading stored reports for metrics");
         }
         let instance = w.instance();
         self.bus.publish(FlowEvent::WorkloadStarted {
@@ -484,6 +530,7 @@ impl Coordinator {
         } else {
             let packages = sbom.packages.len();
             let millis = started.elapsed().as_millis() as u64;
+            self.timings.sbom.observe(started.elapsed());
             let facts = data.code.facts(None, sbom);
             let report = self.report(ReportKind::Image, w.digest.as_str(), w, sbom, None, facts).await;
             let record = serde_json::to_value(sbom).map_err(StoreError::record(Table::Sbom, w.digest.as_str()))?;
@@ -513,6 +560,7 @@ impl Coordinator {
         let relevance = runtime.and_then(|p| vuln::input::of_runtime(p).relevance);
         let mut warnings = input.warnings;
         warnings.extend(runtime.iter().flat_map(|p| p.warnings.iter().map(|w| format!("SBOM': {w}"))));
+        let scanning = Instant::now();
         let scan = tokio::task::spawn_blocking(move || -> Result<vuln::ScanReport, String> {
             let db = vuln::Db::open(&db).map_err(|e| crate::chain(&e))?;
             let mut r =
@@ -522,6 +570,13 @@ impl Coordinator {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
+        if scan.is_ok() {
+            let histogram = match kind {
+                ReportKind::Image => &self.timings.image_scan,
+                ReportKind::Instance => &self.timings.instance_scan,
+            };
+            histogram.observe(scanning.elapsed());
+        }
         let not_scanned = scan.as_ref().err().cloned();
         let scan = scan.unwrap_or_else(|e| vuln::ScanReport {
             packages: sbom.packages.len(),
@@ -564,6 +619,7 @@ impl Coordinator {
         ];
         items.extend(extra);
         self.stored(move |s| put_owned(s, items)).await?;
+        self.posture.reported(&report);
         self.outbox.notify_one();
         self.bus.publish(FlowEvent::ReportStored {
             id: report.id.clone(),
@@ -577,7 +633,9 @@ impl Coordinator {
     /// A container exited: what it learned becomes its SBOM'.
     pub async fn workload_exited(&self, id: &str) -> Result<(), StoreError> {
         self.bus.publish(FlowEvent::WorkloadExited { id: id.to_string() });
-        self.finish(id, EndReason::Exited).await
+        let finished = self.finish(id, EndReason::Exited).await;
+        self.posture.exited(id);
+        finished
     }
 
     /// `sniffer learn stop`: by container id or instance key.
@@ -727,6 +785,7 @@ impl Coordinator {
     async fn conclude(&self, instance: &InstanceId, learned: Learning, image: Image) -> Result<(), StoreError> {
         let mapped = image.clone();
         let window = learned.started_at.elapsed().as_secs();
+        self.timings.learning.observe(Duration::from_secs(window));
         let mut learned = learned;
         // What the opened paths say of the class probe (a CDS archive, an unprobed JVM).
         if let Some(c) = &mut learned.calls {
@@ -766,6 +825,7 @@ impl Coordinator {
     /// is gone with it, so file ownership comes from the SBOM's file lists and that SBOM'
     /// is marked incomplete. Returns how many instances were finished.
     pub async fn synced(&self, running: &[String]) -> Result<usize, StoreError> {
+        self.posture.retain(running);
         let gone: Vec<String> = lock(&self.active).keys().filter(|id| !running.contains(id)).cloned().collect();
         let mut finished = 0;
         for id in gone {

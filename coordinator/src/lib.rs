@@ -9,8 +9,10 @@ mod code;
 pub mod flow;
 pub mod ids;
 pub mod model;
+pub mod posture;
 pub mod store;
 pub mod submit;
+pub mod timing;
 
 /// An error and its causes on one line (`what failed: why: why`), for logs, events and API
 /// answers. Errors in this workspace name what failed in their message and keep the cause in

@@ -1,5 +1,7 @@
 //! Prometheus text on `--metrics ADDR`: one request per connection.
 
+use std::fmt::Write as _;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -31,29 +33,151 @@ pub(super) async fn serve(listener: TcpListener, daemon: Daemon) {
     }
 }
 
-/// The Prometheus text exposition of the daemon's counters.
+/// The Prometheus text exposition: the daemon's health, the findings of what runs here,
+/// and the flow's timings.
 fn render(daemon: &Daemon) -> String {
     let lost = daemon.kernel.stats().map(|k| k.lost).unwrap_or(0);
     let (events, _) = daemon.tracking.rate();
     let watched = daemon.tracking.watched().len() as u64;
     let paths = daemon.tracking.distinct_paths() as u64;
-    let mut rows: Vec<(&str, &str, &str, u64)> = vec![
-        ("sniffer_events_total", "counter", "File events received from the kernel.", events),
-        ("sniffer_lost_events_total", "counter", "Events lost because the ring buffer was full.", lost),
-        ("sniffer_watched_containers", "gauge", "Containers being sniffed.", watched),
-        ("sniffer_distinct_paths", "gauge", "Distinct paths held for all tracked containers.", paths),
-    ];
-    if let Some(f) = daemon.flow.as_ref().and_then(|c| c.status().ok()) {
-        rows.extend([
-            ("sniffer_learning_instances", "gauge", "Instances being learned.", f.learning as u64),
-            ("sniffer_sboms", "gauge", "Image SBOMs stored.", f.sboms),
-            ("sniffer_reports_stored", "gauge", "Reports stored.", f.reports),
-            ("sniffer_reports_sent_total", "counter", "Reports the backend accepted.", f.sent),
-            ("sniffer_outbox_depth", "gauge", "Reports waiting to be sent.", f.outbox),
-            ("sniffer_dead_letters", "gauge", "Reports given up on.", f.dead_letters.len() as u64),
-        ]);
+    let mut out = Exposition::default();
+    let mut plain = |name: &str, kind: &str, help: &str, v: u64| {
+        out.family(name, kind, help);
+        out.sample(name, &[], v);
+    };
+    plain("sniffer_events_total", "counter", "File events received from the kernel.", events);
+    plain("sniffer_lost_events_total", "counter", "Events lost because the ring buffer was full.", lost);
+    plain("sniffer_watched_containers", "gauge", "Containers being sniffed.", watched);
+    plain("sniffer_distinct_paths", "gauge", "Distinct paths held for all tracked containers.", paths);
+    let Some(flow) = daemon.flow.as_ref() else { return out.0 };
+    if let Ok(f) = flow.status() {
+        plain("sniffer_learning_instances", "gauge", "Instances being learned.", f.learning as u64);
+        plain("sniffer_sboms", "gauge", "Image SBOMs stored.", f.sboms);
+        plain("sniffer_reports_stored", "gauge", "Reports stored.", f.reports);
+        plain("sniffer_reports_sent_total", "counter", "Reports the backend accepted.", f.sent);
+        plain("sniffer_outbox_depth", "gauge", "Reports waiting to be sent.", f.outbox);
+        plain("sniffer_dead_letters", "gauge", "Reports given up on.", f.dead_letters.len() as u64);
     }
-    rows.iter()
-        .map(|(name, kind, help, v)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"))
-        .collect()
+    posture(&mut out, flow.posture());
+    let t = flow.timings();
+    out.family("sniffer_sbom_duration_seconds", "histogram", "Time to compute an image's SBOM, file index and code.");
+    out.histogram("sniffer_sbom_duration_seconds", &[], &t.sbom.snapshot());
+    out.family("sniffer_scan_duration_seconds", "histogram", "Time to scan a report against the database.");
+    out.histogram("sniffer_scan_duration_seconds", &[("kind", "image")], &t.image_scan.snapshot());
+    out.histogram("sniffer_scan_duration_seconds", &[("kind", "instance")], &t.instance_scan.snapshot());
+    out.family("sniffer_learning_duration_seconds", "histogram", "How long instances were learned before SBOM'.");
+    out.histogram("sniffer_learning_duration_seconds", &[], &t.learning.snapshot());
+    out.0
+}
+
+/// The findings of every instance and image running on the node.
+fn posture(out: &mut Exposition, posture: &coordinator::posture::Posture) {
+    let (instances, images) = posture.snapshot();
+    out.family(
+        "sniffer_findings",
+        "gauge",
+        "Findings of each instance running on the node, by severity and reachability (from its SBOM').",
+    );
+    let mut not_scanned = [0u64; 2];
+    for row in &instances {
+        let Some(tally) = &row.tally else { continue };
+        not_scanned[1] += u64::from(!tally.scanned);
+        let l = &row.labels;
+        for (b, n) in &tally.counts {
+            let labels = [
+                ("namespace", l.namespace.as_str()),
+                ("kind", l.kind.as_str()),
+                ("workload", l.workload.as_str()),
+                ("container", l.container.as_str()),
+                ("image_digest", l.image_digest.as_str()),
+                ("severity", b.severity),
+                ("reachability", b.reachability),
+                ("relevant", if b.relevant { "true" } else { "false" }),
+            ];
+            out.sample("sniffer_findings", &labels, *n);
+        }
+    }
+    out.family("sniffer_image_findings", "gauge", "Findings of each image running on the node, by severity.");
+    for row in &images {
+        let Some(tally) = &row.tally else { continue };
+        not_scanned[0] += u64::from(!tally.scanned);
+        for (severity, n) in tally.by_severity() {
+            let labels =
+                [("image", row.image.as_str()), ("image_digest", row.image_digest.as_str()), ("severity", severity)];
+            out.sample("sniffer_image_findings", &labels, n);
+        }
+    }
+    out.family(
+        "sniffer_reports_not_scanned",
+        "gauge",
+        "Reports of what runs here that were not scanned (no or a broken database): their zero findings mean nothing.",
+    );
+    out.sample("sniffer_reports_not_scanned", &[("kind", "image")], not_scanned[0]);
+    out.sample("sniffer_reports_not_scanned", &[("kind", "instance")], not_scanned[1]);
+}
+
+/// Prometheus text format 0.0.4, written as it goes.
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let _ = write!(self.0, "{k}=\"{}\"", escape(v));
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &coordinator::timing::HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (bound, n) in h.bounds.iter().zip(&h.cumulative) {
+            let le = bound.to_string();
+            let with: Vec<(&str, &str)> = labels.iter().copied().chain([("le", le.as_str())]).collect();
+            self.sample(&bucket, &with, n);
+        }
+        let with: Vec<(&str, &str)> = labels.iter().copied().chain([("le", "+Inf")]).collect();
+        self.sample(&bucket, &with, h.count);
+        self.sample(&format!("{name}_sum"), labels, h.sum);
+        self.sample(&format!("{name}_count"), labels, h.count);
+    }
+}
+
+/// A label value as the text format wants it: backslash, quote and line feed escaped.
+fn escape(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return v.into();
+    }
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_histograms_end_at_inf() {
+        let mut out = Exposition::default();
+        out.sample("m", &[("image", "a\"b\\c\nd")], 1);
+        assert_eq!(out.0, "m{image=\"a\\\"b\\\\c\\nd\"} 1\n");
+        let h = coordinator::timing::Histogram::new(&[1.0]);
+        h.observe(std::time::Duration::from_secs(2));
+        let mut out = Exposition::default();
+        out.histogram("t", &[("kind", "image")], &h.snapshot());
+        assert_eq!(
+            out.0,
+            "t_bucket{kind=\"image\",le=\"1\"} 0\nt_bucket{kind=\"image\",le=\"+Inf\"} 1\nt_sum{kind=\"image\"} 2\nt_count{kind=\"image\"} 1\n"
+        );
+    }
 }
