@@ -52,6 +52,7 @@ pub fn import_path(writer: &mut Writer, path: &Path, report: &mut ImportReport) 
         let mut files = Vec::new();
         collect_json(path, &mut files)?;
         files.sort();
+        writer.progress().records(&path.display().to_string(), Some(files.len() as u64));
         for f in files {
             import_file(writer, &f, report)?;
         }
@@ -108,6 +109,7 @@ pub fn import_zip(writer: &mut Writer, path: &Path, report: &mut ImportReport) -
     if spans.windows(2).any(|w| w[1].0 < w[0].1) {
         return Err(ImportError::SharedEntries { path: path.to_path_buf() });
     }
+    writer.progress().records(&path.display().to_string(), Some(zip.len() as u64));
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {
             Ok(e) => e,

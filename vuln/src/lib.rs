@@ -6,6 +6,7 @@ pub mod gocode;
 pub mod import;
 pub mod javacode;
 pub mod osv;
+pub mod progress;
 pub mod severity;
 pub mod store;
 pub mod version;

@@ -47,6 +47,11 @@ impl State {
         matches!(self, State::Called | State::Loaded | State::Opened | State::Unknown)
     }
 
+    /// Whether the state says the code ran (not only that it may have).
+    pub fn ran(self) -> bool {
+        matches!(self, State::Called | State::Loaded | State::Opened)
+    }
+
     /// Order in reports: called and loaded first, not present last.
     pub fn rank(self) -> u8 {
         match self {

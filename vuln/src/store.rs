@@ -343,6 +343,7 @@ pub struct Skipped {
 pub struct Writer {
     path: PathBuf,
     txn: redb::WriteTransaction,
+    progress: std::sync::Arc<dyn crate::progress::Progress>,
     // Kept alive for the transaction; dropped after it.
     _db: redb::Database,
 }
@@ -369,11 +370,22 @@ impl Writer {
             txn.open_table(VERSIONS).map_err(|e| corrupt(e.into()))?;
             txn.open_multimap_table(INDEX).map_err(|e| corrupt(e.into()))?;
         }
-        Ok(Writer { path: path.to_path_buf(), txn, _db: db })
+        Ok(Writer { path: path.to_path_buf(), txn, progress: std::sync::Arc::new(crate::progress::Silent), _db: db })
+    }
+
+    /// Reports each record read to `progress`.
+    pub fn set_progress(&mut self, progress: std::sync::Arc<dyn crate::progress::Progress>) {
+        self.progress = progress;
+    }
+
+    /// Where records read are reported.
+    pub fn progress(&self) -> &dyn crate::progress::Progress {
+        &*self.progress
     }
 
     /// Adds or replaces one record given as JSON. Returns whether it changed anything.
     pub fn put(&mut self, bytes: &[u8], report: &mut ImportReport, source: &str) -> Result<(), DbError> {
+        self.progress.record();
         let record = match Record::parse(bytes) {
             Ok(r) => r,
             Err(reason) => {

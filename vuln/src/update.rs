@@ -30,6 +30,8 @@ pub struct UpdateOptions {
     pub db: PathBuf,
     /// Per-request timeout (connect and whole transfer).
     pub timeout: Duration,
+    /// Told of bytes downloaded and records imported.
+    pub progress: std::sync::Arc<dyn crate::progress::Progress>,
 }
 
 /// What happened to one ecosystem.
@@ -173,6 +175,8 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
         cleanup.0.push(part.clone());
         let mut out = std::fs::File::create(&part).map_err(io(&part))?;
         let mut hasher = Md5::new();
+        let length = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        opts.progress.download(eco, length);
         let mut reader = resp.body_mut().with_config().limit(u64::MAX).reader();
         let mut buf = vec![0u8; 1 << 16];
         let mut bytes = 0u64;
@@ -185,6 +189,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
             hasher.update(&buf[..n]);
             out.write_all(&buf[..n]).map_err(io(&part))?;
             bytes += n as u64;
+            opts.progress.bytes(n as u64);
         }
         out.sync_all().map_err(io(&part))?;
         let actual = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
@@ -209,6 +214,7 @@ pub fn update(opts: &UpdateOptions) -> Result<UpdateReport, UpdateError> {
     }
     {
         let mut writer = Writer::open(&new)?;
+        writer.set_progress(opts.progress.clone());
         let now = sbom::time::Timestamp::now();
         for (eco, url, part, etag, last_modified, bytes) in &downloads {
             import_zip(&mut writer, part, &mut report.import)?;

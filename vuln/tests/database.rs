@@ -171,6 +171,30 @@ fn md5_b64(bytes: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Counts what an update reports.
+#[derive(Debug, Default)]
+struct Counted {
+    announced: std::sync::Mutex<Vec<(String, Option<u64>)>>,
+    bytes: std::sync::atomic::AtomicU64,
+    expected: std::sync::atomic::AtomicU64,
+    records: std::sync::atomic::AtomicU64,
+}
+
+impl vuln::progress::Progress for Counted {
+    fn download(&self, what: &str, total: Option<u64>) {
+        self.announced.lock().unwrap().push((what.to_string(), total));
+    }
+    fn bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn records(&self, _what: &str, total: Option<u64>) {
+        self.expected.fetch_add(total.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+    fn record(&self) {
+        self.records.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn update_swaps_in_complete_downloads_only() {
     let tmp = tempfile::tempdir().unwrap();
@@ -178,11 +202,13 @@ fn update_swaps_in_complete_downloads_only() {
     zip_dir(&fixtures().join("npm"), &npm_zip);
     let zip = std::fs::read(&npm_zip).unwrap();
     let db = tmp.path().join("state/vuln.db");
+    let counted = std::sync::Arc::new(Counted::default());
     let opts = |url: &str| vuln::update::UpdateOptions {
         mirror: url.to_string(),
         ecosystems: vec!["npm".into()],
         db: db.clone(),
         timeout: std::time::Duration::from_secs(20),
+        progress: counted.clone(),
     };
     let good = ok_response(&zip, &format!("ETag: \"v1\"\r\nx-goog-hash: crc32c=AAAAAA==,md5={}\r\n", md5_b64(&zip)));
     let not_modified = b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n".to_vec();
@@ -195,6 +221,11 @@ fn update_swaps_in_complete_downloads_only() {
     let report = vuln::update::update(&opts(&server.url)).unwrap();
     assert!(report.swapped);
     assert_eq!(report.import.imported, 4);
+    // What a progress bar is told: the download's size, every byte, every record.
+    assert_eq!(*counted.announced.lock().unwrap(), [("npm".to_string(), Some(zip.len() as u64))]);
+    assert_eq!(counted.bytes.load(std::sync::atomic::Ordering::Relaxed), zip.len() as u64);
+    assert_eq!(counted.records.load(std::sync::atomic::Ordering::Relaxed), 4);
+    assert_eq!(counted.expected.load(std::sync::atomic::Ordering::Relaxed), 4);
     let status = vuln::Db::open(&db).unwrap().status().unwrap();
     assert_eq!(status.sources["npm"].etag.as_deref(), Some("\"v1\""));
     assert_eq!(lodash_ids(&db, "4.17.15").len(), 2);

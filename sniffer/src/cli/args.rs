@@ -13,6 +13,19 @@ use sniffer::kernel;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Log lines as `text` (compact, for people) or `json` (one object per line, for log
+    /// collectors). Default: text when standard error is a terminal, else json.
+    #[arg(long, global = true, value_enum, env = "SNIFFER_LOG_FORMAT")]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// tracing-subscriber's compact lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Args, Clone)]

@@ -3,6 +3,8 @@
 use anyhow::Context;
 
 use super::args::DbCommand;
+use sbom::text::clean;
+
 use super::client::print_table;
 
 pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
@@ -12,6 +14,8 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
             let mut writer = vuln::Writer::open(&db.path)?;
+            let bar = super::progress::DbBar::new();
+            writer.set_progress(bar.clone());
             let mut report = vuln::ImportReport::default();
             for p in &paths {
                 let mut this = vuln::ImportReport::default();
@@ -31,7 +35,9 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 report.withdrawn += this.withdrawn;
                 report.skipped.extend(this.skipped);
             }
-            writer.commit()?;
+            let committed = writer.commit();
+            bar.finished();
+            committed?;
             eprintln!(
                 "{}: imported {}, unchanged {}, withdrawn {}, skipped {}",
                 db.path.display(),
@@ -40,9 +46,7 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 report.withdrawn,
                 report.skipped.len()
             );
-            for s in &report.skipped {
-                eprintln!("skipped {}: {}", s.source, s.reason);
-            }
+            print_skipped(&report.skipped);
             Ok(0)
         }
         DbCommand::Update { mirror, ecosystems, timeout, every, db } => {
@@ -51,6 +55,7 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 ecosystems,
                 db: db.path.clone(),
                 timeout: std::time::Duration::from_secs(timeout),
+                progress: super::progress::DbBar::new(),
             };
             let Some(every) = every else {
                 update_once(&options)?;
@@ -94,7 +99,9 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
 
 /// One `db update`, said on standard error.
 fn update_once(options: &vuln::update::UpdateOptions) -> anyhow::Result<()> {
-    let report = vuln::update::update(options)?;
+    let report = vuln::update::update(options);
+    options.progress.finished();
+    let report = report?;
     for (eco, fetch) in &report.ecosystems {
         match fetch {
             vuln::update::Fetch::Unchanged => eprintln!("{eco}: unchanged"),
@@ -109,8 +116,13 @@ fn update_once(options: &vuln::update::UpdateOptions) -> anyhow::Result<()> {
         report.import.unchanged,
         report.import.skipped.len()
     );
-    for s in &report.import.skipped {
-        eprintln!("skipped {}: {}", s.source, s.reason);
-    }
+    print_skipped(&report.import.skipped);
     Ok(())
+}
+
+/// What was not imported: names and reasons come from archives and mirrors, escaped.
+fn print_skipped(skipped: &[vuln::store::Skipped]) {
+    for s in skipped {
+        eprintln!("skipped {}: {}", clean(&s.source), clean(&s.reason));
+    }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod args;
 mod client;
 mod db;
+mod progress;
 mod sbom;
 mod scan;
 

@@ -32,30 +32,16 @@ fn computed_sbom(
     Ok((sbom, runtime))
 }
 
-/// Scans a root; on a terminal, a line on standard error says how far it has got.
+/// Scans a root; on a terminal, a spinner on standard error says how far it has got.
 fn scan_showing_progress(dir: &std::path::Path, budgets: sbom::Budgets) -> anyhow::Result<sbom::Sbom> {
-    use std::io::{IsTerminal, Write};
-    if !std::io::stderr().is_terminal() {
+    if !super::progress::on_terminal() {
         return Ok(sbom::scan_within(dir, budgets, None)?);
     }
-    let started = std::time::Instant::now();
-    let mut last = started;
-    let mut shown = false;
+    let spinner = super::progress::Spinner::new(&format!("scanning {}", dir.display()));
     let sbom = sbom::scan_with_progress(dir, budgets, &mut |p| {
-        // Quiet for small roots; then at most ten updates a second.
-        if started.elapsed() < std::time::Duration::from_millis(300)
-            || last.elapsed() < std::time::Duration::from_millis(100)
-        {
-            return;
-        }
-        last = std::time::Instant::now();
-        shown = true;
-        eprint!("\rscanning {}: {} entries, {} packages", dir.display(), p.entries, p.packages);
-        let _ = std::io::stderr().flush();
+        spinner.say(format!("{} entries, {} packages", p.entries, p.packages));
     });
-    if shown {
-        eprint!("\r\x1b[2K");
-    }
+    drop(spinner);
     Ok(sbom?)
 }
 

@@ -83,5 +83,55 @@ pub fn render(report: &ScanReport) -> String {
     for w in &report.warnings {
         let _ = writeln!(out, "warning: {}", sbom::text::clean(w));
     }
+    out.push_str(&ran(report));
+    out.push('\n');
     out
+}
+
+/// The table's last line: how many findings are in code that ran (called, loaded or
+/// opened), or that no SBOM' says so.
+pub fn ran(report: &ScanReport) -> String {
+    let total = report.findings.len();
+    if report.runtime_complete.is_none() {
+        return format!("{total} findings; which are in code that ran is not known without an SBOM'");
+    }
+    let ran = report.findings.iter().filter(|f| f.state().is_some_and(|s| s.ran())).count();
+    format!("{ran} of {total} findings are in code that ran")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(states: &[Option<&str>], runtime: bool) -> ScanReport {
+        let findings: Vec<serde_json::Value> = states
+            .iter()
+            .map(|s| {
+                let mut f = serde_json::json!({
+                    "id": "X", "aliases": [], "severity": {"rating": "high"}, "fixed": [],
+                    "package": {"name": "p", "version": "1", "purl": "pkg:pypi/p@1", "ecosystem": "PyPI"},
+                });
+                if let Some(s) = s {
+                    f["reachability"] = serde_json::json!({"state": s, "why": ""});
+                }
+                f
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "packages": 1, "findings": findings, "warnings": [],
+            "filtered_complete": if runtime { serde_json::json!(true) } else { serde_json::Value::Null },
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_table_ends_with_how_many_findings_are_in_code_that_ran() {
+        let r = report(&[Some("called"), Some("opened"), Some("unknown"), Some("not_opened")], true);
+        assert_eq!(render(&r).lines().last().unwrap(), "2 of 4 findings are in code that ran");
+        let r = report(&[None, None], false);
+        assert_eq!(
+            render(&r).lines().last().unwrap(),
+            "2 findings; which are in code that ran is not known without an SBOM'"
+        );
+    }
 }
