@@ -14,7 +14,7 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
             let mut writer = vuln::Writer::open(&db.path)?;
-            let bar = super::progress::DbBar::new();
+            let bar = super::progress::DbBar::for_stderr();
             writer.set_progress(bar.clone());
             let mut report = vuln::ImportReport::default();
             for p in &paths {
@@ -55,7 +55,7 @@ pub(super) fn db_command(command: DbCommand) -> anyhow::Result<u8> {
                 ecosystems,
                 db: db.path.clone(),
                 timeout: std::time::Duration::from_secs(timeout),
-                progress: super::progress::DbBar::new(),
+                progress: super::progress::DbBar::for_stderr(),
             };
             let Some(every) = every else {
                 update_once(&options)?;

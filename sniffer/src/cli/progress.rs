@@ -25,7 +25,7 @@ pub(super) struct DbBar(std::sync::Mutex<Option<ProgressBar>>);
 
 impl DbBar {
     /// A bar when on a terminal, else a reporter that says nothing.
-    pub(super) fn new() -> Arc<dyn vuln::progress::Progress> {
+    pub(super) fn for_stderr() -> Arc<dyn vuln::progress::Progress> {
         match on_terminal() {
             true => Arc::new(DbBar::default()),
             false => Arc::new(vuln::progress::Silent),
