@@ -28,10 +28,11 @@ fn the_chart_lints_and_renders_valid_manifests_for_kubernetes_1_29_to_1_33() {
         String::from_utf8_lossy(&out.stderr)
     );
     let tmp = tempfile::tempdir().unwrap();
-    let variants: [&[&str]; 3] = [
+    let variants: [&[&str]; 4] = [
         &[],
         &["imageSource=root", "backend.url=https://backend.example/reports", "backend.tokenSecret.name=sniffer-token"],
         &["metrics.enabled=false", "vulnerabilityDatabase.update.enabled=false"],
+        &["metrics.grafanaDashboard.enabled=true"],
     ];
     for (i, sets) in variants.iter().enumerate() {
         let file = tmp.path().join(format!("rendered-{i}.yaml"));
@@ -50,10 +51,91 @@ fn the_chart_lints_and_renders_valid_manifests_for_kubernetes_1_29_to_1_33() {
             }
         }
     }
-    // The optional ServiceMonitor (a Prometheus Operator kind, no Kubernetes schema).
+    // The optional ServiceMonitor (a Prometheus Operator kind, no Kubernetes schema). The
+    // agent's `namespace` and `container` labels name workloads: they must win over the
+    // target's, or they arrive as `exported_namespace` and every query misses them.
     let objects = chart::render(&["metrics.serviceMonitor.enabled=true"]);
     let monitor = chart::object(&objects, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], true);
+}
+
+#[test]
+fn the_chart_renders_alert_rules_promtool_accepts_and_tests_and_a_dashboard_for_grafanas_sidecar() {
+    // Off by default, and nothing without metrics.
+    let kinds = |objects: &[Value]| objects.iter().map(|o| o["kind"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(!kinds(&chart::render(&[])).iter().any(|k| k == "PrometheusRule" || k == "ConfigMap"));
+    let both = ["metrics.prometheusRule.enabled=true", "metrics.grafanaDashboard.enabled=true"];
+    let off = ["metrics.prometheusRule.enabled=true", "metrics.grafanaDashboard.enabled=true", "metrics.enabled=false"];
+    assert!(!kinds(&chart::render(&off)).iter().any(|k| k == "PrometheusRule" || k == "ConfigMap"));
+    let objects = chart::render(&both);
+
+    // The dashboard: a ConfigMap Grafana's sidecar picks up, holding a dashboard whose every
+    // panel queries the agent's metrics (tests/prometheus.rs runs each query for real).
+    let map = chart::object(&objects, "ConfigMap");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    let dashboard: Value = serde_json::from_str(map["data"]["sniffer.json"].as_str().unwrap()).unwrap();
+    assert_eq!(dashboard["uid"], "sniffer-overview");
+    let panels: Vec<&Value> = dashboard["panels"].as_array().unwrap().iter().filter(|p| p["type"] != "row").collect();
+    for p in &panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            assert!(t["expr"].as_str().unwrap().contains("sniffer_"), "{}: {}", p["title"], t["expr"]);
+        }
+    }
+    let titles: Vec<&str> = panels.iter().map(|p| p["title"].as_str().unwrap()).collect();
+    for wanted in [
+        "Findings by severity and relevance",
+        "Workloads with the most relevant critical findings",
+        "Events per second",
+        "Events lost (1h)",
+        "Instances being learned",
+        "Outbox and dead letters",
+    ] {
+        assert!(titles.contains(&wanted), "{wanted} not in {titles:?}");
+    }
+    let elsewhere =
+        chart::render(&["metrics.grafanaDashboard.enabled=true", "metrics.grafanaDashboard.namespace=monitoring"]);
+    assert_eq!(chart::object(&elsewhere, "ConfigMap")["metadata"]["namespace"], "monitoring");
+
+    // The rules: promtool checks them as rendered, and runs their unit tests.
+    let rule = chart::object(&objects, "PrometheusRule");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("rules.yaml"), serde_yaml::to_string(&rule["spec"]).unwrap()).unwrap();
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/prometheus/rules_test.yaml");
+    std::fs::copy(&tests, tmp.path().join("rules_test.yaml")).unwrap();
+    for args in [["check", "rules", "rules.yaml"], ["test", "rules", "rules_test.yaml"]] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(tmp.path())
+            .output()
+            .expect("promtool (Debian's `prometheus`)");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("SUCCESS"), "promtool {args:?}: {text}");
+    }
+    let alerts: Vec<&str> = rule["spec"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .map(|r| r["alert"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        alerts,
+        [
+            "SnifferVulnerableCodeRan",
+            "SnifferReportsNotScanned",
+            "SnifferEventsLost",
+            "SnifferOutboxGrowing",
+            "SnifferDeadLetters"
+        ]
+    );
+    // Every alert is unit-tested.
+    let unit = std::fs::read_to_string(&tests).unwrap();
+    for a in &alerts {
+        assert!(unit.contains(&format!("alertname: {a}")), "{a} has no promtool test");
+    }
 }
 
 #[test]
@@ -111,6 +193,10 @@ fn the_daemonset_asks_for_what_the_agent_checks_and_no_more() {
         assert_eq!(strs(&updater["securityContext"]["capabilities"]["drop"]), ["ALL"]);
         assert!(updater["securityContext"]["capabilities"]["add"].is_null());
         assert!(strs(&updater["args"]).contains(&"--every=21600".to_string()));
+        // Logs for a collector, whatever the container runtime's stderr looks like.
+        for c in [c, updater] {
+            assert!(strs(&c["args"]).contains(&"--log-format=json".to_string()), "{}", c["name"]);
+        }
     }
     assert_eq!(Capability::SYS_ADMIN.name(), "CAP_SYS_ADMIN");
 }

@@ -61,3 +61,27 @@ pub fn receiver_when(accept: impl Fn(usize) -> bool + Send + 'static) -> (String
     });
     (url, got)
 }
+
+/// `GET path` from `addr` over HTTP/1.0 (no chunking): (status, body). `path` is sent as
+/// given; [`query_escape`] a query's values.
+pub fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut conn = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, body.to_string())
+}
+
+/// A query string value, percent-encoded.
+pub fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -33,6 +33,8 @@ const TEST_PACKAGES: &[&str] = &[
     "rpm",
     "golang-go",
     "liburing-dev",
+    // promtool and a real Prometheus, for the chart's rules and dashboard.
+    "prometheus",
 ];
 /// Debian packages the build needs: protoc for containerd's API bindings.
 const BUILD_PACKAGES: &[&str] = &["protobuf-compiler"];
