@@ -185,6 +185,10 @@ fn a_real_prometheus_answers_every_dashboard_and_alert_query_from_a_real_daemon(
     // outside Kubernetes).
     let (_, exposition) = get(&metrics, "/metrics");
     let exported = exported_series(&exposition);
+    // The bound DESIGN.md states: at most 6 severities x 8 states per instance.
+    let series = exported.iter().filter(|(n, _)| n == "sniffer_findings").count();
+    assert!((1..=48).contains(&series), "{series}");
+    eprintln!("one instance: {series} sniffer_findings series; the whole exposition {} bytes", exposition.len());
     for (name, labels) in unit_test_series() {
         let real: Vec<&BTreeSet<String>> = exported.iter().filter(|(n, _)| *n == name).map(|(_, l)| l).collect();
         assert!(real.contains(&&labels), "{name}: the unit tests use {labels:?}, the daemon exports {real:?}");
