@@ -197,6 +197,33 @@ async fn image_once_instance_learned_reports_sent_exactly_once_through_an_outage
     assert_eq!((before, keys.len()), (3, 3), "image + two instances, each once");
     assert!(got.iter().all(|(k, auth, body)| auth == "Bearer s3cret" && body["id"] == *k));
 
+    // Metrics: what runs, counted from its reports; a restarted daemon reads them back.
+    use coordinator::posture::Tally;
+    let (instances, images) = c.posture().snapshot();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    assert!(instances.iter().any(|i| i.labels.workload == "one" && i.tally == Some(Tally::of(&instance))));
+    assert_eq!(images[0].tally, Some(Tally::of(&image)));
+    assert_eq!(images[0].image_digest, "feed");
+    let restarted = Coordinator::new(
+        store.clone(),
+        bus.clone(),
+        sniffer.clone(),
+        config(&db, Duration::from_millis(500), Duration::from_millis(200)),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    restarted.workload_started(w("one", child.id(), 14)).await.unwrap();
+    let (instances, images) = restarted.posture().snapshot();
+    assert_eq!(instances.len(), 1);
+    assert_eq!(instances[0].tally, Some(Tally::of(&instance)));
+    assert_eq!(images[0].tally, Some(Tally::of(&image)));
+    restarted.workload_exited("one").await.unwrap();
+    let (instances, images) = restarted.posture().snapshot();
+    assert!(instances.is_empty() && images.is_empty());
+    // Timings: one SBOM, one image scan, two instance scans, two learning windows.
+    let t = c.timings();
+    assert_eq!((t.sbom.snapshot().count, t.image_scan.snapshot().count, t.instance_scan.snapshot().count), (1, 1, 2));
+    assert_eq!(t.learning.snapshot().count, 2);
+
     outbox.abort();
     child.kill().unwrap();
     second.kill().unwrap();
