@@ -107,7 +107,7 @@ fn the_chart_renders_alert_rules_promtool_accepts_and_tests_and_a_dashboard_for_
     std::fs::copy(&tests, tmp.path().join("rules_test.yaml")).unwrap();
     for args in [["check", "rules", "rules.yaml"], ["test", "rules", "rules_test.yaml"]] {
         let out = Command::new("promtool")
-            .args(&args)
+            .args(args)
             .current_dir(tmp.path())
             .output()
             .expect("promtool (Debian's `prometheus`)");

@@ -60,8 +60,11 @@ impl Prometheus {
     }
 }
 
-/// Every query of the chart's dashboard and alerts, rendered by helm: (what, expr).
-fn chart_queries() -> (Vec<(String, String)>, Vec<(String, String)>) {
+/// (what, query): a panel's title or an alert's name, and its expression.
+type Queries = Vec<(String, String)>;
+
+/// Every query of the chart's dashboard and of its alerts, rendered by helm.
+fn chart_queries() -> (Queries, Queries) {
     let objects = chart::render(&["metrics.prometheusRule.enabled=true", "metrics.grafanaDashboard.enabled=true"]);
     let dashboard: Value =
         serde_json::from_str(chart::object(&objects, "ConfigMap")["data"]["sniffer.json"].as_str().unwrap()).unwrap();
