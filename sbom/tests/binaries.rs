@@ -153,8 +153,12 @@ fn a_main_module_built_from_source_is_named_from_ldflags_or_vcs_as_go_version_m_
     std::fs::create_dir_all(&src).unwrap();
     std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
     std::fs::write(src.join("go.mod"), "module example.com/app\n\ngo 1.19\n").unwrap();
-    std::fs::write(src.join("main.go"), "package main\n\nvar version = \"dev\"\n\nfunc main() { println(version) }\n")
-        .unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nvar version = \"dev\"\n\nvar (\n\tgitVersion string\n\tgitCommit string\n)\n\n\
+         func main() { println(version, gitVersion, gitCommit) }\n",
+    )
+    .unwrap();
     let go = |args: &[&str], out: &Path| {
         run(Command::new("go")
             .arg("build")
@@ -200,4 +204,53 @@ fn a_main_module_built_from_source_is_named_from_ldflags_or_vcs_as_go_version_m_
     assert_eq!(main_of("/usr/local/bin/flagged"), ("v1.4.2".into(), "pkg:golang/example.com/app@v1.4.2".into()));
     let pseudo = format!("v0.0.0-20240305102030-{}", &revision[..12]);
     assert_eq!(main_of("/usr/local/bin/stamped").0, pseudo);
+
+    // As Kubernetes builds: stripped, `-trimpath` (so the build info keeps no `-ldflags`),
+    // the version and the commit set with `-X`. The version is the one beside the commit.
+    let kube = root.join("usr/local/bin/kube");
+    let x = format!("-ldflags=-s -w -X main.gitVersion=v1.2.3 -X main.gitCommit={revision}");
+    go(&["-buildvcs=true", "-trimpath", &x], &kube);
+    let settings = go_build_settings(&kube);
+    assert!(!settings.iter().any(|(k, _)| k == "-ldflags"), "{settings:?}");
+    assert!(settings.contains(&("vcs.revision".into(), revision.clone())));
+    let sbom = sbom::scan(&root).unwrap();
+    let kube =
+        sbom.packages.iter().find(|p| p.name == "example.com/app" && p.files == [PathBuf::from("/usr/local/bin/kube")]);
+    assert_eq!(kube.map(|p| p.version.as_str()), Some("v1.2.3"), "{:?}", sbom.packages);
+}
+
+/// The Cloud SDK's kubectl binaries (this machine's image carries them) are built from
+/// Kubernetes' tree: `(devel)` with a VCS stamp, the version set with `-X` beside the
+/// commit. Each is listed at the version it prints itself.
+#[test]
+fn each_cloud_sdk_kubectl_is_listed_at_the_version_it_prints() {
+    let bin = Path::new("/usr/lib/google-cloud-sdk/bin");
+    let mut kubectls: Vec<PathBuf> = std::fs::read_dir(bin)
+        .unwrap_or_else(|e| panic!("{} is part of this machine's image: {e}", bin.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("kubectl.1."))
+        .collect();
+    kubectls.sort();
+    assert_eq!(kubectls.len(), 7, "{kubectls:?}");
+    let tmp = tempfile::tempdir().unwrap();
+    // A root of copies, as an image would hold them.
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    for k in &kubectls {
+        std::fs::copy(k, root.join("bin").join(k.file_name().unwrap())).unwrap();
+    }
+    let sbom = sbom::scan(&root).unwrap();
+    for k in &kubectls {
+        let printed = run(Command::new(k).args(["version", "--client", "-o", "json"]));
+        let printed: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        let printed = printed["clientVersion"]["gitVersion"].as_str().unwrap().to_string();
+        let inside = PathBuf::from("/bin").join(k.file_name().unwrap());
+        let listed = sbom
+            .packages
+            .iter()
+            .find(|p| p.name == "k8s.io/kubernetes" && p.files == [inside.clone()])
+            .unwrap_or_else(|| panic!("no k8s.io/kubernetes in {}", inside.display()));
+        assert_eq!(listed.version, printed, "{}", k.display());
+        assert_eq!(listed.purl, format!("pkg:golang/k8s.io/kubernetes@{printed}"));
+    }
 }

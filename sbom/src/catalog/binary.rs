@@ -78,8 +78,14 @@ pub fn catalog_elf<D: ReadAt + ?Sized>(data: &D, path: &Path, catalog: &mut Cata
     };
     let Some(found) = found else { return };
     if let Some(section) = found.go {
-        match section.and_then(|bytes| go::parse(&bytes, |addr, len| read_virtual(&found.segments, data, addr, len))) {
-            Ok(info) => {
+        let read = |addr, len| read_virtual(&found.segments, data, addr, len);
+        match section.and_then(|bytes| go::parse(&bytes, read)) {
+            Ok(mut info) => {
+                if let Some(revision) = info.stamp_wanted() {
+                    let words = super::go_stamp::Words { size: if head[4] == 2 { 8 } else { 4 }, little: head[5] == 1 };
+                    info.stamped = elf_section(data, b".data", super::go_stamp::MAX_DATA)
+                        .and_then(|section| super::go_stamp::find(&section, words, &revision, read));
+                }
                 for p in go::packages(&info, path) {
                     if !catalog.add("go-binary", path, p) {
                         break;
@@ -280,6 +286,9 @@ pub mod go {
         pub deps: Vec<(String, String)>,
         /// Build settings (`-ldflags`, `vcs.revision`, `vcs.time`, …), in order.
         pub settings: Vec<(String, String)>,
+        /// The version the build stamped with `-X` beside its commit, outside the recorded
+        /// flags (`super::go_stamp`), when it was looked for and found.
+        pub stamped: Option<String>,
     }
 
     impl BuildInfo {
@@ -288,11 +297,12 @@ pub mod go {
         /// `-X …version=` (`Version`, `gitVersion`, `buildVersion`, `tag`) linker flag that
         /// holds a semantic version, else made from the VCS stamp as the Go toolchain makes
         /// a pseudo-version (`v0.0.0-<commit time>-<12 characters of the revision>`).
+        /// Before the VCS stamp, the version stamped beside the commit ([`Self::stamped`]).
         /// `None` when nothing says.
         pub fn main_version(&self) -> Option<String> {
             let (_, v) = self.main.as_ref()?;
             let setting = |key: &str| self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-            let flagged = || setting("-ldflags").and_then(version_from_ldflags);
+            let flagged = || setting("-ldflags").and_then(version_from_ldflags).or_else(|| self.stamped.clone());
             if !v.is_empty() && v != "(devel)" {
                 // Go 1.24 stamps `v0.0.0-<time>-<revision>[+dirty]` when no tag is
                 // reachable; a version the build sets says more (gcloud's cbt: 1.23.2).
@@ -314,6 +324,17 @@ pub mod go {
     }
 
     impl BuildInfo {
+        /// The commit to look for a stamped version beside, when nothing else would give
+        /// the main module a release version: its version is `(devel)` or a `v0.0.0-`
+        /// pseudo-version and no recorded linker flag sets one.
+        pub fn stamp_wanted(&self) -> Option<String> {
+            let (_, v) = self.main.as_ref()?;
+            let setting = |key: &str| self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            let from_commit = v.is_empty() || v == "(devel)" || v.starts_with("v0.0.0-");
+            let flagged = setting("-ldflags").and_then(version_from_ldflags).is_some();
+            (from_commit && !flagged).then(|| setting("vcs.revision").map(str::to_string)).flatten()
+        }
+
         /// A binary built outside module mode (GOPATH: a `path`, no `mod`), whose linker
         /// flags set a version in a package of the same repository: the module is what the
         /// two package paths share (`github.com/docker/cli/cmd/docker` and

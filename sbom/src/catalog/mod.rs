@@ -3,6 +3,7 @@
 pub mod apk;
 pub mod binary;
 pub mod dpkg;
+pub mod go_stamp;
 pub mod java;
 pub mod npm;
 pub mod python;
