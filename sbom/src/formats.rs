@@ -111,6 +111,9 @@ fn properties(p: &Package) -> Vec<Value> {
     if p.kind == crate::model::Ecosystem::Java && !p.name.contains(':') {
         props.push(json!({ "name": "sniffer:maven-group", "value": MAVEN_GROUP_UNKNOWN }));
     }
+    if p.version_from_commit {
+        props.push(json!({ "name": "sniffer:version-from-commit", "value": "true" }));
+    }
     props
 }
 

@@ -78,6 +78,10 @@ pub struct Package {
     /// Files it owns, absolute inside the root, as its metadata lists them.
     #[serde(skip_serializing_if = "Vec::is_empty", default, with = "crate::path_text::many")]
     pub files: Vec<PathBuf>,
+    /// The version is a pseudo-version made from a commit (a Go binary's VCS stamp), not a
+    /// release anything in the package names: it sorts below every release.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub version_from_commit: bool,
 }
 
 /// A problem reading part of the root; that cataloger skipped it, the others carried on.

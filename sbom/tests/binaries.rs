@@ -204,6 +204,15 @@ fn a_main_module_built_from_source_is_named_from_ldflags_or_vcs_as_go_version_m_
     assert_eq!(main_of("/usr/local/bin/flagged"), ("v1.4.2".into(), "pkg:golang/example.com/app@v1.4.2".into()));
     let pseudo = format!("v0.0.0-20240305102030-{}", &revision[..12]);
     assert_eq!(main_of("/usr/local/bin/stamped").0, pseudo);
+    // Said to be made from a commit; a release is not.
+    let flag = |binary: &str| {
+        sbom.packages
+            .iter()
+            .find(|p| p.name == "example.com/app" && p.files == [PathBuf::from(binary)])
+            .unwrap()
+            .version_from_commit
+    };
+    assert!(flag("/usr/local/bin/stamped") && !flag("/usr/local/bin/flagged"));
 
     // As Kubernetes builds: stripped, `-trimpath` (so the build info keeps no `-ldflags`),
     // the version and the commit set with `-X`. The version is the one beside the commit.

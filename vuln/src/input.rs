@@ -26,6 +26,8 @@ pub struct Subject {
     pub match_name: String,
     /// The version advisories compare: the source version for Debian.
     pub match_version: String,
+    /// The version is a pseudo-version made from a commit, not a release (our SBOMs say).
+    pub from_commit: bool,
 }
 
 /// An SBOM read for scanning.
@@ -223,6 +225,7 @@ fn push_purl(input: &mut Input, purl: &str, package: Option<&sbom::Package>) {
                 s.match_name = src.name.clone();
                 s.match_version = src.version.clone();
             }
+            s.from_commit = package.is_some_and(|p| p.version_from_commit);
             input.subjects.push(s)
         }
         Err(e) => input.warnings.push(format!("{purl}: {e}")),
@@ -279,7 +282,15 @@ pub fn subject_of_purl(purl: &str) -> Result<Subject, String> {
             None => match_name = up,
         }
     }
-    Ok(Subject { name: full_name, version, purl: purl.to_string(), ecosystem, match_name, match_version })
+    Ok(Subject {
+        name: full_name,
+        version,
+        purl: purl.to_string(),
+        ecosystem,
+        match_name,
+        match_version,
+        from_commit: false,
+    })
 }
 
 /// The namespace and name of a purl of type `ty` as written, case kept and percent-decoded:

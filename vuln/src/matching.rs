@@ -245,12 +245,22 @@ fn scan_files(db: &Db, subjects: &[Subject], relevance: Option<&Relevance>) -> R
                 records.push(r);
             }
         }
+        let before = findings.len();
         for group in group_by_alias(&records) {
             let mut fixed: Vec<String> = group.iter().flat_map(|r| hits[&r.id].iter().cloned()).collect();
             fixed.sort_by(|a, b| scheme.compare(a, b).unwrap_or(Ordering::Equal));
             fixed.dedup();
             let severity = severity_of(db, &group)?;
             findings.push(finding(s, eco, &group, fixed, severity, relevance));
+        }
+        // Matched all the same (it may be as old as it sorts), but never silently.
+        let rest_on_it = findings.len() - before;
+        if s.from_commit && rest_on_it > 0 {
+            warnings.push(format!(
+                "{}: version {} is made from a commit (nothing in the binary names a release), and sorts below every \
+                 release: {rest_on_it} findings rest on it; check them against that commit",
+                s.purl, s.match_version
+            ));
         }
     }
     findings.sort_by(order);

@@ -268,3 +268,55 @@ fn a_module_without_a_known_version_is_not_matched_and_said_so() {
     assert!(report.findings.is_empty());
     assert_eq!(report.warnings, [format!("{purl}: no version known (built from source: (devel)), not matched")]);
 }
+
+/// A main module whose version was made from its commit (a pseudo-version below every
+/// release) is matched all the same (it may be that old), but the scan says the findings
+/// rest on a commit-derived version; a dependency at a pseudo-version (a real module
+/// version, ordered as Go orders them) is matched without that warning.
+#[test]
+fn a_version_made_from_a_commit_is_matched_and_said_so() {
+    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
+    let (_dir, db, _) = db_of(&[&github]);
+    let db = vuln::Db::open(&db).unwrap();
+    let module = "github.com/Azure/azure-sdk-for-go/sdk/azidentity";
+    let version = "v0.0.0-20250515090502-9894294ef13a";
+    let package = |from_commit| sbom::Package {
+        name: module.into(),
+        version: version.into(),
+        kind: sbom::Ecosystem::Go,
+        purl: sbom::purl::golang(module, version),
+        source: None,
+        licenses: vec![],
+        found_at: "/usr/local/bin/app".into(),
+        files: vec!["/usr/local/bin/app".into()],
+        version_from_commit: from_commit,
+    };
+    for from_commit in [true, false] {
+        let doc = sbom::Sbom {
+            root: "/".into(),
+            distro: None,
+            packages: vec![package(from_commit)],
+            warnings: vec![],
+            incomplete: false,
+        };
+        let input = vuln::input::of_sbom(&doc);
+        let report = vuln::scan(&db, &input.subjects, None).unwrap();
+        assert_eq!(report.findings.len(), 1, "{report:#?}");
+        let said: Vec<&String> = report.warnings.iter().filter(|w| w.contains("made from a commit")).collect();
+        match from_commit {
+            true => assert_eq!(
+                said,
+                [&format!(
+                    "{}: version {version} is made from a commit (nothing in the binary names a release), and sorts \
+                     below every release: 1 findings rest on it; check them against that commit",
+                    sbom::purl::golang(module, version)
+                )]
+            ),
+            false => assert!(said.is_empty(), "{said:?}"),
+        }
+    }
+    // It survives the SBOM's JSON (the flag is written only when set).
+    let json = serde_json::to_value(package(true)).unwrap();
+    assert_eq!(json["version_from_commit"], true);
+    assert!(serde_json::to_value(package(false)).unwrap().get("version_from_commit").is_none());
+}

@@ -126,6 +126,7 @@ pub fn catalog(root: &Root, distro: Option<&Distro>, catalog: &mut Catalog) {
                 licenses: e.license.into_iter().collect(),
                 found_at: path.to_path_buf(),
                 files: e.files,
+                version_from_commit: false,
             },
         );
         if !added {

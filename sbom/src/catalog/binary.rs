@@ -261,6 +261,7 @@ fn compiled_into(binary: &Path, kind: Ecosystem, name: &str, version: &str, purl
         licenses: Vec::new(),
         found_at: binary.to_path_buf(),
         files: vec![binary.to_path_buf()],
+        version_from_commit: false,
     }
 }
 
@@ -554,8 +555,13 @@ pub mod go {
         }
         if let Some((p, _)) = &info.main {
             // Built from its own tree with nothing saying its version: listed, at `(devel)`
-            // (unknown, never matched), as Go itself writes it.
-            out.push(package(p, &info.main_version().unwrap_or_else(|| "(devel)".to_string())));
+            // (unknown, never matched), as Go itself writes it. A pseudo-version here was
+            // made from the VCS stamp (by the toolchain since Go 1.24, or by us): a commit,
+            // not a release, and said so.
+            let version = info.main_version().unwrap_or_else(|| "(devel)".to_string());
+            let mut main = package(p, &version);
+            main.version_from_commit = version.starts_with("v0.0.0-");
+            out.push(main);
         } else if let Some((module, v)) = info.gopath_main() {
             out.push(package(&module, &v));
         }

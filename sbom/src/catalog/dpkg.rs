@@ -207,6 +207,7 @@ fn package(stanza: Stanza, distro: Option<&Distro>, found_at: &Path, files: Vec<
         licenses: Vec::new(),
         found_at: found_at.to_path_buf(),
         files,
+        version_from_commit: false,
     }
 }
 

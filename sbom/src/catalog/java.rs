@@ -140,6 +140,7 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
                 licenses: c.license.into_iter().collect(),
                 found_at: PathBuf::from(format!("{}{}", path.display(), c.inner)),
                 files: vec![path.to_path_buf()],
+                version_from_commit: false,
             },
         );
         if !added {

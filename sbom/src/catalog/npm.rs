@@ -121,6 +121,7 @@ fn push(manifest: &Path, (name, version, licenses): (String, String, Vec<String>
             licenses,
             found_at: manifest.to_path_buf(),
             files: vec![dir],
+            version_from_commit: false,
         },
     );
 }

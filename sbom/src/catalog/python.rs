@@ -234,6 +234,7 @@ fn add(catalog: &mut Catalog, found_at: PathBuf, metadata: Metadata, files: Vec<
             licenses: metadata.licenses,
             found_at,
             files,
+            version_from_commit: false,
         },
     )
 }

@@ -233,6 +233,7 @@ impl<'a> Header<'a> {
             licenses: self.string(LICENSE)?.into_iter().collect(),
             found_at: db.to_path_buf(),
             files,
+            version_from_commit: false,
         }))
     }
 }

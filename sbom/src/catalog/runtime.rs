@@ -75,6 +75,7 @@ pub fn catalog_java_release(root: &crate::rootfs::Root, path: &Path, catalog: &m
             licenses: Vec::new(),
             found_at: path.to_path_buf(),
             files: vec![home],
+            version_from_commit: false,
         },
     );
 }
@@ -166,6 +167,7 @@ pub fn catalog_python(root: &crate::rootfs::Root, path: &Path, catalog: &mut Cat
             licenses: Vec::new(),
             found_at: path.to_path_buf(),
             files: vec![path.to_path_buf()],
+            version_from_commit: false,
         },
     );
 }
