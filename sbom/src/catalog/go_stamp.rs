@@ -22,6 +22,10 @@ pub const MAX_DATA: u64 = 32 << 20;
 /// How many string headers either side of the commit's are looked at.
 const NEIGHBOURS: i64 = 4;
 
+/// Most texts of the commit's length read while looking for it (kubectl has a few dozen
+/// 40-byte strings in `.data`); a hostile `.data` of nothing else costs no more.
+const MAX_READS: usize = 4096;
+
 /// The layout of the binary's words.
 #[derive(Debug, Clone, Copy)]
 pub struct Words {
@@ -62,12 +66,17 @@ pub fn find(
         (len > 0 && len <= max).then(|| read(ptr, len)).flatten()
     };
     let wanted = revision.len() as u64;
-    let mut slot = 0;
+    let (mut slot, mut reads) = (0, 0);
     while slot + header <= data_section.len() {
         // Headers are word-aligned; most words fail the length test without a read.
-        let len_here = words.read(&data_section[slot + w..]);
-        if len_here == Some(wanted) && text_at(slot, wanted).as_deref() == Some(revision.as_bytes()) {
-            return beside(slot, header, |s| text_at(s, 64));
+        if words.read(&data_section[slot + w..]) == Some(wanted) {
+            reads += 1;
+            if reads > MAX_READS {
+                return None;
+            }
+            if text_at(slot, wanted).as_deref() == Some(revision.as_bytes()) {
+                return beside(slot, header, |s| text_at(s, 64));
+            }
         }
         slot += w;
     }
@@ -160,6 +169,25 @@ mod tests {
         assert_eq!(run(&["v1.2.3", "a", "b", "c", "d", REV]), None);
         assert_eq!(run(&["go1.22.5", REV]), None);
         assert_eq!(find(&[], Words { size: 8, little: true }, "zz", |_, _| None), None);
+    }
+
+    #[test]
+    fn a_hostile_data_section_costs_a_bounded_number_of_reads() {
+        // 32 MiB of headers all of the commit's length, none of them the commit.
+        let mut data = Vec::with_capacity(MAX_DATA as usize);
+        while data.len() < MAX_DATA as usize {
+            data.extend_from_slice(&0x1000u64.to_le_bytes());
+            data.extend_from_slice(&40u64.to_le_bytes());
+        }
+        let reads = std::cell::Cell::new(0usize);
+        let started = std::time::Instant::now();
+        let found = find(&data, Words { size: 8, little: true }, REV, |_, len| {
+            reads.set(reads.get() + 1);
+            Some(vec![b'0'; len as usize])
+        });
+        assert_eq!(found, None);
+        assert_eq!(reads.get(), MAX_READS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]
