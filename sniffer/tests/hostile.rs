@@ -265,6 +265,80 @@ fn archives_finish_within_their_budgets() {
     println!("archives scanned in {:?}", scan.took);
 }
 
+/// Nested jars past the 64 MiB held in memory: a stored one (as Spring Boot stores them)
+/// is read in place, a range of the outer file; a deflated one is inflated as a stream,
+/// with a jar stored inside it; a deflated bomb stops at the work budget. All within the
+/// suite's time and memory limits.
+#[test]
+fn nested_jars_past_64_mib_are_read_in_place_or_streamed_within_the_budgets() {
+    let c = Case::new();
+    let app = c.dir("opt").join("app.jar");
+    let bomb = c.dir("opt").join("bomb.jar");
+    let script = r#"
+import sys, zipfile
+app, bomb, work = sys.argv[1], sys.argv[2], sys.argv[3]
+MiB = 1 << 20
+def pom(z, artifact, version):
+    z.writestr(f"META-INF/maven/org.example/{artifact}/pom.properties",
+               f"groupId=org.example\nartifactId={artifact}\nversion={version}\n")
+def filler(z, name, mib, method):
+    info = zipfile.ZipInfo(name)
+    info.compress_type = method
+    with z.open(info, "w", force_zip64=True) as f:
+        for _ in range(mib):
+            f.write(b"\0" * MiB)
+# 250 MiB, stored.
+with zipfile.ZipFile(f"{work}/big-stored.jar", "w") as z:
+    pom(z, "big-stored", "1.0")
+    filler(z, "data/filler.bin", 250, zipfile.ZIP_STORED)
+# 100 MiB once inflated, holding a small stored jar.
+with zipfile.ZipFile(f"{work}/tiny.jar", "w") as z:
+    pom(z, "tiny", "3.0")
+with zipfile.ZipFile(f"{work}/big-deflated.jar", "w") as z:
+    pom(z, "big-deflated", "2.0")
+    filler(z, "data/filler.bin", 100, zipfile.ZIP_STORED)
+    z.write(f"{work}/tiny.jar", "lib/tiny-3.0.jar", compress_type=zipfile.ZIP_STORED)
+with zipfile.ZipFile(app, "w") as z:
+    z.write(f"{work}/big-stored.jar", "BOOT-INF/lib/big-stored-1.0.jar", compress_type=zipfile.ZIP_STORED)
+    z.write(f"{work}/big-deflated.jar", "BOOT-INF/lib/big-deflated-2.0.jar", compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+# A nested jar of 1 GiB of zeros, deflated to a few MiB.
+with zipfile.ZipFile(f"{work}/zeros.jar", "w") as z:
+    filler(z, "zeros.bin", 1024, zipfile.ZIP_STORED)
+with zipfile.ZipFile(bomb, "w") as z:
+    z.write(f"{work}/zeros.jar", "lib/zeros.jar", compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
+"#;
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let made = Command::new("python3").args(["-c", script]).arg(&app).arg(&bomb).arg(work.path()).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    drop(work);
+    // The bomb against a work budget of 128 MiB (the default is 1 GiB).
+    let scan = c.scan_args(&[], &[], &["--max-archive-bytes", "134217728"]);
+    let packages: Vec<(String, String, String)> = scan.sbom["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            (s("name"), s("version"), s("found_at"))
+        })
+        .collect();
+    for (name, version, at) in [
+        ("org.example:big-stored", "1.0", "/opt/app.jar!/BOOT-INF/lib/big-stored-1.0.jar"),
+        ("org.example:big-deflated", "2.0", "/opt/app.jar!/BOOT-INF/lib/big-deflated-2.0.jar"),
+        ("org.example:tiny", "3.0", "/opt/app.jar!/BOOT-INF/lib/big-deflated-2.0.jar!/lib/tiny-3.0.jar"),
+    ] {
+        assert!(
+            packages.contains(&(name.to_string(), version.to_string(), at.to_string())),
+            "{name} {version} at {at} not in {packages:?}"
+        );
+    }
+    let on_app: Vec<&serde_json::Value> =
+        scan.sbom["warnings"].as_array().unwrap().iter().filter(|w| w["path"] == "/opt/app.jar").collect();
+    assert!(on_app.is_empty(), "{on_app:?}");
+    scan.warned("/opt/bomb.jar", "work budget");
+    println!("nested jars scanned in {:?}", scan.took);
+}
+
 #[test]
 fn package_databases_finish_within_their_budgets() {
     // 1.2 million dpkg paragraphs (62 MiB, within the size limit).

@@ -1,13 +1,17 @@
 //! Java archives (`.jar`, `.war`, `.ear`, Jenkins' `.jpi`/`.hpi`): Maven coordinates from
 //! every `META-INF/maven/<group>/<artifact>/pom.properties` inside, else the manifest's
 //! title and version; archives nested inside (`WEB-INF/lib/*.jar`, `BOOT-INF/lib/*.jar`,
-//! shaded jars) are read too, in memory, a few levels deep. Every package found owns the
-//! outermost archive: that is the file the JVM opens.
+//! shaded jars) are read too, a few levels deep: a stored one in place, a range of its
+//! parent, a deflated one in memory or, past [`MAX_NESTED`], as a stream
+//! (`java_nested`). Every package found owns the outermost archive: that is the file the
+//! JVM opens.
 
 use crate::catalog::Malformed;
 use std::collections::BTreeSet;
-use std::io::{Read, Seek};
+use std::io::{BufRead, Read, Seek};
 use std::path::{Path, PathBuf};
+
+use super::java_nested::{StreamEntry, Window};
 
 use crate::catalog::Catalog;
 use crate::model::{Ecosystem, Package};
@@ -17,7 +21,8 @@ use crate::rootfs::Root;
 const CATALOGER: &str = "java";
 /// Largest metadata entry (pom.properties, MANIFEST.MF) read.
 const MAX_METADATA: u64 = 1 << 20;
-/// Largest nested archive read into memory (one per level is held at a time).
+/// Largest deflated nested archive inflated into memory (one per level is held at a time);
+/// a larger one is read as a stream, a stored one in place whatever its size.
 const MAX_NESTED: u64 = 64 << 20;
 /// How deep archives inside archives are followed.
 const MAX_DEPTH: usize = 3;
@@ -109,9 +114,8 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     let mut problems = Vec::new();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (work, archives) = (catalog.budgets.archive_work, catalog.budgets.nested_archives);
-    // Buffered: zip reads the central directory a few bytes at a time, a syscall each.
-    let file = std::io::BufReader::with_capacity(4 << 10, file);
-    read_archive_within(file, name, work, archives, &mut found, &mut problems);
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    read_window_within(Window::file(&file, len), name, work, archives, &mut found, &mut problems);
     for p in problems {
         if p.starts_with("budget") {
             catalog.over_budget(CATALOGER, path, p);
@@ -149,20 +153,16 @@ pub fn catalog_archive(root: &Root, path: &Path, catalog: &mut Catalog) {
     }
 }
 
-/// Reads one archive (any `Read + Seek`): its coordinates, then the archives inside it,
-/// within [`MAX_WORK`] bytes read and inflated and [`MAX_NESTED_ARCHIVES`] archives.
-pub fn read_archive<R: Read + Seek>(
-    reader: R,
-    file_name: String,
-    found: &mut Vec<Coordinates>,
-    problems: &mut Vec<String>,
-) {
-    read_archive_within(reader, file_name, MAX_WORK, MAX_NESTED_ARCHIVES, found, problems);
+/// Reads one archive held in memory: its coordinates, then the archives inside it, within
+/// [`MAX_WORK`] bytes read and inflated and [`MAX_NESTED_ARCHIVES`] archives.
+pub fn read_archive(bytes: Vec<u8>, file_name: String, found: &mut Vec<Coordinates>, problems: &mut Vec<String>) {
+    read_window_within(Window::memory(bytes), file_name, MAX_WORK, MAX_NESTED_ARCHIVES, found, problems);
 }
 
-/// [`read_archive`] within `work` bytes read and inflated and `archives` nested archives.
-pub fn read_archive_within<R: Read + Seek>(
-    reader: R,
+/// [`read_archive`] of a window, within `work` bytes read and inflated and `archives`
+/// nested archives.
+fn read_window_within(
+    window: Window<'_>,
     file_name: String,
     work: u64,
     archives: usize,
@@ -171,7 +171,7 @@ pub fn read_archive_within<R: Read + Seek>(
 ) {
     let budget =
         Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(archives), work, nested: archives };
-    read_level(reader, file_name, String::new(), 0, &budget, found, problems);
+    read_level(window, file_name, String::new(), 0, &budget, found, problems);
 }
 
 /// Is there an end-of-central-directory record where one must be, consistent with the
@@ -220,8 +220,8 @@ fn check_entries<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), Mal
     Ok(())
 }
 
-fn read_level<R: Read + Seek>(
-    mut reader: R,
+fn read_level(
+    window: Window<'_>,
     file_name: String,
     inner: String,
     depth: usize,
@@ -230,9 +230,11 @@ fn read_level<R: Read + Seek>(
     problems: &mut Vec<String>,
 ) {
     let where_ = if inner.is_empty() { String::new() } else { format!(" (in {inner})") };
-    if let Err(e) = check_end_record(&mut reader) {
+    if let Err(e) = check_end_record(&mut window.clone()) {
         return problems.push(format!("not a readable Java archive{where_}: {e}"));
     }
+    // Buffered: zip reads the central directory a few bytes at a time, a `pread` each.
+    let reader = std::io::BufReader::with_capacity(4 << 10, window.clone());
     let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
         Err(_) if budget.bytes.get() == 0 => {
@@ -276,28 +278,129 @@ fn read_level<R: Read + Seek>(
         return;
     }
     for name in names.iter().filter(|n| is_archive(n)) {
-        let left = budget.archives.get();
-        if left == 0 {
-            problems
-                .push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
+        if !take_archive(budget, &where_, problems) {
             return;
         }
-        budget.archives.set(left - 1);
-        let mut bytes = Vec::new();
-        let read = zip.by_name(name).map_err(|e| e.to_string()).and_then(|entry| {
-            if entry.size() > MAX_NESTED {
-                return Err(format!("{} bytes; not read", entry.size()));
-            }
-            entry.take(MAX_NESTED).read_to_end(&mut bytes).map_err(|e| e.to_string())
-        });
-        if let Err(e) = read {
-            problems.push(format!("{name}{where_}: {e}"));
-            continue;
-        }
-        // What was inflated counts against the budget too.
-        budget.bytes.set(budget.bytes.get().saturating_sub(bytes.len() as u64));
+        let here = format!("{inner}!/{name}");
         let leaf = name.rsplit('/').next().unwrap_or(name).to_string();
-        read_level(std::io::Cursor::new(bytes), leaf, format!("{inner}!/{name}"), depth + 1, budget, found, problems);
+        let located = zip.by_name(name).map_err(|e| e.to_string()).map(|entry| {
+            let start = entry.data_start().unwrap_or(u64::MAX);
+            (entry.compression(), start, entry.compressed_size(), entry.size())
+        });
+        match located {
+            Err(e) => problems.push(format!("{name}{where_}: {e}")),
+            // Stored (Spring Boot's nested jars): a range of this archive, read in place.
+            Ok((zip::CompressionMethod::Stored, start, compressed, size)) if compressed == size => {
+                match window.sub(start, size) {
+                    Some(sub) => read_level(sub, leaf, here, depth + 1, budget, found, problems),
+                    None => problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
+                }
+            }
+            Ok((_, _, _, size)) if size <= MAX_NESTED => {
+                let mut bytes = Vec::new();
+                let read = zip
+                    .by_name(name)
+                    .map_err(|e| e.to_string())
+                    .and_then(|entry| entry.take(MAX_NESTED).read_to_end(&mut bytes).map_err(|e| e.to_string()));
+                if let Err(e) = read {
+                    problems.push(format!("{name}{where_}: {e}"));
+                    continue;
+                }
+                // What was inflated counts against the budget too.
+                budget.bytes.set(budget.bytes.get().saturating_sub(bytes.len() as u64));
+                read_level(Window::memory(bytes), leaf, here, depth + 1, budget, found, problems);
+            }
+            // Deflated and large: inflated as it is read, front to back, never held.
+            Ok((zip::CompressionMethod::Deflated, start, compressed, _)) => match window.sub(start, compressed) {
+                Some(sub) => {
+                    let raw = std::io::BufReader::new(Metered { inner: sub, budget });
+                    let inflated = Metered { inner: flate2::bufread::DeflateDecoder::new(raw), budget };
+                    let mut reader = std::io::BufReader::new(inflated);
+                    stream_level(&mut reader, leaf, here, depth + 1, budget, found, problems);
+                }
+                None => problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
+            },
+            Ok((method, _, _, size)) => {
+                problems.push(format!("{name}{where_}: {size} bytes compressed with {method}: not read"))
+            }
+        }
+    }
+}
+
+/// Counts one more nested archive against the budget; false (said once) when none is left.
+fn take_archive(budget: &Budget, where_: &str, problems: &mut Vec<String>) -> bool {
+    let left = budget.archives.get();
+    if left == 0 {
+        problems.push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
+        return false;
+    }
+    budget.archives.set(left - 1);
+    true
+}
+
+/// [`read_level`] of an archive that can only be read front to back (a large deflated
+/// nested jar): coordinates from its entries as they come, and the archives inside it,
+/// themselves streamed. Only the metadata entries are kept (each at most
+/// [`MAX_METADATA`]); the rest is read past, within the work budget.
+fn stream_level(
+    reader: &mut dyn BufRead,
+    file_name: String,
+    inner: String,
+    depth: usize,
+    budget: &Budget,
+    found: &mut Vec<Coordinates>,
+    problems: &mut Vec<String>,
+) {
+    let where_ = format!(" (in {inner})");
+    let (mut poms, mut manifest) = (0, None);
+    let mut stopped = false;
+    let walked = super::java_nested::stream(reader, &mut |entry: StreamEntry<'_>| {
+        if stopped {
+            return;
+        }
+        let name = entry.name;
+        if is_pom_properties(&name) || name.eq_ignore_ascii_case("META-INF/MANIFEST.MF") {
+            let mut bytes = Vec::new();
+            match entry.content.take(MAX_METADATA + 1).read_to_end(&mut bytes) {
+                Ok(n) if n as u64 > MAX_METADATA => {
+                    problems.push(format!("{name}{where_}: larger than {MAX_METADATA} bytes; not read"))
+                }
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    if is_pom_properties(&name) {
+                        if let Some(c) = parse_pom_properties(&text, &inner) {
+                            found.push(c);
+                            poms += 1;
+                        }
+                    } else {
+                        manifest = Some(text);
+                    }
+                }
+                Err(e) => problems.push(format!("{name}{where_}: {e}")),
+            }
+        } else if is_archive(&name) && depth < MAX_DEPTH {
+            if !take_archive(budget, &where_, problems) {
+                stopped = true;
+                return;
+            }
+            let leaf = name.rsplit('/').next().unwrap_or(&name).to_string();
+            let here = format!("{inner}!/{name}");
+            let mut nested = std::io::BufReader::new(entry.content);
+            stream_level(&mut nested, leaf, here, depth + 1, budget, found, problems);
+        }
+    });
+    if let Err(e) = walked {
+        let e = if budget.bytes.get() == 0 {
+            format!("budget: the {}-byte work budget is spent", budget.work)
+        } else {
+            e.to_string()
+        };
+        problems.push(format!("{e}{where_}"));
+    }
+    if poms == 0
+        && let Some(c) = without_pom(manifest.as_deref(), &file_name, &inner)
+    {
+        found.push(c);
     }
 }
 
@@ -564,12 +667,7 @@ mod tests {
     fn garbage_is_a_problem_not_a_panic() {
         let mut found = Vec::new();
         let mut problems = Vec::new();
-        read_archive(
-            std::io::Cursor::new(b"PK\x03\x04 not really".to_vec()),
-            "x.jar".into(),
-            &mut found,
-            &mut problems,
-        );
+        read_archive(b"PK\x03\x04 not really".to_vec(), "x.jar".into(), &mut found, &mut problems);
         assert!(found.is_empty());
         assert_eq!(problems.len(), 1, "{problems:?}");
     }

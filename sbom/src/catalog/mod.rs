@@ -5,6 +5,7 @@ pub mod binary;
 pub mod dpkg;
 pub mod go_stamp;
 pub mod java;
+mod java_nested;
 pub mod npm;
 pub mod python;
 pub mod rpm;
