@@ -4,13 +4,21 @@
 //! has it. They wait for `Ready` and reuse it; a reservation still computing
 //! [`Claimer::takeover_after`] after it was made is taken over (a replace that carries the
 //! object's `resourceVersion`, so of two nodes taking over at once one wins).
+//!
+//! A waiting node watches that one object (a field selector on its name, from the version
+//! it read) rather than reading it again and again: when an image rolls out on thousands
+//! of nodes, each asks three times (create, read, watch) and then hears from the API
+//! server, once, when the SBOM is ready. A watch that ends (the server's timeout, an
+//! expired version) is followed by one read and a new watch; a failed one by a jittered
+//! backoff.
 
 use std::time::Duration;
 
 use coordinator::ids::Digest;
 use coordinator::store::Claim;
+use futures::StreamExt;
 use kube::Api;
-use kube::api::{ObjectMeta, PostParams};
+use kube::api::{ObjectMeta, PostParams, WatchEvent, WatchParams};
 use sbom::time::Timestamp;
 
 use crate::names;
@@ -75,14 +83,40 @@ pub struct Claimer {
     node: String,
     /// How long another node's reservation is waited for before it is taken over.
     pub takeover_after: Duration,
-    /// How often a reservation being waited for is read again.
-    pub poll: Duration,
+    /// Longest one watch is asked to last (the API server ends it then; it is renewed).
+    pub watch_for: Duration,
+    /// Base of the jittered pause after a watch that failed.
+    pub retry: Duration,
+}
+
+/// How watching a reservation ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Watched {
+    /// The SBOM is ready.
+    Ready,
+    /// The reservation was deleted: reserve again.
+    Deleted,
+    /// The watch ended without either (its time, an expired version, the waiting time
+    /// over, a failure): read the object again and decide.
+    Ended,
+}
+
+/// `base` plus up to as much again, at random: nodes that failed together do not retry
+/// together.
+pub fn jittered(base: Duration) -> Duration {
+    base + base.mul_f64(rand::random::<f64>())
 }
 
 impl Claimer {
     /// Claims made as `node` through `api`.
     pub fn new(api: Api<ImageSbom>, node: &str, takeover_after: Duration) -> Self {
-        Claimer { api, node: node.to_string(), takeover_after, poll: Duration::from_secs(2) }
+        Claimer {
+            api,
+            node: node.to_string(),
+            takeover_after,
+            watch_for: Duration::from_secs(290),
+            retry: Duration::from_secs(2),
+        }
     }
 
     fn params() -> PostParams {
@@ -97,22 +131,36 @@ impl Claimer {
         // Waited for by this node's own clock too: a holder whose clock runs ahead would
         // otherwise be waited for as long as it is ahead.
         let started = tokio::time::Instant::now();
+        // Whether to try to create it first (not after a watch ended: it exists).
+        let mut create = true;
         loop {
             let now = Timestamp::now();
-            match self.api.create(&Self::params(), &reservation(digest, image, &self.node, now)).await {
-                Ok(_) => return Ok((Claim::Mine, now)),
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(e),
+            if create {
+                match self.api.create(&Self::params(), &reservation(digest, image, &self.node, now)).await {
+                    Ok(_) => return Ok((Claim::Mine, now)),
+                    Err(kube::Error::Api(s)) if s.code == 409 => {}
+                    Err(e) => return Err(e),
+                }
             }
+            create = true;
             // Deleted between the two calls: try to create it again.
             let Some(existing) = self.api.get_opt(&name).await? else { continue };
+            let waited = started.elapsed();
             let mut decision = decide(&existing.spec, &self.node, Timestamp::now(), self.takeover_after);
-            if decision == Decision::Wait && started.elapsed() >= self.takeover_after {
+            if decision == Decision::Wait && waited >= self.takeover_after {
                 decision = Decision::TakeOver;
             }
             match decision {
                 Decision::Reuse => return Ok((Claim::Theirs, now)),
-                Decision::Wait => tokio::time::sleep(self.poll).await,
+                Decision::Wait => {
+                    let version = existing.metadata.resource_version.clone().unwrap_or_default();
+                    let left = self.takeover_after.saturating_sub(waited);
+                    match self.watch(&name, &version, left.min(self.watch_for)).await {
+                        Watched::Ready => return Ok((Claim::Theirs, now)),
+                        Watched::Deleted => {}
+                        Watched::Ended => create = false,
+                    }
+                }
                 Decision::TakeOver => {
                     let now = Timestamp::now();
                     let mut taken = existing;
@@ -125,6 +173,38 @@ impl Claimer {
                         Err(kube::Error::Api(s)) if s.code == 409 => {}
                         Err(e) => return Err(e),
                     }
+                }
+            }
+        }
+    }
+
+    /// Watches the object `name` from `version` for at most `limit`.
+    async fn watch(&self, name: &str, version: &str, limit: Duration) -> Watched {
+        let seconds = u32::try_from(limit.as_secs().max(1)).unwrap_or(u32::MAX);
+        let params = WatchParams::default().fields(&format!("metadata.name={name}")).timeout(seconds);
+        let deadline = tokio::time::Instant::now() + limit;
+        let events = match self.api.watch(&params, version).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(object = name, error = %coordinator::chain(&e), "watching a reservation failed; read again");
+                tokio::time::sleep(jittered(self.retry)).await;
+                return Watched::Ended;
+            }
+        };
+        let mut events = std::pin::pin!(events);
+        loop {
+            match tokio::time::timeout_at(deadline, events.next()).await {
+                Ok(Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o)))) if o.spec.phase == Phase::Ready => {
+                    return Watched::Ready;
+                }
+                Ok(Some(Ok(WatchEvent::Deleted(_)))) => return Watched::Deleted,
+                Ok(Some(Ok(WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Bookmark(_)))) => {}
+                // An expired version (410), the server's timeout, the waiting time over.
+                Ok(Some(Ok(WatchEvent::Error(_)))) | Ok(None) | Err(_) => return Watched::Ended,
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(object = name, error = %coordinator::chain(&e), "watching a reservation broke off; read again");
+                    tokio::time::sleep(jittered(self.retry)).await;
+                    return Watched::Ended;
                 }
             }
         }

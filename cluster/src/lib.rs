@@ -9,11 +9,13 @@
 //!   functions).
 //! - [`store`]: the coordinator's `Storage` for cluster mode: the node's state file as
 //!   before, plus a durable queue of objects to write to the API server (server-side apply),
-//!   the cluster-wide "has SBOM'" lookup, and the reservation of image SBOMs ([`claim`]).
+//!   the cluster-wide "has SBOM'" lookup, and the reservation of image SBOMs ([`claim`]),
+//!   written within a client-side rate limit ([`limit`]).
 
 pub mod claim;
 pub mod compact;
 pub mod identity;
+pub mod limit;
 pub mod names;
 pub mod resources;
 pub mod store;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::claim::Claimer;
+use crate::limit::RateLimit;
 use crate::resources::{
     ClusterVulnerabilityReport, ClusterVulnerabilityReportSpec, ImageSbom, RuntimeSbom, VulnerabilityReport,
     VulnerabilityReportSpec,
@@ -347,7 +348,7 @@ pub fn retry_of(e: &kube::Error) -> Retry {
     }
 }
 
-/// The delay before try `attempts + 1`.
+/// The delay before try `attempts + 1`, before its jitter (see [`publish_once`]).
 pub fn delay(retry: Retry, attempts: u32) -> Duration {
     match retry {
         Retry::Backoff => Duration::from_secs(1 << attempts.min(8)).min(Duration::from_secs(300)),
@@ -384,8 +385,15 @@ pub async fn apply(client: &Client, object: &Object) -> Result<(), kube::Error> 
     Ok(())
 }
 
-/// One pass over the queue: every due object applied; returns when the next is due.
-pub async fn publish_once(local: &Arc<dyn Storage>, client: &Client) -> Result<Duration, StoreError> {
+/// One pass over the queue: every due object applied, each within `limit`; returns when
+/// the next is due. A failed object is retried after its [`delay`] and as much again at
+/// most, at random: nodes that failed together (an API server restarting) do not come
+/// back together.
+pub async fn publish_once(
+    local: &Arc<dyn Storage>,
+    client: &Client,
+    limit: &RateLimit,
+) -> Result<Duration, StoreError> {
     let store = local.clone();
     let due: Vec<(String, Pending)> = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
         let mut out = Vec::new();
@@ -405,6 +413,7 @@ pub async fn publish_once(local: &Arc<dyn Storage>, client: &Client) -> Result<D
             next = next.min(Duration::from_millis(u64::try_from(pending.next_ms - now).unwrap_or(0)));
             continue;
         }
+        limit.acquire().await;
         let result = apply(client, &pending.object).await;
         let store = local.clone();
         let applied = pending.object.clone();
@@ -421,7 +430,7 @@ pub async fn publish_once(local: &Arc<dyn Storage>, client: &Client) -> Result<D
                     None
                 } else {
                     tracing::warn!(object = %key, error = %why, attempts = pending.attempts + 1, "writing the object failed; retried");
-                    let wait = delay(retry, pending.attempts);
+                    let wait = crate::claim::jittered(delay(retry, pending.attempts) / 2);
                     pending.attempts += 1;
                     pending.next_ms =
                         Timestamp::now().unix_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
@@ -447,13 +456,13 @@ pub async fn publish_once(local: &Arc<dyn Storage>, client: &Client) -> Result<D
 
 /// Runs the queue for ever: a pass, then sleep until the next object is due or `queued`
 /// says a new one is waiting.
-pub async fn publish(local: Arc<dyn Storage>, client: Client, queued: Arc<Notify>) {
+pub async fn publish(local: Arc<dyn Storage>, client: Client, queued: Arc<Notify>, limit: RateLimit) {
     loop {
-        let wait = match publish_once(&local, &client).await {
+        let wait = match publish_once(&local, &client, &limit).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %coordinator::chain(&e), "publish queue");
-                Duration::from_secs(5)
+                crate::claim::jittered(Duration::from_secs(3))
             }
         };
         tokio::select! {

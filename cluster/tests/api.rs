@@ -218,6 +218,42 @@ async fn the_first_node_reserves_an_image_and_the_others_reuse_or_take_over() {
     let asked = answer(&mut handle, 200, image_sbom("Computing", "node-a", "2026-11-30T10:00:00Z", "11")).await;
     assert_eq!((asked.method.as_str(), asked.body["metadata"]["resourceVersion"].as_str()), ("PUT", Some("10")));
     assert_eq!(claim.await.unwrap(), Claim::Mine);
+
+    // Another node's, fresh: that one object is watched from the version read. The watch
+    // ends (the server's timeout): read again, without creating; still computing: watched
+    // again; deleted: reserved again.
+    let (c, d) = (claimer.clone(), digest.clone());
+    let claim = tokio::spawn(async move { c.claim(&d, "web:1").await.unwrap().0 });
+    let fresh = sbom::time::Timestamp::now().to_string();
+    answer(&mut handle, 409, status(409, "AlreadyExists")).await;
+    answer(&mut handle, 200, image_sbom("Computing", "node-b", &fresh, "12")).await;
+    let watch = |expected_version: &'static str| {
+        let name = format!("sha256-{}", "ab".repeat(32));
+        move |request: &Request<Body>| {
+            let query = request.uri().query().unwrap().to_string();
+            assert_eq!((request.method().as_str(), request.uri().path()), ("GET", path));
+            for part in [
+                "watch=true",
+                &format!("fieldSelector=metadata.name%3D{name}"),
+                &format!("resourceVersion={expected_version}"),
+            ] {
+                assert!(query.contains(part), "{part} not in {query}");
+            }
+        }
+    };
+    let (request, send) = handle.next_request().await.unwrap();
+    watch("12")(&request);
+    send.send_response(Response::builder().status(200).body(Body::from(Vec::new())).unwrap());
+    let asked = answer(&mut handle, 200, image_sbom("Computing", "node-b", &fresh, "13")).await;
+    assert_eq!(asked.method, "GET", "read again, not created");
+    let (request, send) = handle.next_request().await.unwrap();
+    watch("13")(&request);
+    let deleted = json!({"type": "DELETED", "object": image_sbom("Computing", "node-b", &fresh, "14")});
+    send.send_response(
+        Response::builder().status(200).body(Body::from(serde_json::to_vec(&deleted).unwrap())).unwrap(),
+    );
+    assert_eq!(answer(&mut handle, 201, image_sbom("Computing", "node-a", &fresh, "15")).await.method, "POST");
+    assert_eq!(claim.await.unwrap(), Claim::Mine);
 }
 
 fn workload() -> Workload {
@@ -274,7 +310,9 @@ async fn results_wait_in_the_queue_while_the_api_server_fails_and_are_applied_af
     // The API server is overloaded, then fails: both objects stay queued, with a backoff.
     let pass = {
         let (l, c) = (local.clone(), client.clone());
-        tokio::spawn(async move { cluster::store::publish_once(&l, &c).await.unwrap() })
+        tokio::spawn(async move {
+            cluster::store::publish_once(&l, &c, &cluster::limit::RateLimit::new(100.0, 100)).await.unwrap()
+        })
     };
     let mut paths = Vec::new();
     for (code, reason) in [(429, "TooManyRequests"), (500, "InternalError")] {
@@ -301,7 +339,9 @@ async fn results_wait_in_the_queue_while_the_api_server_fails_and_are_applied_af
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let pass = {
         let (l, c) = (local.clone(), client.clone());
-        tokio::spawn(async move { cluster::store::publish_once(&l, &c).await.unwrap() })
+        tokio::spawn(async move {
+            cluster::store::publish_once(&l, &c, &cluster::limit::RateLimit::new(100.0, 100)).await.unwrap()
+        })
     };
     for _ in 0..2 {
         let asked = answer(&mut handle, 200, Value::Null).await;
@@ -325,12 +365,15 @@ async fn an_object_the_api_server_refuses_is_dropped_and_a_forbidden_one_waits()
     store_instance(storage, &workload()).await;
     let pass = {
         let (l, c) = (local.clone(), client.clone());
-        tokio::spawn(async move { cluster::store::publish_once(&l, &c).await.unwrap() })
+        tokio::spawn(async move {
+            cluster::store::publish_once(&l, &c, &cluster::limit::RateLimit::new(100.0, 100)).await.unwrap()
+        })
     };
     answer(&mut handle, 422, status(422, "Invalid")).await;
     let forbidden = answer(&mut handle, 403, status(403, "Forbidden")).await;
     let next = pass.await.unwrap();
-    assert_eq!(next, Duration::from_secs(600));
+    // Ten minutes, less up to half at random (nodes refused together come back apart).
+    assert!((Duration::from_secs(300)..=Duration::from_secs(600)).contains(&next), "{next:?}");
     let left = local.keys(Table::Publish).unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     // The refused one is gone; the forbidden one is kept for when RBAC allows it.
@@ -427,6 +470,7 @@ fn objects_stay_small_with_thousands_of_packages_and_findings() {
         licenses: vec!["GPL-2.0-or-later".into(), "LGPL-2.1-or-later".into()],
         found_at: "/var/lib/dpkg/status".into(),
         files: Vec::new(),
+        version_from_commit: false,
     };
     let sbom = sbom::Sbom {
         root: "/".into(),

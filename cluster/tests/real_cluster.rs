@@ -57,7 +57,7 @@ async fn two_nodes_one_image_sbom_and_an_instance_written_and_read_back() {
     let digest = Digest::from(format!("sha256:{:064x}", std::process::id()));
     let a = cluster::claim::Claimer::new(Api::all(client.clone()), "node-a", Duration::from_secs(3600));
     let mut b = cluster::claim::Claimer::new(Api::all(client.clone()), "node-b", Duration::from_secs(1));
-    b.poll = Duration::from_millis(200);
+    b.retry = Duration::from_millis(200);
     assert_eq!(a.claim(&digest, "test:1").await.unwrap().0, Claim::Mine);
     assert_eq!(b.claim(&digest, "test:1").await.unwrap().0, Claim::Mine, "taken over after a second");
 
@@ -88,7 +88,7 @@ async fn two_nodes_one_image_sbom_and_an_instance_written_and_read_back() {
     })
     .await
     .unwrap();
-    cluster::store::publish_once(&local, &client).await.unwrap();
+    cluster::store::publish_once(&local, &client, &cluster::limit::RateLimit::new(100.0, 100)).await.unwrap();
     assert!(local.keys(Table::Publish).unwrap().is_empty(), "everything applied");
     let name = cluster::names::instance_object_name("Deployment", "web", "app", &w.instance());
     let reports: Api<cluster::resources::VulnerabilityReport> = Api::namespaced(client.clone(), &ns);

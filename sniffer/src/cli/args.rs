@@ -341,6 +341,12 @@ pub(crate) struct FlowArgs {
     /// takes it over.
     #[arg(long, default_value_t = 600)]
     pub(crate) takeover_after: u64,
+    /// Writes to the API server a second, on average (kubelet's `--kube-api-qps`).
+    #[arg(long, default_value_t = 5.0)]
+    pub(crate) kube_api_qps: f64,
+    /// Writes to the API server at once (kubelet's `--kube-api-burst`).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) kube_api_burst: u32,
 }
 
 impl FlowArgs {
@@ -369,6 +375,8 @@ impl FlowArgs {
             (true, Some(node)) if !node.is_empty() => Some(sniffer::daemon::ClusterOptions {
                 node: node.clone(),
                 takeover_after: std::time::Duration::from_secs(self.takeover_after),
+                qps: self.kube_api_qps,
+                burst: self.kube_api_burst,
             }),
             (true, _) => anyhow::bail!(
                 "cluster mode needs this node's name: --node-name, or NODE_NAME from the downward API (spec.nodeName); --standalone runs without the cluster"

@@ -69,6 +69,10 @@ pub struct ClusterOptions {
     pub node: String,
     /// How long another node's image SBOM reservation is waited for.
     pub takeover_after: Duration,
+    /// Writes to the API server a second, on average.
+    pub qps: f64,
+    /// Writes at once.
+    pub burst: u32,
 }
 
 /// Where an image's SBOM is read from.
@@ -189,7 +193,12 @@ pub async fn run(options: DaemonOptions) -> anyhow::Result<()> {
                 &cluster.node,
                 cluster.takeover_after,
             ));
-            tasks.push(tokio::spawn(::cluster::store::publish(store.clone(), client, shared.queued())));
+            tasks.push(tokio::spawn(::cluster::store::publish(
+                store.clone(),
+                client,
+                shared.queued(),
+                ::cluster::limit::RateLimit::new(cluster.qps, cluster.burst),
+            )));
             tracing::info!(node = %cluster.node, "cluster mode: results are written as sniffer.dev custom resources");
             store = shared;
         }
