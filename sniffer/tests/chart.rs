@@ -223,7 +223,7 @@ fn rbac_grants_only_the_verbs_the_agent_uses() {
             "apps/replicasets: get",
             "batch/jobs: get",
             "sniffer.dev/clustervulnerabilityreports: get,create,patch",
-            "sniffer.dev/imagesboms: get,create,update,patch",
+            "sniffer.dev/imagesboms: get,watch,create,update,patch",
             "sniffer.dev/runtimesboms: get,create,patch",
             "sniffer.dev/vulnerabilityreports: get,create,patch",
         ]
