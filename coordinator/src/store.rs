@@ -177,7 +177,7 @@ pub trait StorageExt: Storage {
 impl<S: Storage + ?Sized> StorageExt for S {}
 
 /// redb's page cache for the state file.
-const CACHE_BYTES: usize = 8 << 20;
+const CACHE_BYTES: usize = 2 << 20;
 
 /// The embedded store: one redb file.
 ///

@@ -37,6 +37,27 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
+/// The RSS of `pid` by what holds it, in MiB: the kernel's ring buffer (mapped into the
+/// daemon), files (its binary and libraries: what varies with the page cache's folio
+/// sizes from machine to machine), and anonymous memory (its heap).
+fn rss_parts(pid: u32) -> (f64, f64, f64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut ring, mut file, mut anon, mut name) = (0.0, 0.0, 0.0, String::new());
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kib: f64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0.0);
+            match name.as_str() {
+                n if n.starts_with("anon_inode:bpf") => ring += kib,
+                n if n.starts_with('/') => file += kib,
+                _ => anon += kib,
+            }
+        } else if line.split_whitespace().next().is_some_and(|f| f.contains('-') && !f.ends_with(':')) {
+            name = line.split_whitespace().nth(5).unwrap_or("").to_string();
+        }
+    }
+    (ring / 1024.0, file / 1024.0, anon / 1024.0)
+}
+
 fn main() {
     let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
     let dir = tmp.path();
@@ -103,6 +124,7 @@ fn main() {
     };
     let (paths_small, rss_small) = grow_to(SMALL, &mut started);
     let (paths_large, rss_large) = grow_to(LARGE, &mut started);
+    let (ring, file, anon) = rss_parts(d.child.id());
     let started_in = start.elapsed();
     let slope = (rss_large - rss_small) * 1024.0 * 1024.0 / (paths_large - paths_small) as f64;
 
@@ -125,6 +147,7 @@ fn main() {
         if rss_large < 64.0 { "met" } else { "MISSED" },
         started_in.as_secs_f64()
     );
+    println!("    of which: BPF maps {ring:.1} MiB, files {file:.1} MiB, anonymous {anon:.1} MiB");
     println!(
         "  RSS per learned path (slope between the two)        {slope:>8.0} B    target <= 200 B: {}",
         if slope <= 200.0 { "met" } else { "MISSED" }
