@@ -45,6 +45,54 @@ struct Budget {
     nested: usize,
 }
 
+/// Where one level of a walk is: the archive's own name, its path inside the outermost
+/// (`!/lib/a.jar!/…`, empty for the outermost) and its depth.
+struct Level {
+    file_name: String,
+    inner: String,
+    depth: usize,
+}
+
+impl Level {
+    /// The archive named `name` inside this one.
+    fn inside(&self, name: &str) -> Level {
+        Level {
+            file_name: name.rsplit('/').next().unwrap_or(name).to_string(),
+            inner: format!("{}!/{name}", self.inner),
+            depth: self.depth + 1,
+        }
+    }
+
+    /// ` (in …)` for messages, empty for the outermost.
+    fn where_(&self) -> String {
+        if self.inner.is_empty() { String::new() } else { format!(" (in {})", self.inner) }
+    }
+}
+
+/// What every level of one walk shares: the budget, the coordinates found, the problems met.
+struct Walk<'b> {
+    budget: &'b Budget,
+    found: &'b mut Vec<Coordinates>,
+    problems: &'b mut Vec<String>,
+}
+
+impl Walk<'_> {
+    /// Counts one more nested archive against the budget; false (said once) when none is
+    /// left.
+    fn take_archive(&mut self, where_: &str) -> bool {
+        let left = self.budget.archives.get();
+        if left == 0 {
+            self.problems.push(format!(
+                "budget: more than {} archives inside{where_}: the rest are not read",
+                self.budget.nested
+            ));
+            return false;
+        }
+        self.budget.archives.set(left - 1);
+        true
+    }
+}
+
 /// A reader that spends the budget: past it, reads fail, so no archive (a sparse terabyte,
 /// a file of end records for zip to try one by one, entries that all inflate the same
 /// bomb) can keep us busy or fill memory.
@@ -171,7 +219,8 @@ fn read_window_within(
 ) {
     let budget =
         Budget { bytes: std::cell::Cell::new(work), archives: std::cell::Cell::new(archives), work, nested: archives };
-    read_level(window, file_name, String::new(), 0, &budget, found, problems);
+    let level = Level { file_name, inner: String::new(), depth: 0 };
+    read_level(window, &level, &mut Walk { budget: &budget, found, problems });
 }
 
 /// Is there an end-of-central-directory record where one must be, consistent with the
@@ -220,31 +269,24 @@ fn check_entries<R: Read + Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), Mal
     Ok(())
 }
 
-fn read_level(
-    window: Window<'_>,
-    file_name: String,
-    inner: String,
-    depth: usize,
-    budget: &Budget,
-    found: &mut Vec<Coordinates>,
-    problems: &mut Vec<String>,
-) {
-    let where_ = if inner.is_empty() { String::new() } else { format!(" (in {inner})") };
+fn read_level(window: Window<'_>, level: &Level, walk: &mut Walk<'_>) {
+    let (budget, where_, inner) = (walk.budget, level.where_(), &level.inner);
     if let Err(e) = check_end_record(&mut window.clone()) {
-        return problems.push(format!("not a readable Java archive{where_}: {e}"));
+        return walk.problems.push(format!("not a readable Java archive{where_}: {e}"));
     }
     // Buffered: zip reads the central directory a few bytes at a time, a `pread` each.
     let reader = std::io::BufReader::with_capacity(4 << 10, window.clone());
     let mut zip = match zip::ZipArchive::new(Metered { inner: reader, budget }) {
         Ok(z) => z,
         Err(_) if budget.bytes.get() == 0 => {
-            return problems
+            return walk
+                .problems
                 .push(format!("budget: reading it spent the {}-byte work budget{where_}: not read", budget.work));
         }
-        Err(e) => return problems.push(format!("not a readable Java archive{where_}: {e}")),
+        Err(e) => return walk.problems.push(format!("not a readable Java archive{where_}: {e}")),
     };
     if let Err(e) = check_entries(&mut zip) {
-        return problems.push(format!("Java archive{where_}: {e}"));
+        return walk.problems.push(format!("Java archive{where_}: {e}"));
     }
     // A name that does not decode cannot be a pom.properties or the manifest.
     let names: Vec<String> = zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
@@ -252,12 +294,12 @@ fn read_level(
     for name in names.iter().filter(|n| is_pom_properties(n)) {
         match entry_text(&mut zip, name) {
             Ok(text) => {
-                if let Some(c) = parse_pom_properties(&text, &inner) {
-                    found.push(c);
+                if let Some(c) = parse_pom_properties(&text, inner) {
+                    walk.found.push(c);
                     poms += 1;
                 }
             }
-            Err(e) => problems.push(format!("{name}{where_}: {e}")),
+            Err(e) => walk.problems.push(format!("{name}{where_}: {e}")),
         }
     }
     if poms == 0 {
@@ -265,35 +307,33 @@ fn read_level(
         let text = match manifest.map(|m| entry_text(&mut zip, &m)) {
             Some(Ok(text)) => Some(text),
             Some(Err(e)) => {
-                problems.push(format!("META-INF/MANIFEST.MF{where_}: {e}"));
+                walk.problems.push(format!("META-INF/MANIFEST.MF{where_}: {e}"));
                 None
             }
             None => None,
         };
-        if let Some(c) = without_pom(text.as_deref(), &file_name, &inner) {
-            found.push(c);
+        if let Some(c) = without_pom(text.as_deref(), &level.file_name, inner) {
+            walk.found.push(c);
         }
     }
-    if depth >= MAX_DEPTH {
+    if level.depth >= MAX_DEPTH {
         return;
     }
     for name in names.iter().filter(|n| is_archive(n)) {
-        if !take_archive(budget, &where_, problems) {
+        if !walk.take_archive(&where_) {
             return;
         }
-        let here = format!("{inner}!/{name}");
-        let leaf = name.rsplit('/').next().unwrap_or(name).to_string();
         let located = zip.by_name(name).map_err(|e| e.to_string()).map(|entry| {
             let start = entry.data_start().unwrap_or(u64::MAX);
             (entry.compression(), start, entry.compressed_size(), entry.size())
         });
         match located {
-            Err(e) => problems.push(format!("{name}{where_}: {e}")),
+            Err(e) => walk.problems.push(format!("{name}{where_}: {e}")),
             // Stored (Spring Boot's nested jars): a range of this archive, read in place.
             Ok((zip::CompressionMethod::Stored, start, compressed, size)) if compressed == size => {
                 match window.sub(start, size) {
-                    Some(sub) => read_level(sub, leaf, here, depth + 1, budget, found, problems),
-                    None => problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
+                    Some(sub) => read_level(sub, &level.inside(name), walk),
+                    None => walk.problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
                 }
             }
             Ok((_, _, _, size)) if size <= MAX_NESTED => {
@@ -303,12 +343,12 @@ fn read_level(
                     .map_err(|e| e.to_string())
                     .and_then(|entry| entry.take(MAX_NESTED).read_to_end(&mut bytes).map_err(|e| e.to_string()));
                 if let Err(e) = read {
-                    problems.push(format!("{name}{where_}: {e}"));
+                    walk.problems.push(format!("{name}{where_}: {e}"));
                     continue;
                 }
                 // What was inflated counts against the budget too.
                 budget.bytes.set(budget.bytes.get().saturating_sub(bytes.len() as u64));
-                read_level(Window::memory(bytes), leaf, here, depth + 1, budget, found, problems);
+                read_level(Window::memory(bytes), &level.inside(name), walk);
             }
             // Deflated and large: inflated as it is read, front to back, never held.
             Ok((zip::CompressionMethod::Deflated, start, compressed, _)) => match window.sub(start, compressed) {
@@ -316,42 +356,23 @@ fn read_level(
                     let raw = std::io::BufReader::new(Metered { inner: sub, budget });
                     let inflated = Metered { inner: flate2::bufread::DeflateDecoder::new(raw), budget };
                     let mut reader = std::io::BufReader::new(inflated);
-                    stream_level(&mut reader, leaf, here, depth + 1, budget, found, problems);
+                    stream_level(&mut reader, &level.inside(name), walk);
                 }
-                None => problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
+                None => walk.problems.push(format!("{name}{where_}: its data lies outside the archive: not read")),
             },
             Ok((method, _, _, size)) => {
-                problems.push(format!("{name}{where_}: {size} bytes compressed with {method}: not read"))
+                walk.problems.push(format!("{name}{where_}: {size} bytes compressed with {method}: not read"))
             }
         }
     }
-}
-
-/// Counts one more nested archive against the budget; false (said once) when none is left.
-fn take_archive(budget: &Budget, where_: &str, problems: &mut Vec<String>) -> bool {
-    let left = budget.archives.get();
-    if left == 0 {
-        problems.push(format!("budget: more than {} archives inside{where_}: the rest are not read", budget.nested));
-        return false;
-    }
-    budget.archives.set(left - 1);
-    true
 }
 
 /// [`read_level`] of an archive that can only be read front to back (a large deflated
 /// nested jar): coordinates from its entries as they come, and the archives inside it,
 /// themselves streamed. Only the metadata entries are kept (each at most
 /// [`MAX_METADATA`]); the rest is read past, within the work budget.
-fn stream_level(
-    reader: &mut dyn BufRead,
-    file_name: String,
-    inner: String,
-    depth: usize,
-    budget: &Budget,
-    found: &mut Vec<Coordinates>,
-    problems: &mut Vec<String>,
-) {
-    let where_ = format!(" (in {inner})");
+fn stream_level(reader: &mut dyn BufRead, level: &Level, walk: &mut Walk<'_>) {
+    let (budget, where_, inner) = (walk.budget, level.where_(), &level.inner);
     let (mut poms, mut manifest) = (0, None);
     let mut stopped = false;
     let walked = super::java_nested::stream(reader, &mut |entry: StreamEntry<'_>| {
@@ -363,30 +384,28 @@ fn stream_level(
             let mut bytes = Vec::new();
             match entry.content.take(MAX_METADATA + 1).read_to_end(&mut bytes) {
                 Ok(n) if n as u64 > MAX_METADATA => {
-                    problems.push(format!("{name}{where_}: larger than {MAX_METADATA} bytes; not read"))
+                    walk.problems.push(format!("{name}{where_}: larger than {MAX_METADATA} bytes; not read"))
                 }
                 Ok(_) => {
                     let text = String::from_utf8_lossy(&bytes).into_owned();
                     if is_pom_properties(&name) {
-                        if let Some(c) = parse_pom_properties(&text, &inner) {
-                            found.push(c);
+                        if let Some(c) = parse_pom_properties(&text, inner) {
+                            walk.found.push(c);
                             poms += 1;
                         }
                     } else {
                         manifest = Some(text);
                     }
                 }
-                Err(e) => problems.push(format!("{name}{where_}: {e}")),
+                Err(e) => walk.problems.push(format!("{name}{where_}: {e}")),
             }
-        } else if is_archive(&name) && depth < MAX_DEPTH {
-            if !take_archive(budget, &where_, problems) {
+        } else if is_archive(&name) && level.depth < MAX_DEPTH {
+            if !walk.take_archive(&where_) {
                 stopped = true;
                 return;
             }
-            let leaf = name.rsplit('/').next().unwrap_or(&name).to_string();
-            let here = format!("{inner}!/{name}");
             let mut nested = std::io::BufReader::new(entry.content);
-            stream_level(&mut nested, leaf, here, depth + 1, budget, found, problems);
+            stream_level(&mut nested, &level.inside(&name), walk);
         }
     });
     if let Err(e) = walked {
@@ -395,12 +414,12 @@ fn stream_level(
         } else {
             e.to_string()
         };
-        problems.push(format!("{e}{where_}"));
+        walk.problems.push(format!("{e}{where_}"));
     }
     if poms == 0
-        && let Some(c) = without_pom(manifest.as_deref(), &file_name, &inner)
+        && let Some(c) = without_pom(manifest.as_deref(), &level.file_name, inner)
     {
-        found.push(c);
+        walk.found.push(c);
     }
 }
 
