@@ -21,6 +21,7 @@ use kube::Api;
 use kube::api::{ObjectMeta, PostParams, WatchEvent, WatchParams};
 use sbom::time::Timestamp;
 
+use crate::limit::jittered;
 use crate::names;
 use crate::resources::{ImageSbom, ImageSbomSpec, Phase};
 
@@ -99,12 +100,6 @@ enum Watched {
     /// The watch ended without either (its time, an expired version, the waiting time
     /// over, a failure): read the object again and decide.
     Ended,
-}
-
-/// `base` plus up to as much again, at random: nodes that failed together do not retry
-/// together.
-pub fn jittered(base: Duration) -> Duration {
-    base + base.mul_f64(rand::random::<f64>())
 }
 
 impl Claimer {

@@ -1,6 +1,7 @@
 //! A client-side rate limit on what this node writes to the API server (kubelet's
 //! `--kube-api-qps` and `--kube-api-burst`): a token bucket, `burst` deep, refilled at
-//! `qps`. Its lock is held only to count, never across a wait.
+//! `qps`. Its lock is held only to count, never across a wait. And the jitter every
+//! backoff takes, so that nodes that failed together do not come back together.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -45,6 +46,12 @@ impl RateLimit {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// `base` plus up to as much again, at random: nodes that failed together do not retry
+/// together.
+pub fn jittered(base: Duration) -> Duration {
+    base + base.mul_f64(rand::random::<f64>())
 }
 
 #[cfg(test)]

@@ -430,7 +430,7 @@ pub async fn publish_once(
                     None
                 } else {
                     tracing::warn!(object = %key, error = %why, attempts = pending.attempts + 1, "writing the object failed; retried");
-                    let wait = crate::claim::jittered(delay(retry, pending.attempts) / 2);
+                    let wait = crate::limit::jittered(delay(retry, pending.attempts) / 2);
                     pending.attempts += 1;
                     pending.next_ms =
                         Timestamp::now().unix_millis() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
@@ -462,7 +462,7 @@ pub async fn publish(local: Arc<dyn Storage>, client: Client, queued: Arc<Notify
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %coordinator::chain(&e), "publish queue");
-                crate::claim::jittered(Duration::from_secs(3))
+                crate::limit::jittered(Duration::from_secs(3))
             }
         };
         tokio::select! {
