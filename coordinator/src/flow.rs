@@ -278,7 +278,14 @@ impl Coordinator {
     /// Counts the reports of a container's instance and image that are not counted yet
     /// (a restarted daemon, an instance learned before, an image of another container).
     async fn count_reports(&self, w: &Workload) -> Result<(), StoreError> {
-        let missing = self.posture.started(w);
+        let Some(missing) = self.posture.started(w) else {
+            tracing::warn!(
+                container = %w.id,
+                bound = crate::posture::MAX_CONTAINERS,
+                "too many containers to count in the findings metrics: this one is not"
+            );
+            return Ok(());
+        };
         let mut keys = Vec::new();
         if missing.instance {
             keys.push(format!("instance:{}", w.instance()));

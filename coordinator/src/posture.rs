@@ -2,8 +2,9 @@
 //! and image running on this node says, counted by severity and reachability.
 //!
 //! Bounded by what runs: an instance's counts come with its first running container and go
-//! with its last, an image's with the last container of it. A handle that locks only inside
-//! its own short methods (mini-redis's `Db`): nothing is read, stored or awaited under it.
+//! with its last, an image's with the last container of it, and at most
+//! [`MAX_CONTAINERS`] containers are counted. A handle that locks only inside its own short
+//! methods (mini-redis's `Db`): nothing is read, stored or awaited under it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -12,6 +13,10 @@ use vuln::reach::State;
 
 use crate::ids::{Digest, InstanceId};
 use crate::model::{Report, Workload};
+
+/// Most containers counted at once: far past what a node runs (kubelet's default is 110
+/// pods), a bound on the memory and the series should the runtime report more.
+pub const MAX_CONTAINERS: usize = 4096;
 
 /// Who an instance is, as metric labels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,21 +140,36 @@ struct Inner {
 }
 
 /// The posture handle.
-#[derive(Default)]
 pub struct Posture {
     inner: Mutex<Inner>,
+    bound: usize,
+}
+
+impl Default for Posture {
+    fn default() -> Self {
+        Posture::with_bound(MAX_CONTAINERS)
+    }
 }
 
 impl Posture {
+    /// A posture counting at most `bound` containers.
+    pub fn with_bound(bound: usize) -> Posture {
+        Posture { inner: Mutex::default(), bound }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A container of `w` runs: its instance and image are counted while it does. Says
-    /// which of their reports are not counted yet.
-    pub fn started(&self, w: &Workload) -> Missing {
+    /// which of their reports are not counted yet; `None` when [`MAX_CONTAINERS`] are
+    /// counted already (it is not).
+    pub fn started(&self, w: &Workload) -> Option<Missing> {
         let instance = w.instance();
         let mut inner = self.lock();
+        if inner.containers.len() >= self.bound && !inner.containers.contains_key(&w.id) {
+            return None;
+        }
         inner.containers.insert(w.id.clone(), (instance.clone(), w.digest.clone()));
         let i = inner
             .instances
@@ -161,7 +181,7 @@ impl Posture {
             image_digest: short_digest(&w.digest),
             tally: None,
         });
-        Missing { instance: instance_missing, image: m.tally.is_none() }
+        Some(Missing { instance: instance_missing, image: m.tally.is_none() })
     }
 
     /// A report was stored (or read back): it replaces the counts of its instance or image,
@@ -306,9 +326,9 @@ mod tests {
     fn counts_live_while_a_container_of_the_instance_runs() {
         let p = Posture::default();
         let (a, b) = (workload("c1", "web-1"), workload("c2", "web-2"));
-        assert_eq!(p.started(&a), Missing { instance: true, image: true });
+        assert_eq!(p.started(&a), Some(Missing { instance: true, image: true }));
         // A second replica is the same instance.
-        assert_eq!(p.started(&b), Missing { instance: true, image: true });
+        assert_eq!(p.started(&b), Some(Missing { instance: true, image: true }));
         let instance = a.instance();
         p.reported(&report(
             ReportKind::Instance,
@@ -337,7 +357,7 @@ mod tests {
         assert_eq!(tally.counts[&Bucket { severity: "critical", reachability: "called", relevant: true }], 2);
         assert_eq!(tally.counts[&Bucket { severity: "high", reachability: "not_present", relevant: false }], 1);
         assert_eq!(images[0].tally.as_ref().unwrap().by_severity()["high"], 1);
-        assert_eq!(p.started(&a), Missing::default());
+        assert_eq!(p.started(&a), Some(Missing::default()));
         // The first replica goes: the instance stays with the second; then it goes too.
         p.exited("c1");
         assert_eq!(p.snapshot().0.len(), 1);
@@ -347,6 +367,25 @@ mod tests {
         // A report of an instance not running here is not counted (nothing to bound it).
         p.reported(&report(ReportKind::Instance, instance.as_str(), vec![]));
         assert!(p.snapshot().0.is_empty());
+    }
+
+    #[test]
+    fn containers_past_the_bound_are_not_counted() {
+        let p = Posture::with_bound(2);
+        assert!(p.started(&workload("c1", "web-1")).is_some());
+        let mut other = workload("c2", "api-1");
+        other.owner.as_mut().unwrap().name = "api".into();
+        assert!(p.started(&other).is_some());
+        let mut third = workload("c3", "db-1");
+        third.owner.as_mut().unwrap().name = "db".into();
+        assert_eq!(p.started(&third), None);
+        assert_eq!(p.snapshot().0.len(), 2);
+        // One already counted is still answered; one gone makes room.
+        assert!(p.started(&other).is_some());
+        p.exited("c2");
+        assert!(p.started(&third).is_some());
+        let workloads: Vec<String> = p.snapshot().0.into_iter().map(|r| r.labels.workload).collect();
+        assert_eq!(workloads, ["db", "web"]);
     }
 
     #[test]
