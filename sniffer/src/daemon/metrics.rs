@@ -12,9 +12,12 @@ pub(super) async fn serve(listener: TcpListener, daemon: Daemon) {
     while let Ok((mut conn, _)) = listener.accept().await {
         let daemon = daemon.clone();
         tokio::spawn(async move {
-            // Read the request's head (whatever it asks, the answer is the metrics).
-            let mut buf = [0u8; 1024];
-            let _ = conn.read(&mut buf).await;
+            // Whatever it asks, the answer is the metrics; but the whole head is read first:
+            // closing with part of a request unread makes the kernel reset the connection,
+            // and the client may lose the answer.
+            if tokio::time::timeout(HEAD_WAIT, read_head(&mut conn)).await.is_err() {
+                return;
+            }
             // The flow's counts are store reads: off the runtime.
             let body = match tokio::task::spawn_blocking(move || render(&daemon)).await {
                 Ok(body) => body,
@@ -31,6 +34,26 @@ pub(super) async fn serve(listener: TcpListener, daemon: Daemon) {
             let _ = conn.write_all(body.as_bytes()).await;
         });
     }
+}
+
+/// Longest a client may take to send its request's head.
+const HEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Largest request head read; past it the rest is not waited for.
+const MAX_HEAD: usize = 8 << 10;
+
+/// Reads until the blank line that ends a request's head, the end of the stream, an error
+/// or [`MAX_HEAD`] bytes; gives what it read.
+async fn read_head<R: tokio::io::AsyncRead + Unpin>(conn: &mut R) -> Vec<u8> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while head.len() < MAX_HEAD && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
 }
 
 /// The Prometheus text exposition: the daemon's health, the findings of what runs here,
@@ -165,6 +188,24 @@ fn escape(v: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_whole_head_is_read_however_it_arrives() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let sent = tokio::spawn(async move {
+            for part in ["GET ", "/metrics", " HTTP/1.0\r\nHost: x\r\n", "\r\n"] {
+                client.write_all(part.as_bytes()).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            client
+        });
+        assert_eq!(read_head(&mut server).await, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+        // A head that never ends stops at the bound; a stream that ends, at its end.
+        let mut endless = tokio::io::repeat(b'a');
+        assert!(read_head(&mut endless).await.len() >= MAX_HEAD);
+        drop(sent.await.unwrap());
+        assert!(read_head(&mut server).await.is_empty());
+    }
 
     #[test]
     fn label_values_are_escaped_and_histograms_end_at_inf() {
