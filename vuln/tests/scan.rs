@@ -203,8 +203,7 @@ fn pypi_findings_take_their_rating_from_the_github_advisory_they_name() {
         assert_eq!(f.severity, vuln::severity::SeverityInfo::default(), "{}", f.id);
     }
 
-    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
-    let (jinja, requests, report) = rated(&[&fixtures().join("PyPI"), &github]);
+    let (jinja, requests, report) = rated(&[&fixtures().join("PyPI"), &github_records()]);
     for (f, ghsa, pysec, score, vector) in [
         (&jinja, "GHSA-g3rq-g295-4j3m", "PYSEC-2021-66", 5.3, "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"),
         (&requests, "GHSA-j8r2-6x86-q33q", "PYSEC-2023-74", 6.1, "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:C/C:H/I:N/A:N"),
@@ -232,14 +231,24 @@ fn pypi_findings_take_their_rating_from_the_github_advisory_they_name() {
     assert_eq!(rating["source"]["url"], "https://osv.dev/vulnerability/GHSA-j8r2-6x86-q33q");
 }
 
+/// The GitHub advisories this crate's tests carry (`tests/data/github`).
+fn github_records() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github")
+}
+
+/// A database of [`github_records`] alone, opened (its directory lives as long as the first).
+fn github_db() -> (tempfile::TempDir, vuln::Db) {
+    let (dir, db, _) = db_of(&[&github_records()]);
+    let db = vuln::Db::open(&db).unwrap();
+    (dir, db)
+}
+
 /// Go module paths keep their case in our purls (`github.com/Azure/...`), and OSV's Go
 /// records name them exactly: the real advisory for azidentity matches our purl, and the
 /// lower-cased one tools following the purl spec's text write, but not the fixed version.
 #[test]
 fn go_modules_with_capitals_match_their_advisory() {
-    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
-    let (_dir, db, _) = db_of(&[&github]);
-    let db = vuln::Db::open(&db).unwrap();
+    let (_dir, db) = github_db();
     let module = "github.com/Azure/azure-sdk-for-go/sdk/azidentity";
     let ours = sbom::purl::golang(module, "v1.5.2");
     assert_eq!(ours, format!("pkg:golang/{module}@v1.5.2"));
@@ -260,9 +269,7 @@ fn go_modules_with_capitals_match_their_advisory() {
 /// matched, and the scan says why in plain words.
 #[test]
 fn a_module_without_a_known_version_is_not_matched_and_said_so() {
-    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
-    let (_dir, db, _) = db_of(&[&github]);
-    let db = vuln::Db::open(&db).unwrap();
+    let (_dir, db) = github_db();
     let purl = sbom::purl::golang("github.com/Azure/azure-sdk-for-go/sdk/azidentity", "(devel)");
     let report = vuln::scan(&db, &[vuln::input::subject_of_purl(&purl).unwrap()], None).unwrap();
     assert!(report.findings.is_empty());
@@ -275,9 +282,7 @@ fn a_module_without_a_known_version_is_not_matched_and_said_so() {
 /// version, ordered as Go orders them) is matched without that warning.
 #[test]
 fn a_version_made_from_a_commit_is_matched_and_said_so() {
-    let github = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/github");
-    let (_dir, db, _) = db_of(&[&github]);
-    let db = vuln::Db::open(&db).unwrap();
+    let (_dir, db) = github_db();
     let module = "github.com/Azure/azure-sdk-for-go/sdk/azidentity";
     let version = "v0.0.0-20250515090502-9894294ef13a";
     let package = |from_commit| sbom::Package {
